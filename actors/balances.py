@@ -1,0 +1,18 @@
+"""Balance arithmetic for a spot fill, shared by the paper exchange's account and the ledger."""
+
+from __future__ import annotations
+
+from actors.messages import Fill, Side
+from actors.pairs import split_pair
+
+
+def apply_fill(balances: dict[str, float], fill: Fill) -> None:
+    """Move base and quote for ``fill`` in place; fees are paid in the quote asset."""
+    base, quote = split_pair(fill.pair)
+    notional = fill.amount * fill.price
+    if fill.side is Side.BUY:
+        balances[quote] = balances.get(quote, 0.0) - notional - fill.fee
+        balances[base] = balances.get(base, 0.0) + fill.amount
+    else:
+        balances[quote] = balances.get(quote, 0.0) + notional - fill.fee
+        balances[base] = balances.get(base, 0.0) - fill.amount

@@ -1,0 +1,479 @@
+"""Every value that crosses an actor boundary.
+
+Messages are frozen, slotted, keyword-only attrs classes: cheap to build on the hot path, safe
+to share between threads because nobody can mutate them. Commands are imperative
+(``ProposeOrder``), events past tense (``OrderUpdated``), queries end in a reply value and are
+the only messages sent with ``ask``.
+
+Addresses are plain strings: the shared services below, or a pair symbol such as
+``"BTC/USDT"`` for that pair's orchestrator. A core returns ``Envelope`` values; the actor
+shell or the threadless runtime delivers them.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any
+
+import attrs
+
+# -- addresses ---------------------------------------------------------------------------------
+
+STATE = "state"
+RISK = "risk"
+EXECUTION = "execution"
+MARKET_DATA = "market_data"
+SUPERVISOR = "supervisor"
+EVENTS = "events"
+"""Subscribers outside the actor system (embedding API, status table)."""
+
+SERVICES = (STATE, RISK, EXECUTION, MARKET_DATA, SUPERVISOR, EVENTS)
+
+
+@attrs.frozen(kw_only=True)
+class Envelope:
+    """A message and where it goes; what every core returns."""
+
+    to: str
+    message: Any
+
+
+# -- enums -------------------------------------------------------------------------------------
+
+
+class Signal(enum.Enum):
+    """What a strategy thinks the pair should do now."""
+
+    BUY = "buy"
+    SELL = "sell"
+    HOLD = "hold"
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(enum.Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(enum.Enum):
+    NEW = "new"
+    """Intended and recorded, not yet acknowledged by the exchange (write-ahead)."""
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+
+
+class ExitReason(enum.Enum):
+    """Why an order exists; exits other than signals start the risk cooldown."""
+
+    ENTRY = "entry"
+    EXIT_SIGNAL = "exit_signal"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
+    FLATTEN = "flatten"
+
+
+# -- market data -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class MarketTick:
+    """One trade or quote for one pair.
+
+    ``bid``/``ask`` are the best quotes at that moment (a trade feed models them from the
+    price and the pair's tick size). ``recv_ns`` is ``time.perf_counter_ns()`` when the tick
+    entered the market data actor, 0 where nobody measures latency.
+    """
+
+    pair: str
+    ts_ms: int
+    price: float
+    bid: float
+    ask: float
+    amount: float = 0.0
+    side: Side | None = None
+    recv_ns: int = 0
+
+    def is_sane(self) -> bool:
+        """True where prices are finite and positive and the book is not crossed."""
+        p, b, a = self.price, self.bid, self.ask
+        return (
+            math.isfinite(p) and math.isfinite(b) and math.isfinite(a)
+            and p > 0 and b > 0 and a > 0 and b <= a
+            and math.isfinite(self.amount) and self.amount >= 0
+            and self.ts_ms > 0
+        )
+
+
+@attrs.frozen(kw_only=True)
+class MarkPrices:
+    """Latest price per pair, sent to the state actor about once a market second for equity."""
+
+    ts_ms: int
+    marks: tuple[tuple[str, float], ...]
+
+
+@attrs.frozen(kw_only=True)
+class FeedEnded:
+    """A finite feed (replay) has delivered its last tick."""
+
+    ts_ms: int
+    ticks: int
+
+
+@attrs.frozen(kw_only=True)
+class TickDropped:
+    """A malformed or out-of-order tick that was never traded on."""
+
+    pair: str
+    reason: str
+    ts_ms: int
+
+
+# -- strategy ----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StrategySpec:
+    """How to build a strategy: a short name or ``package.module:ClassName`` and its params.
+
+    ``params`` is a sorted tuple of (key, value) so the spec is hashable and compares equal
+    however it was written. An aggregate has ``path="aggregate"`` and its members in
+    ``members``.
+    """
+
+    path: str
+    params: tuple[tuple[str, Any], ...] = ()
+    members: tuple[tuple[StrategySpec, float], ...] = ()
+
+    @classmethod
+    def of(cls, path: str, /, **params: Any) -> StrategySpec:
+        return cls(path=path, params=tuple(sorted(params.items())))
+
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@attrs.frozen(kw_only=True)
+class SignalRaised:
+    """A strategy's non-HOLD opinion, published as an event."""
+
+    pair: str
+    signal: Signal
+    price: float
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class SwapStrategy:
+    """Replace a pair's strategy while it runs (validated before it takes effect)."""
+
+    pair: str
+    spec: StrategySpec
+
+
+@attrs.frozen(kw_only=True)
+class StrategyAssigned:
+    """Persist a pair's strategy spec so that a restart keeps it."""
+
+    pair: str
+    spec: StrategySpec
+    generation: int = 0
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ProposeOrder:
+    """Orchestrator -> risk: the pair wants to trade.
+
+    For entries ``amount`` is None and risk sizes the order; for exits ``amount`` is the
+    position to sell. ``bid``/``ask``/``ts_ms`` are the quote the decision was made on, which
+    the paper exchange fills market orders against.
+    """
+
+    proposal_id: str
+    pair: str
+    generation: int
+    side: Side
+    order_type: OrderType
+    reason: ExitReason
+    price: float
+    bid: float
+    ask: float
+    ts_ms: int
+    amount: float | None = None
+    limit_price: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrderRejected:
+    """Risk -> pair (and events): a proposal that will not become an order, and why."""
+
+    proposal_id: str
+    pair: str
+    reason: str
+    detail: str
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class SubmitOrder:
+    """Risk -> execution: an approved, sized order."""
+
+    order_id: str
+    proposal_id: str
+    pair: str
+    generation: int
+    side: Side
+    order_type: OrderType
+    reason: ExitReason
+    amount: float
+    bid: float
+    ask: float
+    ts_ms: int
+    limit_price: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CancelOrder:
+    order_id: str
+    pair: str
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """An order as last known; a new value on every change."""
+
+    order_id: str
+    pair: str
+    side: Side
+    order_type: OrderType
+    reason: ExitReason
+    amount: float
+    status: OrderStatus
+    created_ms: int
+    updated_ms: int
+    limit_price: float | None = None
+    filled: float = 0.0
+    average_price: float = 0.0
+    fee: float = 0.0
+    reject_reason: str = ""
+
+    @property
+    def remaining(self) -> float:
+        return self.amount - self.filled
+
+
+@attrs.frozen(kw_only=True)
+class Fill:
+    """One execution; ``fee`` is in the quote currency."""
+
+    fill_id: str
+    order_id: str
+    pair: str
+    side: Side
+    amount: float
+    price: float
+    fee: float
+    ts_ms: int
+    maker: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class OrderUpdated:
+    """Execution -> state (persist), then state -> pair and risk (publish)."""
+
+    order: Order
+
+
+@attrs.frozen(kw_only=True)
+class OrderFilled:
+    """Execution -> state: a fill to apply to balances and positions, exactly once."""
+
+    fill: Fill
+
+
+# -- positions and portfolio ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Position:
+    """An open long position. ``cost`` is the quote spent on it, fees included."""
+
+    pair: str
+    amount: float
+    entry_price: float
+    cost: float
+    opened_ms: int
+    peak_price: float
+
+    @property
+    def break_even(self) -> float:
+        return self.cost / self.amount if self.amount else 0.0
+
+
+@attrs.frozen(kw_only=True)
+class PairBook:
+    """Everything the state actor knows about one pair; the orchestrator's cache."""
+
+    pair: str
+    position: Position | None
+    open_orders: tuple[Order, ...]
+    realized_pnl: float
+    trades: int
+    strategy: StrategySpec | None
+
+
+@attrs.frozen(kw_only=True)
+class PositionChanged:
+    """State -> pair: its book after a change."""
+
+    book: PairBook
+
+
+@attrs.frozen(kw_only=True)
+class PositionClosed:
+    """State -> risk: a round trip finished (drives daily loss and stop-loss cooldown)."""
+
+    pair: str
+    reason: ExitReason
+    pnl: float
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class RaisePeak:
+    """Orchestrator -> state: the highest price since entry rose (for the trailing stop)."""
+
+    pair: str
+    price: float
+    generation: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class PortfolioChanged:
+    """State -> risk: what the portfolio looks like now, in the quote currency."""
+
+    ts_ms: int
+    cash: float
+    equity: float
+    peak_equity: float
+    exposure: tuple[tuple[str, float], ...]
+    realized_pnl: float
+
+
+# -- supervision and queries ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ChildFailed:
+    """A child actor died; ``name`` is a service address or a pair."""
+
+    name: str
+    generation: int
+    error: str
+
+
+@attrs.frozen(kw_only=True)
+class RestartChild:
+    name: str
+    generation: int
+
+
+@attrs.frozen(kw_only=True)
+class PairRestarted:
+    """Event: a pair's orchestrator was replaced."""
+
+    pair: str
+    generation: int
+    restarts: int
+    error: str
+
+
+@attrs.frozen(kw_only=True)
+class PairFailed:
+    """Event: a pair exceeded its restart limit and stopped trading."""
+
+    pair: str
+    restarts: int
+    error: str
+
+
+class Query:
+    """Marker base: a message sent with ``ask`` whose handler returns a reply value."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(kw_only=True)
+class GetPairBook(Query):
+    pair: str
+
+
+@attrs.frozen(kw_only=True)
+class GetPortfolio(Query):
+    """Reply: ``PortfolioSnapshot``."""
+
+
+@attrs.frozen(kw_only=True)
+class GetBalances(Query):
+    """Reply: ``dict[str, float]`` of free balances."""
+
+
+@attrs.frozen(kw_only=True)
+class GetRiskStatus(Query):
+    """Reply: ``RiskStatus``."""
+
+
+@attrs.frozen(kw_only=True)
+class GetHistory(Query):
+    """Reply: ``tuple[MarketTick, ...]``, the pair's recent ticks, oldest first."""
+
+    pair: str
+    limit: int = 1000
+
+
+@attrs.frozen(kw_only=True)
+class Ping(Query):
+    """Heartbeat; the reply is the same value."""
+
+    nonce: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class PortfolioSnapshot:
+    quote: str
+    cash: float
+    equity: float
+    peak_equity: float
+    realized_pnl: float
+    books: tuple[PairBook, ...]
+    marks: tuple[tuple[str, float], ...]
+    fills: int
+    orders: int
+
+
+@attrs.frozen(kw_only=True)
+class RiskStatus:
+    halted: bool
+    halt_reason: str
+    rejections: tuple[tuple[str, int], ...]
+    approvals: int
