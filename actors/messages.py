@@ -31,9 +31,9 @@ EVENTS = "events"
 SERVICES = (STATE, RISK, EXECUTION, MARKET_DATA, SUPERVISOR, EVENTS)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Envelope:
-    """A message and where it goes; what every core returns."""
+    """A message and where it goes; what every core returns (positional: it is built often)."""
 
     to: str
     message: Any
@@ -78,7 +78,7 @@ _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJ
 
 
 class ExitReason(enum.Enum):
-    """Why an order exists; exits other than signals start the risk cooldown."""
+    """Why an order exists; a stop-loss exit starts the risk cooldown for its pair."""
 
     ENTRY = "entry"
     EXIT_SIGNAL = "exit_signal"
@@ -222,6 +222,11 @@ class ProposeOrder:
     limit_price: float | None = None
 
 
+def order_id_for(proposal_id: str) -> str:
+    """The order id risk gives an approved proposal: derived, so a retry cannot mint a twin."""
+    return f"o-{proposal_id}"
+
+
 @attrs.frozen(kw_only=True)
 class OrderRejected:
     """Risk -> pair (and events): a proposal that will not become an order, and why."""
@@ -350,6 +355,27 @@ class PositionChanged:
 
 
 @attrs.frozen(kw_only=True)
+class RequestBook:
+    """Pair -> state: send me my book (a tell; the reply is a ``PositionChanged``).
+
+    A starting orchestrator uses it instead of a blocking ask, and trades only once the book
+    has arrived.
+    """
+
+    pair: str
+
+
+@attrs.frozen(kw_only=True)
+class StrategySwapped:
+    """Event: a pair now runs ``spec`` (or kept its old one, with ``error`` set)."""
+
+    pair: str
+    spec: StrategySpec
+    description: str
+    error: str = ""
+
+
+@attrs.frozen(kw_only=True)
 class PositionClosed:
     """State -> risk: a round trip finished (drives daily loss and stop-loss cooldown)."""
 
@@ -390,12 +416,6 @@ class ChildFailed:
     name: str
     generation: int
     error: str
-
-
-@attrs.frozen(kw_only=True)
-class RestartChild:
-    name: str
-    generation: int
 
 
 @attrs.frozen(kw_only=True)

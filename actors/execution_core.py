@@ -1,0 +1,102 @@
+"""The execution actor's logic: approved orders in, exchange events out to the state actor.
+
+It owns the gateway (here the paper exchange) and the order of what state hears about an order.
+Every submit is written ahead: the order is sent to state as ``NEW`` before the exchange sees
+it, so a crash between the two leaves a recorded intent, never an order nobody knows about. The
+exchange's answers follow, each as its own envelope to state, in the order they happened.
+
+It decides nothing about whether to trade (that is risk) and keeps no books of its own beyond
+the gateway. ``tick_pairs`` tells the market data actor which pairs' ticks matter here (those
+with resting limit orders); it is replaced, never mutated, so that thread can read it without a
+lock. Plain, single-threaded and deterministic: time is the ``ts_ms`` of the messages.
+"""
+
+from __future__ import annotations
+
+from actors.messages import (
+    STATE,
+    CancelOrder,
+    Envelope,
+    GetBalances,
+    MarketTick,
+    Order,
+    OrderStatus,
+    OrderUpdated,
+    SubmitOrder,
+)
+from actors.paper_exchange import ExchangeEvent, PaperExchange
+
+
+class ExecutionCore:
+    """Route orders, cancels and ticks through the exchange and report every change to state.
+
+    Args:
+        exchange: the gateway.
+        limit_ttl_ms: market time a resting limit may wait before it is canceled.
+    """
+
+    def __init__(self, exchange: PaperExchange, limit_ttl_ms: int = 60_000) -> None:
+        if limit_ttl_ms <= 0:
+            raise ValueError(f"limit_ttl_ms = {limit_ttl_ms!r} is invalid: expected > 0")
+        self._exchange = exchange
+        self._ttl_ms = limit_ttl_ms
+        self._tick_pairs: frozenset[str] = exchange.resting_pairs()
+        self.unhandled = 0
+        """Messages of a type this core does not know (returned ``[]``)."""
+
+    @property
+    def tick_pairs(self) -> frozenset[str]:
+        """Pairs with resting orders: the only pairs whose ticks this core needs."""
+        return self._tick_pairs
+
+    def handle(self, message: object) -> list[Envelope]:
+        match message:
+            case MarketTick():
+                if not self._exchange.has_resting(message.pair):
+                    return []
+                events = self._exchange.on_tick(message)
+                events.extend(self._exchange.expire(message.ts_ms, self._ttl_ms))
+                return self._to_state(events)
+            case SubmitOrder():
+                return self._submit(message)
+            case CancelOrder():
+                return self._to_state(self._exchange.cancel(message.order_id, message.ts_ms))
+            case _:
+                self.unhandled += 1
+                return []
+
+    def answer(self, query: object) -> dict[str, float]:
+        """Reply to ``GetBalances`` with the exchange's free balances.
+
+        Raises:
+            TypeError: for any other query (``ask`` hands it back to the caller).
+        """
+        if isinstance(query, GetBalances):
+            return self._exchange.balances()
+        raise TypeError(f"execution core cannot answer {type(query).__name__}")
+
+    def _submit(self, order: SubmitOrder) -> list[Envelope]:
+        if self._exchange.order(order.order_id) is not None:
+            return []  # a duplicate: already recorded and placed once
+        intent = Order(
+            order_id=order.order_id,
+            pair=order.pair,
+            side=order.side,
+            order_type=order.order_type,
+            reason=order.reason,
+            amount=order.amount,
+            status=OrderStatus.NEW,
+            created_ms=order.ts_ms,
+            updated_ms=order.ts_ms,
+            limit_price=order.limit_price,
+        )
+        out = [Envelope(to=STATE, message=OrderUpdated(order=intent))]
+        out.extend(self._to_state(self._exchange.submit(order)))
+        return out
+
+    def _to_state(self, events: list[ExchangeEvent]) -> list[Envelope]:
+        if events:
+            pairs = self._exchange.resting_pairs()
+            if pairs != self._tick_pairs:
+                self._tick_pairs = pairs
+        return [Envelope(to=STATE, message=e) for e in events]

@@ -1,0 +1,360 @@
+"""The trading state in memory: balances, positions, orders, realized PnL, strategy specs.
+
+``Ledger`` is the state actor's model and nothing else's. It is pure: no I/O, no clock (every
+timestamp comes from the fill or the mark it is given), so the state core, the threadless
+replay runtime and the tests drive the same arithmetic. ``StateStore`` persists what it
+changes and rebuilds it with ``Ledger.restore``.
+
+Accounting (spot, long only, every pair quoted in ``quote``):
+
+- A BUY adds to the pair's position: ``entry_price`` is the average fill price, ``cost`` the
+  quote spent including fees, ``peak_price`` starts at the entry and never falls.
+- A SELL releases cost in proportion to the amount sold:
+  ``realized = proceeds - fee - cost * sold / amount``. When what is left is dust (at most
+  ``DUST_RELATIVE`` of the amount before the sale, or below the pair's lot) the position
+  closes, the rest of its cost is released too, ``trades`` counts one round trip and a
+  ``PositionClosed`` carries the round trip's whole PnL (partial sells included).
+- A SELL larger than the position (base bought outside the ledger) only books the part the
+  position covers; the rest moves balances and nothing else.
+- Balances always move by ``actors.balances.apply_fill``: they mirror the exchange, dust
+  included, while positions describe what the system itself opened.
+
+Exactly once: a fill whose ``fill_id`` was applied before is ignored and ``apply_fill``
+returns ``None``. Orders: the last value per ``order_id`` wins unless it is older
+(``updated_ms``) than the one held or the order already reached a terminal status; terminal
+orders leave ``open_orders`` but stay in a bounded recent-orders map so that a fill arriving
+after its ``FILLED`` update still finds the order's reason.
+
+Failure: ``LedgerError`` for a fill that cannot be booked (invalid pair symbol, non-positive
+or non-finite amount or price, negative fee); the ledger is unchanged when it is raised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from actors.balances import apply_fill as move_balances
+from actors.messages import (
+    ExitReason,
+    Fill,
+    MarkPrices,
+    Order,
+    PairBook,
+    PortfolioChanged,
+    PortfolioSnapshot,
+    Position,
+    PositionClosed,
+    Side,
+    StrategySpec,
+)
+from actors.pairs import PairError, split_pair
+
+DUST_RELATIVE = 1e-9
+"""A remainder at most this fraction of the position before the sale closes it."""
+
+RECENT_ORDERS = 10_000
+"""Terminal orders remembered for fills that arrive after their order's final update."""
+
+
+class LedgerError(ValueError):
+    """A fill the ledger cannot book: bad amount, price or fee."""
+
+
+class Ledger:
+    """In-memory trading state of one account quoted in ``quote``.
+
+    Args:
+        quote: the asset cash and equity are counted in, e.g. ``"USDT"``.
+        balances: free balances per asset; copied.
+        lots: smallest tradeable amount per pair; a remainder below it is dust.
+    """
+
+    def __init__(
+        self,
+        quote: str,
+        balances: Mapping[str, float],
+        *,
+        lots: Mapping[str, float] | None = None,
+    ) -> None:
+        self.quote = quote
+        self.balances: dict[str, float] = dict(balances)
+        self.lots: dict[str, float] = dict(lots or {})
+        self.positions: dict[str, Position] = {}
+        self.trip_pnl: dict[str, float] = {}
+        """Realized PnL of each open position's round trip so far (partial sells)."""
+        self.open_orders: dict[str, Order] = {}
+        self.recent_orders: OrderedDict[str, Order] = OrderedDict()
+        self.realized: dict[str, float] = {}
+        self.trades: dict[str, int] = {}
+        self.strategies: dict[str, StrategySpec] = {}
+        self.marks: dict[str, float] = {}
+        self.fill_ids: set[str] = set()
+        self.order_count = 0
+        self.pairs: set[str] = set()
+        self.peak_equity = self.equity()
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        quote: str,
+        balances: Mapping[str, float],
+        positions: Iterable[Position] = (),
+        trip_pnl: Mapping[str, float] | None = None,
+        open_orders: Iterable[Order] = (),
+        recent_orders: Iterable[Order] = (),
+        realized: Mapping[str, float] | None = None,
+        trades: Mapping[str, int] | None = None,
+        strategies: Mapping[str, StrategySpec] | None = None,
+        fill_ids: Iterable[str] = (),
+        order_count: int = 0,
+        pairs: Iterable[str] = (),
+        peak_equity: float | None = None,
+        lots: Mapping[str, float] | None = None,
+    ) -> Ledger:
+        """Rebuild a ledger from persisted parts (``StateStore.load``).
+
+        ``recent_orders`` are terminal orders, oldest first; without ``peak_equity`` the peak
+        starts at the restored equity.
+        """
+        ledger = cls(quote, balances, lots=lots)
+        ledger.positions = {p.pair: p for p in positions}
+        ledger.trip_pnl = dict(trip_pnl or {})
+        ledger.open_orders = {o.order_id: o for o in open_orders}
+        for order in recent_orders:
+            ledger._remember(order)
+        ledger.realized = dict(realized or {})
+        ledger.trades = dict(trades or {})
+        ledger.strategies = dict(strategies or {})
+        ledger.fill_ids = set(fill_ids)
+        ledger.order_count = order_count
+        ledger.pairs = set(pairs)
+        ledger.pairs.update(ledger.positions, ledger.realized, ledger.strategies)
+        ledger.pairs.update(o.pair for o in ledger.open_orders.values())
+        ledger.peak_equity = ledger.equity() if peak_equity is None else peak_equity
+        return ledger
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def known_order(self, order_id: str) -> Order | None:
+        """The order as last applied, open or recently terminal; None if unknown."""
+        held = self.open_orders.get(order_id)
+        return held if held is not None else self.recent_orders.get(order_id)
+
+    def apply_order(self, order: Order) -> bool:
+        """Record the order's latest value; False (nothing changed) for a stale update.
+
+        Stale: the order is already terminal, or ``updated_ms`` is older than the held value.
+        """
+        held = self.known_order(order.order_id)
+        if held is not None and (held.status.is_terminal or order.updated_ms < held.updated_ms):
+            return False
+        if held is None:
+            self.order_count += 1
+        self.pairs.add(order.pair)
+        if order.status.is_terminal:
+            self.open_orders.pop(order.order_id, None)
+            self._remember(order)
+        else:
+            self.open_orders[order.order_id] = order
+        return True
+
+    def _remember(self, order: Order) -> None:
+        self.recent_orders[order.order_id] = order
+        self.recent_orders.move_to_end(order.order_id)
+        while len(self.recent_orders) > RECENT_ORDERS:
+            self.recent_orders.popitem(last=False)
+
+    # -- fills ---------------------------------------------------------------------------------
+
+    def apply_fill(self, fill: Fill) -> tuple[PairBook, PositionClosed | None] | None:
+        """Book ``fill`` once: balances, position, realized PnL, peak equity.
+
+        Returns:
+            The pair's book after the fill and the ``PositionClosed`` when it finished a round
+            trip; ``None`` when ``fill.fill_id`` was applied before (nothing changes).
+
+        Raises:
+            LedgerError: invalid pair, amount or price not positive and finite, negative fee.
+        """
+        if fill.fill_id in self.fill_ids:
+            return None
+        _check_fill(fill)
+        closed = None
+        if fill.side is Side.BUY:
+            self._buy(fill)
+        else:
+            closed = self._sell(fill)
+        move_balances(self.balances, fill)
+        self.fill_ids.add(fill.fill_id)
+        self.pairs.add(fill.pair)
+        self.realized.setdefault(fill.pair, 0.0)
+        self.trades.setdefault(fill.pair, 0)
+        self.peak_equity = max(self.peak_equity, self.equity())
+        return self.book(fill.pair), closed
+
+    def _buy(self, fill: Fill) -> None:
+        held = self.positions.get(fill.pair)
+        spent = fill.amount * fill.price + fill.fee
+        if held is None:
+            self.positions[fill.pair] = Position(
+                pair=fill.pair,
+                amount=fill.amount,
+                entry_price=fill.price,
+                cost=spent,
+                opened_ms=fill.ts_ms,
+                peak_price=fill.price,
+            )
+            self.trip_pnl[fill.pair] = 0.0
+            return
+        amount = held.amount + fill.amount
+        self.positions[fill.pair] = attrs.evolve(
+            held,
+            amount=amount,
+            entry_price=(held.amount * held.entry_price + fill.amount * fill.price) / amount,
+            cost=held.cost + spent,
+            peak_price=max(held.peak_price, fill.price),
+        )
+
+    def _sell(self, fill: Fill) -> PositionClosed | None:
+        held = self.positions.get(fill.pair)
+        if held is None:
+            return None
+        covered = min(fill.amount, held.amount)
+        # Only the covered share of the proceeds belongs to this position's round trip.
+        proceeds = (fill.amount * fill.price - fill.fee) * (covered / fill.amount)
+        remaining = held.amount - covered
+        closing = remaining <= held.amount * DUST_RELATIVE or remaining < self.lots.get(
+            fill.pair, 0.0
+        )
+        released = held.cost if closing else held.cost * (covered / held.amount)
+        pnl = proceeds - released
+        self.realized[fill.pair] = self.realized.get(fill.pair, 0.0) + pnl
+        trip = self.trip_pnl.get(fill.pair, 0.0) + pnl
+        if not closing:
+            self.positions[fill.pair] = attrs.evolve(
+                held, amount=remaining, cost=held.cost - released
+            )
+            self.trip_pnl[fill.pair] = trip
+            return None
+        del self.positions[fill.pair]
+        self.trip_pnl.pop(fill.pair, None)
+        self.trades[fill.pair] = self.trades.get(fill.pair, 0) + 1
+        order = self.known_order(fill.order_id)
+        return PositionClosed(
+            pair=fill.pair,
+            reason=order.reason if order is not None else ExitReason.EXIT_SIGNAL,
+            pnl=trip,
+            ts_ms=fill.ts_ms,
+        )
+
+    # -- peaks, marks, strategies --------------------------------------------------------------
+
+    def raise_peak(self, pair: str, price: float) -> bool:
+        """Raise the open position's peak price; False if there is none or it is not higher."""
+        held = self.positions.get(pair)
+        if held is None or not math.isfinite(price) or price <= held.peak_price:
+            return False
+        self.positions[pair] = attrs.evolve(held, peak_price=price)
+        return True
+
+    def mark(self, prices: MarkPrices) -> bool:
+        """Take the latest prices (non-positive or non-finite ones are skipped).
+
+        Returns:
+            True when the peak equity rose.
+        """
+        for pair, price in prices.marks:
+            if math.isfinite(price) and price > 0:
+                self.marks[pair] = price
+                self.pairs.add(pair)
+        equity = self.equity()
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+            return True
+        return False
+
+    def assign_strategy(self, pair: str, spec: StrategySpec) -> None:
+        self.strategies[pair] = spec
+        self.pairs.add(pair)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    @property
+    def cash(self) -> float:
+        return self.balances.get(self.quote, 0.0)
+
+    @property
+    def fill_count(self) -> int:
+        return len(self.fill_ids)
+
+    def value(self, position: Position) -> float:
+        """The position at its mark, or at its entry price before the first mark."""
+        return position.amount * self.marks.get(position.pair, position.entry_price)
+
+    def equity(self) -> float:
+        """Quote cash plus every open position at its mark."""
+        return self.cash + sum(self.value(p) for p in self.positions.values())
+
+    def total_realized(self) -> float:
+        return sum(self.realized.values())
+
+    def exposure(self) -> tuple[tuple[str, float], ...]:
+        """Each open position's value in the quote currency, by pair."""
+        return tuple((pair, self.value(self.positions[pair])) for pair in sorted(self.positions))
+
+    def book(self, pair: str) -> PairBook:
+        orders = sorted(
+            (o for o in self.open_orders.values() if o.pair == pair),
+            key=lambda o: (o.created_ms, o.order_id),
+        )
+        return PairBook(
+            pair=pair,
+            position=self.positions.get(pair),
+            open_orders=tuple(orders),
+            realized_pnl=self.realized.get(pair, 0.0),
+            trades=self.trades.get(pair, 0),
+            strategy=self.strategies.get(pair),
+        )
+
+    def portfolio(self, ts_ms: int) -> PortfolioChanged:
+        return PortfolioChanged(
+            ts_ms=ts_ms,
+            cash=self.cash,
+            equity=self.equity(),
+            peak_equity=self.peak_equity,
+            exposure=self.exposure(),
+            realized_pnl=self.total_realized(),
+        )
+
+    def snapshot(self) -> PortfolioSnapshot:
+        return PortfolioSnapshot(
+            quote=self.quote,
+            cash=self.cash,
+            equity=self.equity(),
+            peak_equity=self.peak_equity,
+            realized_pnl=self.total_realized(),
+            books=tuple(self.book(pair) for pair in sorted(self.pairs)),
+            marks=tuple(sorted(self.marks.items())),
+            fills=self.fill_count,
+            orders=self.order_count,
+        )
+
+
+def _check_fill(fill: Fill) -> None:
+    try:
+        split_pair(fill.pair)
+    except PairError as exc:
+        raise LedgerError(f"fill {fill.fill_id!r}: {exc}") from exc
+    if not (math.isfinite(fill.amount) and fill.amount > 0):
+        raise LedgerError(
+            f"fill {fill.fill_id!r}: amount must be > 0 and finite, got {fill.amount}"
+        )
+    if not (math.isfinite(fill.price) and fill.price > 0):
+        raise LedgerError(f"fill {fill.fill_id!r}: price must be > 0 and finite, got {fill.price}")
+    if not (math.isfinite(fill.fee) and fill.fee >= 0):
+        raise LedgerError(f"fill {fill.fill_id!r}: fee must be >= 0 and finite, got {fill.fee}")

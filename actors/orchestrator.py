@@ -1,0 +1,119 @@
+"""One pair's actor: the shell around ``TradingOrchestrator``.
+
+Runs on its own pykka thread, so a pair that crashes or stalls takes only itself down. The
+supervisor asks the state actor for the pair's book once the new actor is reachable (a tell,
+never a blocking ask); the core trades only once the book has arrived. Each processed tick
+returns a credit to the pair's handle and updates its figures. While the pair waits for the
+answer to its own order it holds new ticks back (see ``TradingOrchestrator.awaiting``), so a
+replay at full speed decides exactly as the threadless runtime does. On a crash
+``on_failure`` reports to the supervisor, which starts a new generation behind the same
+handle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import attrs
+import pykka
+from loguru import logger
+
+from actors.messages import MarketTick, Query, StrategySwapped
+from actors.orchestrator_core import TradingOrchestrator
+from actors.router import PairHandle, Router
+from actors.shell import CoreActor
+
+
+@attrs.frozen(kw_only=True)
+class HoldExpired:
+    """The pair's own timer: it has held ticks for ``hold_limit_s`` without an answer."""
+
+    serial: int
+
+
+class OrchestratorActor(CoreActor):
+    core: TradingOrchestrator
+
+    def __init__(self, core: TradingOrchestrator, router: Router, handle: PairHandle,
+                 hold_limit_s: float = 5.0) -> None:
+        super().__init__(core, router, core.generation)
+        self.name = core.pair
+        self.handle = handle
+        self.stash: deque[MarketTick] = deque()
+        self.hold_limit_s = hold_limit_s
+        self._hold_serial = 0
+
+    def on_start(self) -> None:
+        self._show_strategy()
+
+    def on_receive(self, message: Any) -> Any:
+        if type(message) is MarketTick:
+            # The hot path: one check, then the core.
+            if self.stash or self.core.awaiting(message.ts_ms):
+                self._hold(message)
+            else:
+                self._process(message)
+            return None
+        if isinstance(message, HoldExpired):
+            if self.stash and message.serial == self._hold_serial:
+                logger.warning("{}: no answer to its order within {} s; deciding again",
+                               self.core.pair, self.hold_limit_s)
+                self.core.stop_waiting()
+                self._drain_stash()
+            return None
+        if isinstance(message, Query):
+            return super().on_receive(message)
+        out = self.core.handle(message)
+        for envelope in out:
+            if isinstance(envelope.message, StrategySwapped):
+                self._report_swap(envelope.message)
+        self.send(out)
+        if self.stash:
+            self._drain_stash()
+        return None
+
+    def _process(self, tick: MarketTick) -> None:
+        out = self.core.process_market_tick(tick)
+        if out:
+            self.send(out)
+        self.handle.processed(tick, time.perf_counter_ns())
+
+    def _hold(self, tick: MarketTick) -> None:
+        """Keep a tick until the pair's order is answered. The stash is bounded: a held tick
+        keeps its credit until processed. If no answer comes within ``hold_limit_s`` (a
+        message lost while another actor restarted) a timer wakes the pair to go on; a
+        timer, because with every credit held the feed sends nothing that could wake it."""
+        if not self.stash:
+            self._hold_serial += 1
+            timer = threading.Timer(self.hold_limit_s, self._tell_self,
+                                    args=(HoldExpired(serial=self._hold_serial),))
+            timer.daemon = True
+            timer.start()
+        self.stash.append(tick)
+        self._drain_stash()
+
+    def _tell_self(self, message: object) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(message)
+
+    def _drain_stash(self) -> None:
+        """Process held ticks in order until the pair waits on an order again."""
+        stash = self.stash
+        while stash and not self.core.awaiting(stash[0].ts_ms):
+            self._process(stash.popleft())
+
+    def _report_swap(self, swapped: StrategySwapped) -> None:
+        if swapped.error:
+            logger.warning("{}: strategy swap refused, keeping {}: {}", self.core.pair,
+                           self.core.strategy.describe(), swapped.error)
+        else:
+            logger.info("{}: now trading {}", self.core.pair, swapped.description)
+            self._show_strategy()
+
+    def _show_strategy(self) -> None:
+        self.handle.strategy = self.core.strategy.describe()
+        self.handle.spec = self.core.spec

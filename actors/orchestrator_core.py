@@ -1,0 +1,301 @@
+"""The trading decisions of one pair: a plain class, no threads, no I/O.
+
+``TradingOrchestrator`` turns a market tick into messages. It owns nothing durable: its view of
+the pair (position, open orders) is a cache of the last ``PositionChanged`` the state actor
+published, and it will not act before that cache has arrived. Between proposing an order and
+hearing back it holds one ``pending`` proposal id so that a burst of ticks cannot propose twice;
+the risk actor refuses a second entry for a busy pair anyway, so a restarted orchestrator that
+lost that id is still safe.
+
+The orchestrator actor runs it on the pair's own thread; the threadless runtime and the unit
+tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import attrs
+from loguru import logger
+
+from actors.messages import (
+    EVENTS,
+    RISK,
+    STATE,
+    Envelope,
+    ExitReason,
+    MarketTick,
+    MarkPrices,
+    OrderRejected,
+    OrderType,
+    PairBook,
+    Position,
+    PositionChanged,
+    ProposeOrder,
+    RaisePeak,
+    Side,
+    Signal,
+    SignalRaised,
+    StrategyAssigned,
+    StrategySpec,
+    StrategySwapped,
+    SwapStrategy,
+    order_id_for,
+)
+
+_NOTHING: list[Envelope] = []
+
+
+class SignalSource(Protocol):
+    """What the orchestrator needs of a strategy (see ``strategies.base.Strategy``)."""
+
+    def on_tick(self, tick: MarketTick, /) -> Signal: ...
+
+    def warm_up(self, ticks: Iterable[MarketTick], /) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+StrategyBuilder = Callable[[str, StrategySpec], SignalSource]
+"""(pair, spec) -> a built, validated strategy, warmed up on the pair's recent history."""
+
+
+def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ExitRules:
+    """How open positions are managed; fractions of the entry (or peak) price, 0 = off."""
+
+    stop_loss: float = attrs.field(default=0.02, validator=_fraction)
+    take_profit: float = attrs.field(default=0.04, validator=_fraction)
+    trailing_stop: float = attrs.field(default=0.015, validator=_fraction)
+    trailing_activation: float = attrs.field(default=0.01, validator=_fraction)
+    """The trailing stop arms once the peak is this far above entry."""
+    entry_order_type: OrderType = OrderType.MARKET
+    peak_step: float = attrs.field(default=1e-4, validator=_fraction)
+    """A new peak is persisted only when it beats the last one by this fraction: it bounds
+    state writes on a rising market at a cost of at most 0.01 % on the trailing level."""
+    pending_timeout_ms: int = 30_000
+    """A proposal nobody answered for this long (a message lost in a restart) is forgotten."""
+
+
+class TradingOrchestrator:
+    """Decides, for one pair, when to enter, when to exit, and nothing else."""
+
+    def __init__(
+        self,
+        pair: str,
+        strategy: SignalSource,
+        rules: ExitRules | None = None,
+        *,
+        generation: int = 0,
+        run_id: str = "run",
+        spec: StrategySpec | None = None,
+        build: StrategyBuilder | None = None,
+        mark_interval_ms: int = 1000,
+    ) -> None:
+        self.pair = pair
+        self.strategy = strategy
+        self.spec = spec
+        self.build = build
+        self.rules = rules or ExitRules()
+        self.generation = generation
+        self.book: PairBook | None = None
+        self.pending: str | None = None
+        self.unknown = 0
+        self.mark_interval_ms = mark_interval_ms
+        self._next_mark_ms = 0
+        self._pending_since_ms = 0
+        self._seq = 0
+        self._id_prefix = f"{run_id}-{pair.replace('/', '')}-g{generation}-"
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def handle(self, message: object) -> list[Envelope]:
+        """Dispatch one message; returns what to send."""
+        match message:
+            case MarketTick():
+                return self.process_market_tick(message)
+            case PositionChanged(book=book):
+                first = self.book is None
+                self.on_book(book)
+                return self.adopt_persisted_strategy(book.strategy) if first else _NOTHING
+            case SwapStrategy(spec=spec):
+                return self.swap_strategy(spec)
+            case OrderRejected(proposal_id=pid) if pid == self.pending:
+                self.pending = None
+                return _NOTHING
+            case OrderRejected():
+                return _NOTHING
+        self.unknown += 1
+        logger.warning("{}: unexpected message {!r} ignored", self.pair, message)
+        return _NOTHING
+
+    def on_book(self, book: PairBook) -> None:
+        """Take the state actor's view of the pair; an order it knows settles our proposal."""
+        self.book = book
+        if self.pending is not None:
+            # State publishes a book after every order update, in order, so the book that
+            # first lists our order always arrives before the one where it has finished.
+            # From then on ``open_orders`` blocks new proposals.
+            order_id = order_id_for(self.pending)
+            if any(o.order_id == order_id for o in book.open_orders):
+                self.pending = None
+
+    def awaiting(self, now_ms: int) -> bool:
+        """True while the pair waits for the outcome of its own order: a proposal not yet
+        answered, or a market order not yet filled. The actor holds ticks back meanwhile, so
+        that, however fast the feed, each tick is decided on a book that already includes
+        the order's result (as in the threadless runtime). A limit order that rests does not
+        count, and nothing waits longer than ``pending_timeout_ms`` of market time."""
+        if now_ms - self._pending_since_ms >= self.rules.pending_timeout_ms:
+            return False
+        if self.pending is not None:
+            return True
+        book = self.book
+        return book is not None and any(
+            o.order_type is OrderType.MARKET for o in book.open_orders)
+
+    def stop_waiting(self) -> None:
+        """Give up on an order's answer (lost in a restart): decide on the next tick again."""
+        self.pending = None
+        self._pending_since_ms = -self.rules.pending_timeout_ms
+
+    @property
+    def ready(self) -> bool:
+        """False until the state actor's book arrived: never trade on a guessed position."""
+        return self.book is not None
+
+    # -- the tick path ----------------------------------------------------------------------
+
+    def process_market_tick(self, tick: MarketTick) -> list[Envelope]:
+        """Strategy first (it must see every tick), then exits, then entries; about once a
+        market second the price this pair has reached goes to state as its mark."""
+        signal = self.strategy.on_tick(tick)
+        if tick.ts_ms >= self._next_mark_ms:
+            # Marks come from the pair, not the feed: the portfolio is valued at prices the
+            # pairs have acted on, never at prices a fast feed has run ahead to.
+            self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
+            mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),)))
+            return [mark, *self._decide(tick, signal)]
+        return self._decide(tick, signal)
+
+    def _decide(self, tick: MarketTick, signal: Signal) -> list[Envelope]:
+        if self.book is None:
+            return _NOTHING
+        if self.pending is not None:
+            if tick.ts_ms - self._pending_since_ms < self.rules.pending_timeout_ms:
+                return _NOTHING
+            self.pending = None
+        if self.book.position is not None:
+            return self.update_open_positions(tick, signal)
+        if signal is Signal.BUY:
+            return self.handle_buy_signal(tick)
+        return _NOTHING
+
+    def update_open_positions(self, tick: MarketTick, signal: Signal) -> list[Envelope]:
+        """Stop-loss, trailing stop, take-profit and exit signal, in that order of priority."""
+        book = self.book
+        if book is None or book.position is None or book.open_orders:
+            return _NOTHING
+        position = book.position
+        out: list[Envelope] = []
+        peak = position.peak_price
+        exit_price = tick.bid
+        if exit_price > peak * (1.0 + self.rules.peak_step):
+            peak = exit_price
+            self.book = attrs.evolve(book, position=attrs.evolve(position, peak_price=peak))
+            out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
+                                                 generation=self.generation)))
+        reason = self.exit_reason(position, peak, exit_price, signal)
+        if reason is not None:
+            out.extend(self._propose(tick, Side.SELL, reason, amount=position.amount))
+        return out
+
+    def exit_reason(
+        self, position: Position, peak: float, price: float, signal: Signal
+    ) -> ExitReason | None:
+        """Which rule, if any, closes ``position`` at ``price``."""
+        rules = self.rules
+        entry = position.entry_price
+        if rules.stop_loss and price <= entry * (1.0 - rules.stop_loss):
+            return ExitReason.STOP_LOSS
+        if (
+            rules.trailing_stop
+            and peak >= entry * (1.0 + rules.trailing_activation)
+            and price <= peak * (1.0 - rules.trailing_stop)
+        ):
+            return ExitReason.TRAILING_STOP
+        if rules.take_profit and price >= entry * (1.0 + rules.take_profit):
+            return ExitReason.TAKE_PROFIT
+        if signal is Signal.SELL:
+            return ExitReason.EXIT_SIGNAL
+        return None
+
+    def handle_buy_signal(self, tick: MarketTick) -> list[Envelope]:
+        """Propose an entry if the pair is flat and idle; risk sizes and may refuse it."""
+        book = self.book
+        if book is None or book.position is not None or book.open_orders or self.pending:
+            return _NOTHING
+        limit = tick.bid if self.rules.entry_order_type is OrderType.LIMIT else None
+        out = self._propose(tick, Side.BUY, ExitReason.ENTRY, limit_price=limit)
+        out.append(Envelope(EVENTS, SignalRaised(pair=self.pair, signal=Signal.BUY,
+                                                 price=tick.price, ts_ms=tick.ts_ms)))
+        return out
+
+    def _propose(
+        self,
+        tick: MarketTick,
+        side: Side,
+        reason: ExitReason,
+        *,
+        amount: float | None = None,
+        limit_price: float | None = None,
+    ) -> list[Envelope]:
+        self._seq += 1
+        proposal_id = f"{self._id_prefix}{self._seq}"
+        self.pending = proposal_id
+        self._pending_since_ms = tick.ts_ms
+        order_type = OrderType.LIMIT if limit_price is not None else OrderType.MARKET
+        return [Envelope(RISK, ProposeOrder(
+            proposal_id=proposal_id, pair=self.pair, generation=self.generation, side=side,
+            order_type=order_type, reason=reason, price=tick.price, bid=tick.bid, ask=tick.ask,
+            ts_ms=tick.ts_ms, amount=amount, limit_price=limit_price,
+        ))]
+
+    # -- strategy ---------------------------------------------------------------------------
+
+    def adopt_persisted_strategy(self, persisted: StrategySpec | None) -> list[Envelope]:
+        """The first book says which strategy the pair really runs: a swap made before a
+        restart wins over the configured one; a pair new to the database records its own."""
+        if persisted is None:
+            if self.spec is None:
+                return _NOTHING
+            return [Envelope(STATE, StrategyAssigned(pair=self.pair, spec=self.spec,
+                                                     generation=self.generation))]
+        if persisted == self.spec:
+            return _NOTHING
+        return self.swap_strategy(persisted, persist=False)
+
+    def swap_strategy(self, spec: StrategySpec, *, persist: bool = True) -> list[Envelope]:
+        """Replace the strategy by a new one built, validated and warmed up first; if it cannot
+        be built the old one keeps trading. The position and its exits are untouched."""
+        if self.build is None:
+            raise RuntimeError(f"{self.pair}: no strategy builder, cannot swap")
+        try:
+            strategy = self.build(self.pair, spec)
+        except Exception as exc:  # noqa: BLE001 - user code: whatever it raises, the old one stays
+            return [Envelope(EVENTS, StrategySwapped(pair=self.pair, spec=spec,
+                                                     description="", error=str(exc)))]
+        self.strategy = strategy
+        self.spec = spec
+        out = [Envelope(EVENTS, StrategySwapped(pair=self.pair, spec=spec,
+                                                description=strategy.describe()))]
+        if persist:
+            out.append(Envelope(STATE, StrategyAssigned(pair=self.pair, spec=spec,
+                                                        generation=self.generation)))
+        return out

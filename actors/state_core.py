@@ -1,0 +1,220 @@
+"""The state actor's logic: apply a change to the ledger, persist it, say who must know.
+
+``StateCore`` is the only owner of trading state. ``handle`` takes the events that change it
+(``OrderUpdated``, ``OrderFilled``, ``MarkPrices``, ``RaisePeak``, ``StrategyAssigned``) and
+``RequestBook`` (a tell answered with the pair's ``PositionChanged``), and returns the
+envelopes to deliver; ``answer`` replies to the queries (``GetPairBook``,
+``GetPortfolio``, ``GetBalances``, ``Ping``). It never reads a clock: time comes from the
+messages, so a replay gives the same database every run.
+
+Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
+database path fails there); afterwards only the state actor's thread calls the core.
+
+Failure: a write that fails raises ``StateStoreError`` after the ledger has already changed,
+so the core's memory is ahead of the database; the actor must die and be restarted, which
+reloads the ledger from the database (the last committed state). A fill the ledger rejects
+raises ``LedgerError`` and changes nothing. An unknown message is logged, counted in
+``unknown`` and answered with no envelopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from loguru import logger
+
+from actors.ledger import Ledger
+from actors.messages import (
+    EVENTS,
+    RISK,
+    Envelope,
+    GetBalances,
+    GetPairBook,
+    GetPortfolio,
+    MarkPrices,
+    OrderFilled,
+    OrderUpdated,
+    PairBook,
+    Ping,
+    PortfolioSnapshot,
+    PositionChanged,
+    RaisePeak,
+    RequestBook,
+    StrategyAssigned,
+)
+from actors.state_store import StateStore, StateStoreError
+
+
+class StateCore:
+    """Ledger in memory plus its database; see the module docstring.
+
+    Args:
+        store: the open database; the core closes it in ``close``.
+        ledger: the state as loaded from ``store``.
+        equity_interval_ms: least market time between two stored equity points.
+    """
+
+    def __init__(self, store: StateStore, ledger: Ledger, equity_interval_ms: int = 60_000) -> None:
+        if equity_interval_ms <= 0:
+            raise ValueError(f"equity_interval_ms must be > 0, got {equity_interval_ms}")
+        self.store = store
+        self.ledger = ledger
+        self.equity_interval_ms = equity_interval_ms
+        self.unknown = 0
+        self._last_equity_ms = store.last_equity_ms()
+
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        quote: str,
+        initial_balances: Mapping[str, float],
+        *,
+        equity_interval_ms: int = 60_000,
+        lots: Mapping[str, float] | None = None,
+    ) -> StateCore:
+        """Open (or create) the state database at ``path`` and load it.
+
+        A fresh database starts from ``initial_balances``. An existing one keeps the balances
+        it holds and ignores ``initial_balances``: the second run continues the first.
+
+        Raises:
+            StateStoreError: the database cannot be opened, or it was created for another
+                quote currency than ``quote``.
+        """
+        store = StateStore(path)
+        try:
+            if not store.initialized:
+                store.initialize(quote, initial_balances)
+            elif store.quote != quote:
+                raise StateStoreError(
+                    f"state database {path!r} counts in {store.quote!r}, not {quote!r}; "
+                    "use another database or the same quote currency"
+                )
+            ledger = store.load(lots=lots)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, ledger, equity_interval_ms)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def handle(self, message: object) -> list[Envelope]:
+        """Apply one state-changing message; returns what to send, in order."""
+        match message:
+            case OrderFilled():
+                return self._order_filled(message)
+            case OrderUpdated():
+                return self._order_updated(message)
+            case MarkPrices():
+                return self._marks(message)
+            case RaisePeak():
+                return self._raise_peak(message)
+            case StrategyAssigned():
+                return self._strategy_assigned(message)
+            case RequestBook():
+                book = self.ledger.book(message.pair)
+                return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+            case _:
+                self.unknown += 1
+                logger.warning("state: unknown message {!r} ignored", message)
+                return []
+
+    def _order_updated(self, message: OrderUpdated) -> list[Envelope]:
+        order = message.order
+        if not self.ledger.apply_order(order):
+            return []
+        self.store.record_order(order)
+        # Risk hears first: the pair may propose the moment it reads its book, and risk
+        # must already know that the order finished.
+        return [
+            Envelope(to=RISK, message=message),
+            Envelope(to=order.pair, message=PositionChanged(book=self.ledger.book(order.pair))),
+            Envelope(to=EVENTS, message=message),
+        ]
+
+    def _order_filled(self, message: OrderFilled) -> list[Envelope]:
+        fill = message.fill
+        ledger = self.ledger
+        peak_before = ledger.peak_equity
+        result = ledger.apply_fill(fill)
+        if result is None:
+            return []
+        book, closed = result
+        written = self.store.record_fill(
+            fill,
+            book.position,
+            ledger.balances,
+            book.realized_pnl,
+            book.trades,
+            trip_pnl=ledger.trip_pnl.get(fill.pair, 0.0),
+            peak_equity=ledger.peak_equity if ledger.peak_equity != peak_before else None,
+        )
+        if not written:
+            raise StateStoreError(
+                f"fill {fill.fill_id!r} is new to the ledger but already in {self.store.path!r}:"
+                " memory and database disagree"
+            )
+        # Risk first, as for orders: its view must be current before the pair acts again.
+        out = [Envelope(to=RISK, message=ledger.portfolio(fill.ts_ms))]
+        if closed is not None:
+            out.append(Envelope(to=RISK, message=closed))
+        out.append(Envelope(to=fill.pair, message=PositionChanged(book=book)))
+        out.append(Envelope(to=EVENTS, message=message))
+        if closed is not None:
+            out.append(Envelope(to=EVENTS, message=closed))
+        return out
+
+    def _marks(self, message: MarkPrices) -> list[Envelope]:
+        ledger = self.ledger
+        peak_raised = ledger.mark(message)
+        last = self._last_equity_ms
+        due = last is None or message.ts_ms - last >= self.equity_interval_ms
+        if due or peak_raised:
+            self.store.record_equity(
+                message.ts_ms if due else None,
+                ledger.equity(),
+                ledger.peak_equity if peak_raised else None,
+            )
+        if due:
+            self._last_equity_ms = message.ts_ms
+        return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms))]
+
+    def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
+        if not self.ledger.raise_peak(message.pair, message.price):
+            return []
+        self.store.record_peak_price(message.pair, message.price)
+        book = self.ledger.book(message.pair)
+        return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+
+    def _strategy_assigned(self, message: StrategyAssigned) -> list[Envelope]:
+        self.ledger.assign_strategy(message.pair, message.spec)
+        self.store.record_strategy(message.pair, message.spec, message.generation)
+        book = self.ledger.book(message.pair)
+        return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def answer(self, query: object) -> PairBook | PortfolioSnapshot | dict[str, float] | Ping:
+        """Reply to a query.
+
+        Raises:
+            TypeError: a query the state actor does not answer (returned to the asker).
+        """
+        match query:
+            case GetPairBook():
+                return self.ledger.book(query.pair)
+            case GetPortfolio():
+                return self.ledger.snapshot()
+            case GetBalances():
+                return dict(self.ledger.balances)
+            case Ping():
+                return query
+            case _:
+                raise TypeError(f"the state actor does not answer {type(query).__name__}")
+
+    def __repr__(self) -> str:
+        return f"StateCore(path={self.store.path!r}, pairs={sorted(self.ledger.pairs)!r})"

@@ -1,0 +1,195 @@
+"""The command line: flags and a config file in, a running system with a status table out.
+
+This is the only place that touches process-wide things: it configures logging and installs
+SIGINT/SIGTERM handlers (which only ask the main loop to stop; the actual stop runs on the
+main thread). Exit codes: 0 after a clean run or a signal, 1 if the system failed, 2 for bad
+input (nothing started, no state database created).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from loguru import logger
+
+from actors.messages import StrategySpec
+from actors.state_store import StateStoreError
+from strategies.base import StrategyError
+from strategies.registry import BUILTIN_STRATEGIES, parse_param
+from supervision.config import (
+    DEFAULT_STATE_DB,
+    ConfigError,
+    SystemConfig,
+    build_config,
+    load_toml,
+    parse_replay,
+    parse_speed,
+    strategy_spec_from,
+)
+from supervision.status import SystemStatus, format_table
+from supervision.system import TradingSystem
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+LOGGED_PACKAGES = ("actors", "supervision", "strategies")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="trade-conductor",
+        description="Multi-pair crypto trading on supervised actors. Runs offline on the "
+                    "embedded market simulator and paper exchange unless told otherwise.")
+    p.add_argument("--pairs", help="comma-separated BASE/QUOTE symbols, e.g. BTC/USDT,ETH/USDT")
+    p.add_argument("--exchange", help="'sim' (default: embedded simulator + paper exchange) "
+                                      "or a ccxt exchange id")
+    p.add_argument("--strategy", help=f"built-in ({', '.join(BUILTIN_STRATEGIES)}) or "
+                                      "package.module:ClassName; default ema_cross")
+    p.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="strategy parameter, repeatable")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags override it")
+    p.add_argument("--state-db", help=f"SQLite state database (default {DEFAULT_STATE_DB})")
+    p.add_argument("--duration", type=_number, metavar="SECONDS",
+                   help="stop after this many wall-clock seconds (default: until Ctrl-C, or "
+                        "until replay data ends)")
+    p.add_argument("--seed", type=int, help="simulator seed (default 42)")
+    p.add_argument("--speed", help="1 = real time or recorded pace (default), 10 = ten times "
+                                   "faster, 'max' = as fast as possible")
+    p.add_argument("--replay", action="append", default=[], metavar="PAIR=FILE.csv",
+                   help="trade recorded CSV data for PAIR instead of the simulator; repeatable")
+    p.add_argument("--log-level", help="TRACE, DEBUG, INFO (default), WARNING, ERROR")
+    p.add_argument("--status-interval", type=_number, metavar="SECONDS",
+                   help="seconds between status tables (default 5)")
+    p.add_argument("--summary-json", metavar="FILE", help="write the final status as JSON")
+    return p
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def config_from_args(args: argparse.Namespace) -> SystemConfig:
+    """Merge the config file (if any) with the flags; raises ``ConfigError``."""
+    file_values = load_toml(args.config) if args.config else {}
+    overrides: dict[str, Any] = {
+        "pairs": args.pairs, "exchange": args.exchange, "state_db": args.state_db,
+        "duration": args.duration, "seed": args.seed, "log_level": args.log_level,
+        "summary_json": args.summary_json, "status_interval": args.status_interval,
+    }
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"duration: {args.duration!r} must be a positive number of seconds")
+    if args.speed is not None:
+        overrides["speed"] = parse_speed(args.speed)
+    if args.replay:
+        overrides["replay"] = parse_replay(args.replay)
+    if args.strategy or args.strategy_param:
+        overrides["strategy"] = _strategy_override(args, file_values.get("strategy"))
+    return build_config(file_values, overrides)
+
+
+def _strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec:
+    try:
+        params = dict(parse_param(item) for item in args.strategy_param)
+    except StrategyError as exc:
+        raise ConfigError(f"strategy-param: {exc}") from None
+    if args.strategy:
+        return StrategySpec.of(args.strategy, **params)
+    base = strategy_spec_from(from_file) if from_file else StrategySpec.of("ema_cross")
+    return StrategySpec(path=base.path, params=tuple(sorted({**base.params_dict(),
+                                                             **params}.items())),
+                        members=base.members)
+
+
+def configure_logging(level: str) -> None:
+    logger.remove()
+    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level: <8} {message}")
+    for package in LOGGED_PACKAGES:
+        logger.enable(package)
+
+
+def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
+    """Run the CLI; returns the exit code."""
+    args = parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"trade-conductor: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure_logging(config.log_level)
+    stop_requested = threading.Event()
+    _install_signal_handlers(stop_requested)
+    try:
+        system = TradingSystem(config).start()
+    except StateStoreError as exc:
+        print(f"trade-conductor: error: state database: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    started = time.monotonic()
+    try:
+        _watch(system, config, stop_requested, started, out)
+    finally:
+        final = system.stop()
+    _print_summary(final, time.monotonic() - started, out)
+    if config.summary_json:
+        with open(config.summary_json, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(final.as_dict()), fh, indent=2, default=str)
+    return EXIT_FAILED if final.state == "failed" else EXIT_OK
+
+
+def _install_signal_handlers(stop_requested: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # embedded in a program that owns the signals
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logger.info("{} received: stopping", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def _watch(system: TradingSystem, config: SystemConfig, stop_requested: threading.Event,
+           started: float, out: TextIO) -> None:
+    """Print the status table every ``status_interval`` until the end, a signal or failure."""
+    deadline = started + config.duration if config.duration else math.inf
+    next_table = started + config.status_interval
+    while not stop_requested.is_set() and not system.finished:
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if now >= next_table:
+            print(format_table(system.status()), file=out, flush=True)
+            print(file=out, flush=True)
+            next_table = now + config.status_interval
+        # Short waits so a signal is seen promptly; this is a poll of our own loop, not a sync.
+        stop_requested.wait(min(0.2, max(0.0, min(deadline, next_table) - now)))
+
+
+def _print_summary(final: SystemStatus, elapsed: float, out: TextIO) -> None:
+    print("final status:", final.state + (f" ({final.error})" if final.error else ""), file=out)
+    print(format_table(final), file=out)
+    trades = sum(p.trades for p in final.pairs)
+    ticks = sum(p.ticks for p in final.pairs)
+    rejections = ", ".join(f"{k}={v}" for k, v in final.rejections) or "none"
+    print(f"round trips {trades}, realized PnL {final.realized_pnl:+,.2f} {final.quote}, "
+          f"equity {final.equity:,.2f} {final.quote}, ticks processed {ticks} in {elapsed:.1f} s"
+          f" ({ticks / max(elapsed, 1e-9):,.0f}/s), risk rejections: {rejections}",
+          file=out, flush=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

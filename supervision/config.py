@@ -1,0 +1,335 @@
+"""The system's configuration: frozen values built from TOML and CLI flags, validated once.
+
+Everything a run needs is checked here, before any actor, thread or file exists: pairs,
+strategy (it is built once to prove it can be), exchange id, replay files, numbers. Each
+problem raises one ``ConfigError`` whose message names the key, the bad value and the valid
+choices; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from actors.messages import OrderType, StrategySpec
+from actors.orchestrator_core import ExitRules
+from actors.pairs import PairError, split_pair
+from actors.paper_exchange import PaperConfig
+from actors.replay_feed import FeedError, validate_csv
+from actors.risk_core import RiskConfig
+from actors.simulator import reference_usd
+
+DEFAULT_STATE_DB = os.path.join("var", "trade-conductor.sqlite")
+SIM = "sim"
+STABLE_QUOTES = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "TUSD", "EUR"})
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message says what and what would be valid."""
+
+
+@attrs.frozen(kw_only=True)
+class RestartPolicy:
+    """How the supervisor restarts a crashed pair (one-for-one)."""
+
+    max_restarts: int = 5
+    window_s: float = 60.0
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 10.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff for the ``attempt``-th restart in the window (1-based)."""
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** max(0, attempt - 1)))
+
+
+@attrs.frozen(kw_only=True)
+class SystemConfig:
+    """One run of trade-conductor."""
+
+    pairs: tuple[str, ...]
+    exchange: str = SIM
+    strategy: StrategySpec = StrategySpec.of("ema_cross")
+    state_db: str = DEFAULT_STATE_DB
+    duration: float | None = None
+    seed: int = 42
+    speed: float = 1.0
+    """1 = real time (or the recorded pace), 10 = ten times faster, ``math.inf`` = as fast as
+    the system can go."""
+    log_level: str = "INFO"
+    summary_json: str | None = None
+    replay: tuple[tuple[str, str], ...] = ()
+    status_interval: float = 5.0
+    initial_balance: float | None = None
+    """Quote currency funding a new state database; default 10,000 USD worth."""
+    risk: RiskConfig = RiskConfig()
+    paper: PaperConfig = PaperConfig()
+    exits: ExitRules = ExitRules()
+    restart: RestartPolicy = RestartPolicy()
+    tick_interval_ms: float = 250.0
+    warmup_ticks: int = 300
+    history_size: int = 2000
+    max_inflight_ticks: int = 1000
+    ask_timeout: float = 5.0
+    run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def quote(self) -> str:
+        return split_pair(self.pairs[0])[1]
+
+    @property
+    def funding(self) -> dict[str, float]:
+        """Initial balances of a new account: the quote currency only."""
+        if self.initial_balance is not None:
+            return {self.quote: self.initial_balance}
+        usd = 1.0 if self.quote in STABLE_QUOTES else (reference_usd(self.quote) or 1.0)
+        return {self.quote: 10_000.0 / usd}
+
+    @property
+    def is_replay(self) -> bool:
+        return bool(self.replay)
+
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+
+# -- parsing helpers ----------------------------------------------------------------------------
+
+
+def parse_speed(text: str | float) -> float:
+    """``"max"`` or a positive number."""
+    if isinstance(text, str) and text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"speed: {text!r} is not a number; use a positive number "
+                          "(1 = real time) or 'max'") from None
+    if not value > 0 or math.isnan(value):
+        raise ConfigError(f"speed: {text!r} must be > 0 (1 = real time) or 'max'")
+    return value
+
+
+def parse_replay(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``["BTC/USDT=path.csv", ...]`` -> pairs and paths, one file per pair."""
+    out: dict[str, str] = {}
+    for item in items:
+        pair, sep, path = item.partition("=")
+        if not sep or not pair or not path:
+            raise ConfigError(f"replay: {item!r} is not PAIR=FILE.csv, "
+                              "e.g. --replay BTC/USDT=data/btc.csv")
+        if pair in out:
+            raise ConfigError(f"replay: pair {pair} is given twice; one file per pair")
+        out[pair.strip()] = path.strip()
+    return tuple(out.items())
+
+
+_EXCHANGE_IDS: tuple[str, ...] | None = None
+
+
+def known_exchanges() -> tuple[str, ...]:
+    """ccxt's exchange ids (imported lazily: ccxt takes a while to import)."""
+    global _EXCHANGE_IDS
+    if _EXCHANGE_IDS is None:
+        import ccxt
+
+        _EXCHANGE_IDS = tuple(ccxt.exchanges)
+    return _EXCHANGE_IDS
+
+
+def _section(cls: type[Any], data: Mapping[str, Any], name: str) -> Any:
+    """Build the attrs config ``cls`` from a TOML table, naming unknown or bad keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[{name}] must be a table, got {data!r}")
+    valid = [f.name for f in attrs.fields(cls)]
+    for key in data:
+        if key not in valid:
+            raise ConfigError(f"[{name}] unknown key {key!r}; valid keys: {', '.join(valid)}")
+    values = dict(data)
+    if cls is ExitRules and "entry_order_type" in values:
+        values["entry_order_type"] = _choice(
+            f"{name}.entry_order_type", values["entry_order_type"], OrderType)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{name}] {exc}") from None
+
+
+def _choice(key: str, value: Any, enum_cls: Any) -> Any:
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(e.value for e in enum_cls)
+        raise ConfigError(f"{key}: {value!r} is not one of {choices}") from None
+
+
+def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> StrategySpec:
+    """``{name = "ema_cross", params = {...}}`` or an aggregate with ``members``."""
+    if not isinstance(data, Mapping) or "name" not in data:
+        raise ConfigError(f"[{where}] needs name = \"ema_cross\" (a built-in or "
+                          "package.module:ClassName) and optional params = {{...}}")
+    extra = set(data) - {"name", "params", "members", "rule", "threshold", "weight"}
+    if extra:
+        raise ConfigError(f"[{where}] unknown keys {sorted(extra)}; valid keys: name, params, "
+                          "members, rule, threshold (aggregates), weight (members)")
+    params = dict(data.get("params", {}))
+    if data["name"] != "aggregate":
+        return StrategySpec.of(str(data["name"]), **params)
+    for key in ("rule", "threshold"):
+        if key in data:
+            params[key] = data[key]
+    members = data.get("members") or []
+    if not members:
+        raise ConfigError(f"[{where}] an aggregate needs members = [{{name = ...}}, ...]")
+    built = tuple(
+        (strategy_spec_from(m, f"{where}.members[{i}]"), float(m.get("weight", 1.0)))
+        for i, m in enumerate(members)
+    )
+    return StrategySpec(path="aggregate", params=tuple(sorted(params.items())), members=built)
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a TOML config file, or say clearly why it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path!r} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+
+
+TOP_LEVEL_KEYS = (
+    "pairs", "exchange", "strategy", "state_db", "duration", "seed", "speed", "log_level",
+    "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
+    "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
+)
+
+
+def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> SystemConfig:
+    """Merge a config file's values with CLI overrides (which win) and validate the result."""
+    for key in file_values:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(f"unknown config key {key!r}; valid keys: "
+                              f"{', '.join(TOP_LEVEL_KEYS)}")
+    merged: dict[str, Any] = {**file_values, **{k: v for k, v in overrides.items()
+                                                if v is not None}}
+    kwargs: dict[str, Any] = {}
+
+    exchange = merged.get("exchange", SIM)
+    if isinstance(exchange, Mapping):
+        exchange = exchange.get("id", SIM)
+    kwargs["exchange"] = _validate_exchange(str(exchange))
+
+    replay = merged.get("replay", ())
+    if isinstance(replay, Mapping):
+        replay = tuple((str(k), str(v)) for k, v in replay.items())
+    kwargs["replay"] = tuple(replay)
+    kwargs["pairs"] = _validate_pairs(merged.get("pairs"), kwargs["replay"])
+
+    strategy = merged.get("strategy", {"name": "ema_cross"})
+    kwargs["strategy"] = (strategy if isinstance(strategy, StrategySpec)
+                          else strategy_spec_from(strategy))
+    validate_strategy(kwargs["strategy"])
+
+    if "speed" in merged:
+        kwargs["speed"] = parse_speed(merged["speed"])
+    if merged.get("duration") is not None:
+        kwargs["duration"] = _positive("duration", merged["duration"])
+    for key in ("status_interval", "tick_interval_ms"):
+        if key in merged:
+            kwargs[key] = _positive(key, merged[key])
+    for key in ("warmup_ticks", "history_size", "max_inflight_ticks"):
+        if key in merged:
+            kwargs[key] = int(_positive(key, merged[key]))
+    if merged.get("initial_balance") is not None:
+        kwargs["initial_balance"] = _positive("initial_balance", merged["initial_balance"])
+    if "seed" in merged:
+        try:
+            kwargs["seed"] = int(merged["seed"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"seed: {merged['seed']!r} is not an integer") from None
+    level = str(merged.get("log_level", "INFO")).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    kwargs["log_level"] = level
+    for key in ("state_db", "summary_json"):
+        if merged.get(key) is not None:
+            kwargs[key] = str(merged[key])
+    for key, cls in (("risk", RiskConfig), ("paper", PaperConfig), ("exits", ExitRules),
+                     ("restart", RestartPolicy)):
+        if key in merged:
+            kwargs[key] = _section(cls, merged[key], key)
+    return SystemConfig(**kwargs)
+
+
+def _positive(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a number") from None
+    if not number > 0 or math.isinf(number):
+        raise ConfigError(f"{key}: {value!r} must be a positive number")
+    return number
+
+
+def _validate_exchange(exchange: str) -> str:
+    if exchange == SIM:
+        return exchange
+    ids = known_exchanges()
+    if exchange not in ids:
+        close = [i for i in ids if i.startswith(exchange[:3])][:8]
+        hint = f" (similar: {', '.join(close)})" if close else ""
+        raise ConfigError(f"exchange: {exchange!r} is neither 'sim' nor a ccxt exchange id"
+                          f"{hint}; ccxt knows {len(ids)} ids, e.g. binance, kraken, coinbase")
+    return exchange
+
+
+def _validate_pairs(pairs: Any, replay: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    from actors.pairs import parse_pair_list
+
+    if pairs is None and replay:
+        pairs = [p for p, _ in replay]
+    if pairs is None:
+        raise ConfigError("pairs: none given; e.g. --pairs BTC/USDT,ETH/USDT")
+    try:
+        parsed = parse_pair_list(pairs if isinstance(pairs, str) else ",".join(pairs))
+    except PairError as exc:
+        raise ConfigError(f"pairs: {exc}") from None
+    quotes = {split_pair(p)[1] for p in parsed}
+    if len(quotes) > 1:
+        raise ConfigError(f"pairs: all pairs must share one quote currency (one account, one "
+                          f"equity); got {', '.join(sorted(quotes))}")
+    if replay:
+        replay_pairs = {p for p, _ in replay}
+        if replay_pairs != set(parsed):
+            files_for = ", ".join(sorted(replay_pairs))
+            raise ConfigError(f"replay: give exactly one file per pair; pairs "
+                              f"{', '.join(parsed)} but files for {files_for}")
+        for pair, path in replay:
+            if not Path(path).is_file():
+                raise ConfigError(f"replay: file {path!r} for {pair} does not exist")
+            try:
+                validate_csv(path)
+            except FeedError as exc:
+                raise ConfigError(f"replay: {exc}") from None
+    return parsed
+
+
+def validate_strategy(spec: StrategySpec) -> None:
+    """Build the strategy once, so a bad path or parameter fails before anything starts."""
+    from strategies.base import StrategyError
+    from strategies.registry import build_strategy
+
+    try:
+        build_strategy(spec)
+    except StrategyError as exc:
+        raise ConfigError(f"strategy: {exc}") from None

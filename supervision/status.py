@@ -1,0 +1,123 @@
+"""Status snapshots of a running system and how they are printed.
+
+Values only: the embedding facade and the threadless runtime build them; the CLI prints them
+as a table and writes them as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.messages import PairBook, PortfolioSnapshot, RiskStatus
+
+
+@attrs.frozen(kw_only=True)
+class PairStatus:
+    pair: str
+    state: str
+    """starting, running, restarting, paused, failed or stopped."""
+    generation: int
+    restarts: int
+    strategy: str
+    price: float
+    position: float
+    entry_price: float
+    unrealized_pnl: float
+    realized_pnl: float
+    trades: int
+    open_orders: int
+    ticks: int
+    ticks_shed: int
+    ticks_dropped: int
+    last_latency_ms: float
+    last_error: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SystemStatus:
+    state: str
+    """running, finished (the data ended), stopped or failed."""
+    quote: str
+    cash: float
+    equity: float
+    peak_equity: float
+    realized_pnl: float
+    fills: int
+    orders: int
+    halted: bool
+    halt_reason: str
+    rejections: tuple[tuple[str, int], ...]
+    ticks_accepted: int
+    ticks_dropped: tuple[tuple[str, int], ...]
+    pairs: tuple[PairStatus, ...]
+    error: str = ""
+
+    def pair(self, pair: str) -> PairStatus:
+        return next(p for p in self.pairs if p.pair == pair)
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self, recurse=True)
+
+
+def pair_figures(book: PairBook | None, price: float) -> dict[str, float]:
+    """Position, entry, unrealized and realized PnL of a pair's book at ``price``."""
+    if book is None:
+        return {"position": 0.0, "entry_price": 0.0, "unrealized_pnl": 0.0,
+                "realized_pnl": 0.0, "trades": 0, "open_orders": 0}
+    position = book.position
+    unrealized = 0.0
+    if position is not None and price > 0:
+        unrealized = position.amount * price - position.cost
+    return {
+        "position": position.amount if position else 0.0,
+        "entry_price": position.entry_price if position else 0.0,
+        "unrealized_pnl": unrealized,
+        "realized_pnl": book.realized_pnl,
+        "trades": book.trades,
+        "open_orders": len(book.open_orders),
+    }
+
+
+def portfolio_figures(portfolio: PortfolioSnapshot, risk: RiskStatus) -> dict[str, Any]:
+    return {
+        "quote": portfolio.quote, "cash": portfolio.cash, "equity": portfolio.equity,
+        "peak_equity": portfolio.peak_equity, "realized_pnl": portfolio.realized_pnl,
+        "fills": portfolio.fills, "orders": portfolio.orders, "halted": risk.halted,
+        "halt_reason": risk.halt_reason, "rejections": risk.rejections,
+    }
+
+
+_COLUMNS = ("pair", "state", "price", "position", "entry", "unreal", "realized", "trades",
+            "ticks", "restarts", "strategy")
+
+
+def format_table(status: SystemStatus) -> str:
+    """The compact per-pair table the CLI prints every few seconds."""
+    rows = [_COLUMNS] + [
+        (p.pair, p.state, _num(p.price), _num(p.position),
+         _num(p.entry_price) if p.position else "-", f"{p.unrealized_pnl:+.2f}",
+         f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), str(p.restarts), p.strategy)
+        for p in status.pairs
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    halted = f"  HALTED: {status.halt_reason}" if status.halted else ""
+    lines.append(
+        f"equity {status.equity:,.2f} {status.quote}  cash {status.cash:,.2f}  realized "
+        f"{status.realized_pnl:+,.2f}  fills {status.fills}  ticks {status.ticks_accepted}"
+        f"  dropped {sum(n for _, n in status.ticks_dropped)}{halted}"
+    )
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.2f}"
+    if abs(value) >= 1:
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    return f"{value:.8f}".rstrip("0").rstrip(".")

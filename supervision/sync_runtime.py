@@ -1,0 +1,138 @@
+"""``SyncRuntime``: the same cores as the actor system, driven in one thread, in order.
+
+No actors, no queues between threads, no waiting: each tick goes through market data
+validation, the paper exchange (if a limit order rests), the pair's orchestrator, and every
+message that follows (risk, execution, state, back to the pair) is delivered from a local
+FIFO before the next tick. The result is deterministic for a given input, which makes it the
+backtest/replay driver and the reference the actor system is compared against in tests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from actors.market_data_core import MarketDataCore
+from actors.messages import (
+    EVENTS,
+    EXECUTION,
+    RISK,
+    STATE,
+    Envelope,
+    GetBalances,
+    GetPortfolio,
+    GetRiskStatus,
+    MarketTick,
+    PortfolioSnapshot,
+    RequestBook,
+    StrategySpec,
+    SwapStrategy,
+)
+from actors.orchestrator_core import TradingOrchestrator
+from supervision.assembly import (
+    MarketSource,
+    make_execution,
+    make_market_data,
+    make_orchestrator,
+    make_risk,
+    make_strategy,
+    open_state,
+)
+from supervision.config import SystemConfig
+from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
+
+
+class SyncRuntime:
+    """Runs ``config`` on ``source`` (default: the configured simulator or replay files)."""
+
+    def __init__(self, config: SystemConfig, source: Iterable[MarketTick] | None = None,
+                 start_ms: int = 1_700_000_000_000) -> None:
+        self.config = config
+        self.state = open_state(config)
+        self.execution = make_execution(config, self.state.answer(GetBalances()))
+        self.risk = make_risk(config)
+        self.risk.handle(self.state.ledger.portfolio(0))
+        self.market = MarketSource(config, start_ms, source)
+        self.market_data: MarketDataCore = make_market_data(config, self.market)
+        self.events: list[object] = []
+        self.on_event: Callable[[object], None] | None = None
+        self.ticks = 0
+        self.pairs: dict[str, TradingOrchestrator] = {}
+        persisted = {b.pair: b.strategy for b in self._portfolio().books if b.strategy}
+        for pair in config.pairs:
+            spec = persisted.get(pair, config.strategy)
+            self.pairs[pair] = make_orchestrator(config, pair, spec, self._build)
+            self._run([Envelope(STATE, RequestBook(pair=pair))])
+
+    def _build(self, pair: str, spec: StrategySpec) -> Any:
+        return make_strategy(spec, self.market_data.history(pair, self.config.history_size))
+
+    def run(self, max_ticks: int | None = None) -> SystemStatus:
+        """Feed every tick through the cores; returns the final status."""
+        ticks = self.market.ticks()
+        accept = self.market_data.accept
+        pairs = self.pairs
+        run = self._run
+        for tick in ticks:
+            if not accept(tick):
+                continue
+            self.ticks += 1
+            pair = tick.pair
+            if pair in self.execution.tick_pairs:
+                run(self.execution.handle(tick))
+            out = pairs[pair].process_market_tick(tick)
+            if out:
+                run(out)
+            if max_ticks is not None and self.ticks >= max_ticks:
+                break
+        return self.status()
+
+    def swap_strategy(self, pair: str, spec: StrategySpec) -> None:
+        self._run([Envelope(pair, SwapStrategy(pair=pair, spec=spec))])
+
+    def _run(self, envelopes: list[Envelope]) -> None:
+        queue = deque(envelopes)
+        while queue:
+            envelope = queue.popleft()
+            to, message = envelope.to, envelope.message
+            if to == STATE:
+                queue.extend(self.state.handle(message))
+            elif to == RISK:
+                queue.extend(self.risk.handle(message))
+            elif to == EXECUTION:
+                queue.extend(self.execution.handle(message))
+            elif to == EVENTS:
+                self._publish(message)
+            else:
+                queue.extend(self.pairs[to].handle(message))
+
+    def _publish(self, event: object) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _portfolio(self) -> PortfolioSnapshot:
+        snapshot: PortfolioSnapshot = self.state.answer(GetPortfolio())
+        return snapshot
+
+    def status(self) -> SystemStatus:
+        portfolio = self._portfolio()
+        books = {b.pair: b for b in portfolio.books}
+        marks = dict(portfolio.marks)
+        pairs = []
+        for pair, core in self.pairs.items():
+            latest = self.market_data.latest(pair)
+            price = latest.price if latest else marks.get(pair, 0.0)
+            pairs.append(PairStatus(
+                pair=pair, state="running", generation=0, restarts=0,
+                strategy=core.strategy.describe(), price=price,
+                ticks=self.market_data.accepted(pair), ticks_shed=0,
+                ticks_dropped=self.market_data.dropped_for(pair), last_latency_ms=0.0,
+                **pair_figures(books.get(pair), price)))
+        dropped = tuple(sorted(self.market_data.dropped().items()))
+        return SystemStatus(state="finished",
+                            **portfolio_figures(portfolio, self.risk.answer(GetRiskStatus())),
+                            ticks_accepted=self.ticks, ticks_dropped=dropped, pairs=tuple(pairs))
+
+    def close(self) -> None:
+        self.state.close()

@@ -1,0 +1,315 @@
+"""``TradingSystem``: start, watch, steer and stop trade-conductor from any Python program.
+
+Every method runs on the caller's thread and talks to the actors only by ``tell`` or by an
+``ask`` with a timeout, and no actor ever asks the caller: the embedding thread cannot
+deadlock with the actors. It touches no process-global state (no signal handlers, no logging
+set-up, no ``ActorRegistry.stop_all()``), so several systems can live in one process.
+
+Start-up order: state (opens the database), execution (funded from the state's balances),
+risk, market data, supervisor, then one orchestrator per pair; then the feed starts. Stop:
+the feed stops, in-flight messages drain, and the actors stop in the reverse order, the state
+actor last so that everything is persisted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import attrs
+import pykka
+from loguru import logger
+
+from actors.execution import ExecutionActor
+from actors.market_data import MarketDataActor, StartFeed
+from actors.market_data_core import MarketDataCore
+from actors.messages import (
+    EXECUTION,
+    MARKET_DATA,
+    RISK,
+    STATE,
+    SUPERVISOR,
+    FeedEnded,
+    GetBalances,
+    GetPortfolio,
+    GetRiskStatus,
+    MarketTick,
+    OrderStatus,
+    OrderUpdated,
+    Ping,
+    PortfolioSnapshot,
+    StrategySpec,
+    SwapStrategy,
+)
+from actors.risk import RiskActor
+from actors.router import EventCallback, Router
+from actors.state import StateActor
+from supervision.assembly import (
+    MarketSource,
+    make_execution,
+    make_market_data,
+    make_risk,
+    open_state,
+)
+from supervision.config import SystemConfig, validate_strategy
+from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
+from supervision.supervisor import Shutdown, StartPairs, SupervisorActor
+
+
+class SystemNotRunningError(RuntimeError):
+    """The call needs a started, not yet stopped, system."""
+
+
+class TradingSystem:
+    """The whole system behind one object; also a context manager that stops it on exit.
+
+    Args:
+        config: a validated ``SystemConfig`` (``supervision.config.build_config``).
+        source: ticks to trade on instead of the configured simulator or replay files
+            (tests and scenarios); a finite source ends the run like a replay.
+    """
+
+    def __init__(self, config: SystemConfig, *, source: Iterable[MarketTick] | None = None):
+        self.config = config
+        self._source = source
+        self.router = Router()
+        self._done = threading.Event()
+        self._feed_ended: FeedEnded | None = None
+        self._error = ""
+        self._state = "new"
+        self._final: SystemStatus | None = None
+        self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._market_core: MarketDataCore | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> TradingSystem:
+        """Start every actor and the feed; returns once all pairs are up."""
+        if self._state != "new":
+            raise SystemNotRunningError(f"a system can be started once; this one is {self._state}")
+        config, router = self.config, self.router
+        state_core = open_state(config)
+        try:
+            snapshot: PortfolioSnapshot = state_core.answer(GetPortfolio())
+            balances = state_core.answer(GetBalances())
+        except Exception:
+            state_core.close()
+            raise
+        self._start(STATE, StateActor.start(state_core, router))
+        execution_core = make_execution(config, balances)
+        self._start(EXECUTION, ExecutionActor.start(execution_core, router))
+        risk_core = make_risk(config)
+        # Risk knows the portfolio before the first tick, so an entry on it is sized properly.
+        risk_core.handle(state_core.ledger.portfolio(0))
+        self._start(RISK, RiskActor.start(risk_core, router))
+
+        market = MarketSource(config, int(time.time() * 1000), self._source)
+        market_core = self._market_core = make_market_data(config, market)
+        self._start(MARKET_DATA, MarketDataActor.start(
+            market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs))
+        self._start(SUPERVISOR, SupervisorActor.start(
+            config, router, market_core.history, self._on_feed_ended, self._on_escalation))
+
+        persisted = {b.pair: b.strategy for b in snapshot.books if b.strategy is not None}
+        for pair, spec in persisted.items():
+            if pair in config.pairs and spec != config.strategy:
+                logger.info("{}: keeping the strategy the database records ({}); swap it to "
+                            "change it", pair, spec.path)
+        specs = tuple((p, persisted.get(p, config.strategy)) for p in config.pairs)
+        self._refs[SUPERVISOR].ask(StartPairs(specs=specs), timeout=config.ask_timeout)
+        self._cancel_orphaned_orders(snapshot)
+        # Readiness: once state has answered every pair's RequestBook and each pair has read
+        # its book, the first tick can be traded on.
+        self.drain(config.ask_timeout)
+        self._state = "running"
+        self._refs[MARKET_DATA].tell(StartFeed())
+        logger.info("trade-conductor running: {} pair(s) on {}, state in {}",
+                    len(config.pairs), "replay" if config.is_replay else config.exchange,
+                    config.state_db)
+        return self
+
+    def _start(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        self._refs[name] = ref
+        self.router.services[name] = ref
+
+    def _cancel_orphaned_orders(self, snapshot: PortfolioSnapshot) -> None:
+        """Orders a previous run left open died with its paper exchange: close them in the
+        records (reported), so no pair waits on an order that can never fill."""
+        now_ms = int(time.time() * 1000)
+        for book in snapshot.books:
+            for order in book.open_orders:
+                logger.warning("{}: order {} from a previous run is no longer at the paper "
+                               "exchange; marking it canceled", book.pair, order.order_id)
+                self.router.tell(STATE, OrderUpdated(order=attrs.evolve(
+                    order, status=OrderStatus.CANCELED, updated_ms=now_ms,
+                    reject_reason="paper exchange restarted")))
+
+    def _on_feed_ended(self, ended: FeedEnded) -> None:
+        self._feed_ended = ended
+        self._done.set()
+
+    def _on_escalation(self, reason: str) -> None:
+        self._error = reason
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the data ends or the system fails; True if it did within ``timeout``."""
+        return self._done.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        """The feed ended (a replay ran out) or the system failed."""
+        return self._done.is_set()
+
+    @property
+    def error(self) -> str:
+        """Why the system failed, or "" while it has not."""
+        return self._error
+
+    def stop(self, timeout: float = 10.0) -> SystemStatus:
+        """Stop gracefully and return the final status. Safe to call more than once."""
+        if self._final is not None:
+            return self._final
+        if self._state == "new":
+            raise SystemNotRunningError("the system was never started")
+        deadline = time.monotonic() + timeout
+        refs = self._refs
+        self._ask(SUPERVISOR, Shutdown(), deadline)
+        self._stop_ref(MARKET_DATA, deadline)  # its on_stop ends the feed thread
+        self.drain(max(0.1, deadline - time.monotonic()))
+        try:
+            final = self.status(timeout=max(0.1, deadline - time.monotonic()))
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            logger.error("final status unavailable: {!r}", exc)
+            final = None
+        for pair, handle in self.router.pairs.items():
+            if handle.ref is not None:
+                self._stop_actor(pair, handle.ref, deadline)
+            handle.state = "failed" if handle.state == "failed" else "stopped"
+        for name in (SUPERVISOR, RISK, EXECUTION, STATE):
+            if name in refs:
+                self._stop_ref(name, deadline)
+        state = "failed" if self._error else ("finished" if self._feed_ended else "stopped")
+        self._state = state
+        if final is not None:
+            pairs = tuple(attrs.evolve(p, state=self.router.pairs[p.pair].state)
+                          for p in final.pairs)
+            final = attrs.evolve(final, state=state, error=self._error, pairs=pairs)
+        self._final = final or self._empty_status(state)
+        self._done.set()
+        logger.info("trade-conductor stopped ({})", state)
+        return self._final
+
+    def _stop_ref(self, name: str, deadline: float) -> None:
+        self._stop_actor(name, self._refs[name], deadline)
+
+    @staticmethod
+    def _stop_actor(name: str, ref: pykka.ActorRef[Any], deadline: float) -> None:
+        try:
+            ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
+        except pykka.Timeout:
+            logger.error("{} did not stop in time; abandoning it", name)
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until the messages in flight have been handled.
+
+        One round pings along the order path (pairs -> risk -> execution -> state); since
+        every inbox is first in, first out, a round covers one step of every cascade. Rounds
+        repeat until one changes nothing (same ticks processed, same orders and fills), or
+        until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        last: tuple[int, int, int] | None = None
+        while time.monotonic() < deadline:
+            for handle in list(self.router.pairs.values()):
+                if handle.ref is not None:
+                    self._ask_ref(handle.ref, Ping(), deadline)
+            for name in (RISK, EXECUTION, STATE):
+                self._ask(name, Ping(), deadline)
+            portfolio = self._ask(STATE, GetPortfolio(), deadline)
+            progress = (sum(h.ticks for h in self.router.pairs.values()),
+                        portfolio.orders if portfolio else 0, portfolio.fills if portfolio else 0)
+            if progress == last:
+                return
+            last = progress
+
+    def _ask(self, name: str, message: object, deadline: float) -> Any:
+        ref = self._refs.get(name)
+        return None if ref is None else self._ask_ref(ref, message, deadline)
+
+    @staticmethod
+    def _ask_ref(ref: pykka.ActorRef[Any], message: object, deadline: float) -> Any:
+        try:
+            return ref.ask(message, timeout=max(0.05, deadline - time.monotonic()))
+        except (pykka.Timeout, pykka.ActorDeadError):
+            return None
+
+    def __enter__(self) -> TradingSystem:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state != "new":
+            self.stop()
+
+    # -- queries and steering -------------------------------------------------------------------
+
+    def status(self, timeout: float | None = None) -> SystemStatus:
+        """A snapshot of every pair and the portfolio; each ask bounded by ``timeout``."""
+        if self._final is not None:
+            return self._final
+        if self._state == "new":
+            raise SystemNotRunningError("the system was never started")
+        timeout = self.config.ask_timeout if timeout is None else timeout
+        portfolio: PortfolioSnapshot = self._refs[STATE].ask(GetPortfolio(), timeout=timeout)
+        risk = self._refs[RISK].ask(GetRiskStatus(), timeout=timeout)
+        # Counters the feed thread keeps: plain int and fixed-key dict reads, safe from here.
+        feed = self._market_core
+        assert feed is not None
+        books = {b.pair: b for b in portfolio.books}
+        marks = dict(portfolio.marks)
+        pairs = []
+        for pair, h in self.router.pairs.items():
+            price = h.last_price or marks.get(pair, 0.0)
+            pairs.append(PairStatus(
+                pair=pair, state=h.state, generation=h.generation, restarts=h.restarts,
+                strategy=h.strategy, price=price, ticks=h.ticks, ticks_shed=h.shed,
+                ticks_dropped=feed.dropped_for(pair), last_latency_ms=h.last_latency_ns / 1e6,
+                last_error=h.last_error, **pair_figures(books.get(pair), price)))
+        return SystemStatus(
+            state=self._state, **portfolio_figures(portfolio, risk),
+            ticks_accepted=sum(feed.accepted(p) for p in self.router.pairs),
+            ticks_dropped=tuple(sorted(feed.dropped().items())), pairs=tuple(pairs),
+            error=self._error)
+
+    def _empty_status(self, state: str) -> SystemStatus:
+        return SystemStatus(state=state, quote=self.config.quote, cash=0.0, equity=0.0,
+                            peak_equity=0.0, realized_pnl=0.0, fills=0, orders=0, halted=False,
+                            halt_reason="", rejections=(), ticks_accepted=0, ticks_dropped=(),
+                            pairs=(), error=self._error)
+
+    def swap_strategy(self, pair: str, spec: StrategySpec) -> None:
+        """Swap a pair's strategy while it trades. The spec is checked here first, so a bad
+        one raises ``ConfigError`` at once; the pair then builds and warms it itself."""
+        self._require_running()
+        if pair not in self.router.pairs:
+            raise KeyError(f"no pair {pair!r}; running: {', '.join(self.router.pairs)}")
+        validate_strategy(spec)
+        self.router.tell(pair, SwapStrategy(pair=pair, spec=spec))
+
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        """Receive events (fills, order updates, restarts, swaps, rejections); returns a
+        function that unsubscribes. ``callback`` runs on an actor's thread: keep it short."""
+        return self.router.subscribe(callback)
+
+    def _require_running(self) -> None:
+        if self._state != "running":
+            raise SystemNotRunningError(f"the system is {self._state}")
+

@@ -1,0 +1,430 @@
+"""The state core: who hears about each change, and a second run continuing the first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.messages import (
+    EVENTS,
+    RISK,
+    Envelope,
+    ExitReason,
+    Fill,
+    GetBalances,
+    GetPairBook,
+    GetPortfolio,
+    GetRiskStatus,
+    MarkPrices,
+    Order,
+    OrderFilled,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+    PairBook,
+    Ping,
+    PortfolioChanged,
+    PositionChanged,
+    PositionClosed,
+    RaisePeak,
+    RequestBook,
+    Side,
+    StrategyAssigned,
+    StrategySpec,
+)
+from actors.state_core import StateCore
+from actors.state_store import StateStoreError
+
+BTC = "BTC/USDT"
+ETH = "ETH/USDT"
+FUNDING = {"USDT": 10_000.0}
+SPEC = StrategySpec(
+    path="aggregate",
+    members=(
+        (StrategySpec.of("ema_cross", fast=5, slow=20), 0.6),
+        (StrategySpec.of("rsi_reversion", bands=(30, 70)), 0.4),
+    ),
+)
+
+
+def an_order(
+    order_id: str,
+    side: Side,
+    *,
+    reason: ExitReason = ExitReason.ENTRY,
+    status: OrderStatus = OrderStatus.OPEN,
+    updated_ms: int = 1_000,
+) -> Order:
+    return Order(
+        order_id=order_id,
+        pair=BTC,
+        side=side,
+        order_type=OrderType.MARKET,
+        reason=reason,
+        amount=1.0,
+        status=status,
+        created_ms=1_000,
+        updated_ms=updated_ms,
+    )
+
+
+def filled(
+    fill_id: str,
+    side: Side,
+    amount: float,
+    price: float,
+    fee: float = 0.0,
+    *,
+    ts_ms: int = 2_000,
+    order_id: str = "o-1",
+) -> OrderFilled:
+    return OrderFilled(
+        fill=Fill(
+            fill_id=fill_id,
+            order_id=order_id,
+            pair=BTC,
+            side=side,
+            amount=amount,
+            price=price,
+            fee=fee,
+            ts_ms=ts_ms,
+        )
+    )
+
+
+def marks(ts_ms: int, price: float) -> MarkPrices:
+    return MarkPrices(ts_ms=ts_ms, marks=((BTC, price),))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "state.sqlite")
+
+
+@pytest.fixture
+def core(db: str) -> Iterator[StateCore]:
+    state = StateCore.open(db, "USDT", FUNDING)
+    yield state
+    state.close()
+
+
+def book_of(envelope: Envelope) -> PairBook:
+    assert isinstance(envelope.message, PositionChanged)
+    return envelope.message.book
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+def test_an_order_update_goes_to_its_pair_to_risk_and_to_events(core: StateCore) -> None:
+    """Risk first (it must know before the pair acts), then the pair's book, then events."""
+    update = OrderUpdated(order=an_order("o-1", Side.BUY, status=OrderStatus.NEW))
+
+    out = core.handle(update)
+
+    assert [e.to for e in out] == [RISK, BTC, EVENTS]
+    assert out[0].message is update
+    assert book_of(out[1]).open_orders == (update.order,)
+    assert out[2].message is update
+    assert core.store.orders() == [update.order]
+
+
+def test_a_stale_order_update_is_neither_stored_nor_published(core: StateCore) -> None:
+    """After FILLED, a late OPEN for the same order produces nothing."""
+    core.handle(OrderUpdated(order=an_order("o-1", Side.BUY, status=OrderStatus.FILLED)))
+
+    out = core.handle(
+        OrderUpdated(order=an_order("o-1", Side.BUY, status=OrderStatus.OPEN, updated_ms=5_000))
+    )
+
+    assert out == []
+    assert core.store.orders()[0].status is OrderStatus.FILLED
+
+
+# -- fills -----------------------------------------------------------------------------------------
+
+
+def test_an_opening_fill_goes_to_the_pair_risk_and_events(core: StateCore) -> None:
+    """Risk: the portfolio (first); pair: its book; events: the fill. No PositionClosed."""
+    message = filled("f-1", Side.BUY, 10.0, 100.0, 1.0)
+
+    out = core.handle(message)
+
+    assert [(e.to, type(e.message)) for e in out] == [
+        (RISK, PortfolioChanged),
+        (BTC, PositionChanged),
+        (EVENTS, OrderFilled),
+    ]
+    position = book_of(out[1]).position
+    assert position is not None
+    assert position.cost == pytest.approx(1_001.0)
+    assert out[0].message == PortfolioChanged(
+        ts_ms=2_000,
+        cash=pytest.approx(8_999.0),
+        equity=pytest.approx(9_999.0),
+        peak_equity=10_000.0,
+        exposure=((BTC, pytest.approx(1_000.0)),),
+        realized_pnl=0.0,
+    )
+    assert out[2].message is message
+
+
+def test_a_closing_fill_tells_risk_and_events_the_round_trip_closed(core: StateCore) -> None:
+    """The reason comes from the sell order; pnl is the whole round trip's."""
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0, 1.0))
+    core.handle(OrderUpdated(order=an_order("o-2", Side.SELL, reason=ExitReason.STOP_LOSS)))
+
+    out = core.handle(filled("f-2", Side.SELL, 10.0, 95.0, 1.0, order_id="o-2", ts_ms=3_000))
+
+    closed = PositionClosed(pair=BTC, reason=ExitReason.STOP_LOSS, pnl=-52.0, ts_ms=3_000)
+    assert [(e.to, type(e.message)) for e in out] == [
+        (RISK, PortfolioChanged),
+        (RISK, PositionClosed),
+        (BTC, PositionChanged),
+        (EVENTS, OrderFilled),
+        (EVENTS, PositionClosed),
+    ]
+    assert out[1].message == closed
+    assert out[4].message == closed
+    assert book_of(out[2]).position is None
+    assert book_of(out[2]).trades == 1
+
+
+def test_a_duplicate_fill_produces_nothing_and_is_stored_once(core: StateCore) -> None:
+    """Exactly once: the second delivery of a fill returns no envelopes."""
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+
+    out = core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+
+    assert out == []
+    assert len(core.store.fills()) == 1
+    assert core.answer(GetBalances()) == {"USDT": 9_000.0, "BTC": 10.0}
+
+
+# -- marks -----------------------------------------------------------------------------------------
+
+
+def test_marks_update_equity_and_tell_risk(core: StateCore) -> None:
+    """Risk hears the portfolio valued at the new marks."""
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+
+    out = core.handle(marks(5_000, 120.0))
+
+    assert [e.to for e in out] == [RISK]
+    portfolio = out[0].message
+    assert isinstance(portfolio, PortfolioChanged)
+    assert portfolio.equity == pytest.approx(10_200.0)
+    assert portfolio.peak_equity == pytest.approx(10_200.0)
+    assert portfolio.ts_ms == 5_000
+
+
+def test_equity_points_are_stored_at_most_once_per_interval_of_market_time(db: str) -> None:
+    """With a 60 s interval, marks at 1, 31, 61, 62 and 121 s store points at 1, 61 and 121 s."""
+    core = StateCore.open(db, "USDT", FUNDING, equity_interval_ms=60_000)
+    for ts in (1_000, 31_000, 61_000, 62_000, 121_000):
+        core.handle(marks(ts, 100.0))
+
+    assert [ts for ts, _ in core.store.equity_history()] == [1_000, 61_000, 121_000]
+    core.close()
+
+
+def test_the_equity_interval_continues_across_a_restart(db: str) -> None:
+    """A reopened core knows when the last point was stored."""
+    first = StateCore.open(db, "USDT", FUNDING, equity_interval_ms=60_000)
+    first.handle(marks(1_000, 100.0))
+    first.close()
+
+    second = StateCore.open(db, "USDT", FUNDING, equity_interval_ms=60_000)
+    second.handle(marks(30_000, 100.0))
+    second.handle(marks(61_000, 100.0))
+
+    assert [ts for ts, _ in second.store.equity_history()] == [1_000, 61_000]
+    second.close()
+
+
+# -- peaks, strategies, book requests --------------------------------------------------------------
+
+
+def test_a_higher_peak_is_stored_and_sent_to_the_pair(core: StateCore) -> None:
+    """RaisePeak above the current peak updates the book; below it nothing happens."""
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    raised = core.handle(RaisePeak(pair=BTC, price=110.0))
+    lower = core.handle(RaisePeak(pair=BTC, price=105.0))
+    nothing_open = core.handle(RaisePeak(pair=ETH, price=1.0))
+
+    assert [e.to for e in raised] == [BTC]
+    position = book_of(raised[0]).position
+    assert position is not None
+    assert position.peak_price == 110.0
+    assert lower == []
+    assert nothing_open == []
+    assert core.store.load().positions[BTC].peak_price == 110.0
+
+
+def test_an_assigned_strategy_is_stored_and_sent_to_the_pair(core: StateCore) -> None:
+    """The pair's book carries the spec, and the database keeps it."""
+    out = core.handle(StrategyAssigned(pair=ETH, spec=SPEC, generation=1))
+
+    assert [e.to for e in out] == [ETH]
+    assert book_of(out[0]).strategy == SPEC
+    assert core.store.load().strategies == {ETH: SPEC}
+
+
+def test_a_book_request_is_answered_with_the_pairs_book(core: StateCore) -> None:
+    """RequestBook is a tell; the reply is a PositionChanged to the pair."""
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    out = core.handle(RequestBook(pair=BTC))
+
+    assert out == [Envelope(to=BTC, message=PositionChanged(book=core.ledger.book(BTC)))]
+
+
+def test_an_unknown_message_is_counted_and_produces_nothing(core: StateCore) -> None:
+    """Nothing is sent for a message the state actor does not handle."""
+    assert core.handle("hello") == []
+    assert core.unknown == 1
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+def test_queries_answer_books_portfolio_balances_and_pings(core: StateCore) -> None:
+    """Each query gets its reply value; balances are a copy."""
+    core.handle(StrategyAssigned(pair=ETH, spec=SPEC))
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+    core.handle(marks(3_000, 110.0))
+
+    book = core.answer(GetPairBook(pair=BTC))
+    snapshot = core.answer(GetPortfolio())
+    balances = core.answer(GetBalances())
+    assert isinstance(balances, dict)
+    balances["USDT"] = 0.0
+
+    assert isinstance(book, PairBook)
+    assert book.position is not None
+    assert snapshot == core.ledger.snapshot()
+    assert [b.pair for b in core.ledger.snapshot().books] == [BTC, ETH]
+    assert core.answer(GetBalances()) == {"USDT": 9_900.0, "BTC": 1.0}
+    assert core.answer(Ping(nonce=7)) == Ping(nonce=7)
+
+
+def test_a_query_the_state_does_not_answer_raises_type_error(core: StateCore) -> None:
+    """The asker gets the error; the core is unchanged."""
+    with pytest.raises(TypeError, match="GetRiskStatus"):
+        core.answer(GetRiskStatus())
+
+
+# -- a second run ----------------------------------------------------------------------------------
+
+
+def test_a_fresh_database_starts_from_the_initial_balances(core: StateCore) -> None:
+    """Nothing stored yet: cash is the funding and the peak equals it."""
+    snapshot = core.ledger.snapshot()
+
+    assert snapshot.cash == 10_000.0
+    assert snapshot.peak_equity == 10_000.0
+    assert snapshot.books == ()
+
+
+def test_a_second_run_continues_where_the_first_stopped(db: str) -> None:
+    """Open position, partial PnL, strategy, orders and peak survive; new funding is ignored."""
+    first = StateCore.open(db, "USDT", FUNDING)
+    first.handle(StrategyAssigned(pair=BTC, spec=SPEC))
+    first.handle(OrderUpdated(order=an_order("o-1", Side.BUY, status=OrderStatus.FILLED)))
+    first.handle(filled("f-1", Side.BUY, 10.0, 100.0, 1.0))
+    first.handle(filled("f-2", Side.SELL, 4.0, 110.0, 0.4, order_id="o-2"))
+    first.handle(RaisePeak(pair=BTC, price=112.0))
+    first.handle(marks(4_000, 111.0))
+    before = first.answer(GetPortfolio())
+    first.close()
+
+    second = StateCore.open(db, "USDT", {"USDT": 1.0})
+    second.handle(marks(5_000, 111.0))
+    after = second.answer(GetPortfolio())
+
+    assert after == before
+    assert second.answer(GetBalances()) == first.ledger.balances
+    assert second.answer(GetPairBook(pair=BTC)) == first.ledger.book(BTC)
+    position = second.ledger.positions[BTC]
+    assert (position.amount, position.peak_price) == (pytest.approx(6.0), 112.0)
+    assert second.ledger.strategies == {BTC: SPEC}
+
+    # the round trip begun in the first run closes in the second with its whole PnL
+    second.handle(OrderUpdated(order=an_order("o-3", Side.SELL, reason=ExitReason.TAKE_PROFIT)))
+    out = second.handle(filled("f-3", Side.SELL, 6.0, 120.0, 0.6, order_id="o-3", ts_ms=6_000))
+    closed = [e.message for e in out if e.to == RISK and isinstance(e.message, PositionClosed)]
+    # bought 10 @ 100 + 1 fee; sold 4 @ 110 - 0.4 and 6 @ 120 - 0.6
+    assert closed == [
+        PositionClosed(
+            pair=BTC, reason=ExitReason.TAKE_PROFIT, pnl=pytest.approx(158.0), ts_ms=6_000
+        )
+    ]
+    second.close()
+
+
+def test_a_fill_replayed_after_a_restart_is_still_applied_only_once(db: str) -> None:
+    """Exactly once holds across runs: fill ids are loaded with the ledger."""
+    first = StateCore.open(db, "USDT", FUNDING)
+    first.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+    first.close()
+
+    second = StateCore.open(db, "USDT", FUNDING)
+    out = second.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    assert out == []
+    assert second.answer(GetBalances()) == {"USDT": 9_900.0, "BTC": 1.0}
+    second.close()
+
+
+def test_a_database_kept_in_another_quote_currency_is_refused(db: str) -> None:
+    """Reopening with a different quote raises instead of mixing currencies."""
+    StateCore.open(db, "USDT", FUNDING).close()
+
+    with pytest.raises(StateStoreError, match="'USDT', not 'BTC'"):
+        StateCore.open(db, "BTC", {"BTC": 1.0})
+
+
+_events = st.lists(
+    st.tuples(
+        st.sampled_from(["buy", "sell", "mark", "peak"]),
+        st.floats(0.05, 1.0),
+        st.floats(50.0, 150.0),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(_events)
+def test_what_the_core_stored_always_loads_back_into_the_same_ledger(
+    events: list[tuple[str, float, float]],
+) -> None:
+    """After any sequence of fills, marks and peaks, load() rebuilds the live ledger."""
+    core = StateCore.open(":memory:", "USDT", {"USDT": 1_000_000.0}, equity_interval_ms=1_000)
+    for n, (kind, size, price) in enumerate(events, start=1):
+        held = core.ledger.positions.get(BTC)
+        if kind == "buy":
+            core.handle(filled(f"f{n}", Side.BUY, size, price, size * price * 0.001, ts_ms=n))
+        elif kind == "sell" and held is not None:
+            core.handle(filled(f"f{n}", Side.SELL, held.amount * size, price, 0.01, ts_ms=n))
+        elif kind == "mark":
+            core.handle(marks(n * 700, price))
+        elif kind == "peak":
+            core.handle(RaisePeak(pair=BTC, price=price))
+
+    loaded = core.store.load()
+    live = core.ledger
+
+    assert loaded.balances == live.balances
+    assert loaded.positions == live.positions
+    assert loaded.trip_pnl == live.trip_pnl
+    assert loaded.realized == live.realized
+    assert loaded.trades == live.trades
+    assert loaded.fill_ids == live.fill_ids
+    assert loaded.peak_equity == live.peak_equity
+    core.close()
