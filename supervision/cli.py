@@ -20,7 +20,15 @@ from typing import Any, TextIO
 
 from loguru import logger
 
-from actors.messages import StrategySpec
+from actors.messages import (
+    OrderFilled,
+    OrderRejected,
+    PairFailed,
+    PairRestarted,
+    PositionClosed,
+    StrategySpec,
+    StrategySwapped,
+)
 from actors.state_store import StateStoreError
 from strategies.base import StrategyError
 from strategies.registry import BUILTIN_STRATEGIES, parse_param
@@ -132,6 +140,7 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
     except StateStoreError as exc:
         print(f"trade-conductor: error: state database: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    system.subscribe(log_event)
     started = time.monotonic()
     try:
         _watch(system, config, stop_requested, started, out)
@@ -142,6 +151,31 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
         with open(config.summary_json, "w", encoding="utf-8") as fh:
             json.dump(_jsonable(final.as_dict()), fh, indent=2, default=str)
     return EXIT_FAILED if final.state == "failed" else EXIT_OK
+
+
+def log_event(event: object) -> None:
+    """One log line per fill, closed trade, restart, failure and swap (runs on an actor's
+    thread, so it only formats and logs)."""
+    match event:
+        case OrderFilled(fill=f):
+            logger.info("{} {} {:.8g} @ {:.8g} fee {:.4g}", f.pair, f.side.value.upper(),
+                        f.amount, f.price, f.fee)
+        case PositionClosed():
+            logger.info("{} closed by {}: PnL {:+.2f}", event.pair, event.reason.value,
+                        event.pnl)
+        case PairRestarted():
+            logger.warning("{} restarted (generation {}, restart {}) after: {}", event.pair,
+                           event.generation, event.restarts, event.error)
+        case PairFailed():
+            logger.error("{} FAILED after {} restarts: {}", event.pair, event.restarts,
+                         event.error)
+        case StrategySwapped(error=""):
+            logger.info("{} now runs {}", event.pair, event.description)
+        case StrategySwapped():
+            logger.warning("{} kept its strategy; swap refused: {}", event.pair, event.error)
+        case OrderRejected():
+            logger.debug("{} entry refused by risk: {} ({})", event.pair, event.reason,
+                         event.detail)
 
 
 def _install_signal_handlers(stop_requested: threading.Event) -> None:
