@@ -126,6 +126,8 @@ class MarkPrices:
 
     ts_ms: int
     marks: tuple[tuple[str, float], ...]
+    generation: int = 0
+    """The sending pair's generation (fencing)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -416,6 +418,14 @@ class ChildFailed:
     name: str
     generation: int
     error: str
+
+
+@attrs.frozen(kw_only=True)
+class PairGeneration:
+    """Supervisor -> risk and state: from now on only ``generation`` speaks for ``pair``."""
+
+    pair: str
+    generation: int
 
 
 @attrs.frozen(kw_only=True)

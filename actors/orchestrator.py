@@ -80,7 +80,7 @@ class OrchestratorActor(CoreActor):
         out = self.core.process_market_tick(tick)
         if out:
             self.send(out)
-        self.handle.processed(tick, time.perf_counter_ns())
+        self.handle.processed(tick, time.perf_counter_ns(), self.generation)
 
     def _hold(self, tick: MarketTick) -> None:
         """Keep a tick until the pair's order is answered. The stash is bounded: a held tick

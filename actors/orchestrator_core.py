@@ -180,7 +180,8 @@ class TradingOrchestrator:
             # Marks come from the pair, not the feed: the portfolio is valued at prices the
             # pairs have acted on, never at prices a fast feed has run ahead to.
             self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
-            mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),)))
+            mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
+                                              generation=self.generation))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import attrs
 
+from actors.fencing import GenerationFence
 from actors.messages import (
     EVENTS,
     EXECUTION,
@@ -32,6 +33,7 @@ from actors.messages import (
     OrderRejected,
     OrderType,
     OrderUpdated,
+    PairGeneration,
     PortfolioChanged,
     PositionClosed,
     ProposeOrder,
@@ -367,11 +369,15 @@ class RiskCore:
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
+        self.fence = GenerationFence()
         self.unhandled = 0
         """Messages of a type this core does not know (returned ``[]``)."""
 
     def handle(self, message: object) -> list[Envelope]:
         match message:
+            case ProposeOrder() if not self.fence.admits(message.pair, message.generation,
+                                                         message):
+                return []
             case ProposeOrder():
                 result = self.book.check(message)
                 if isinstance(result, SubmitOrder):
@@ -380,6 +386,8 @@ class RiskCore:
                     Envelope(to=message.pair, message=result),
                     Envelope(to=EVENTS, message=result),
                 ]
+            case PairGeneration():
+                self.fence.advance(message.pair, message.generation)
             case PortfolioChanged():
                 self.book.on_portfolio(message)
             case OrderUpdated():

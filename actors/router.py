@@ -89,8 +89,11 @@ class PairHandle:
     def return_credit(self) -> None:
         self._credits.release()
 
-    def processed(self, tick: MarketTick, now_ns: int) -> None:
-        """Record a processed tick; called by the pair's actor only."""
+    def processed(self, tick: MarketTick, now_ns: int, generation: int) -> None:
+        """Record a processed tick; called by the pair's actor only. A replaced actor that
+        wakes up is ignored: it must not hand out credits of its successor's inbox."""
+        if generation != self.generation:
+            return
         self.ticks += 1
         self.last_price = tick.price
         self.last_ts_ms = tick.ts_ms

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from loguru import logger
 
+from actors.fencing import GenerationFence
 from actors.ledger import Ledger
 from actors.messages import (
     EVENTS,
@@ -35,6 +36,7 @@ from actors.messages import (
     OrderFilled,
     OrderUpdated,
     PairBook,
+    PairGeneration,
     Ping,
     PortfolioSnapshot,
     PositionChanged,
@@ -60,6 +62,7 @@ class StateCore:
         self.store = store
         self.ledger = ledger
         self.equity_interval_ms = equity_interval_ms
+        self.fence = GenerationFence()
         self.unknown = 0
         self._last_equity_ms = store.last_equity_ms()
 
@@ -109,12 +112,17 @@ class StateCore:
                 return self._order_filled(message)
             case OrderUpdated():
                 return self._order_updated(message)
+            case MarkPrices() | RaisePeak() | StrategyAssigned() if not self._admits(message):
+                return []
             case MarkPrices():
                 return self._marks(message)
             case RaisePeak():
                 return self._raise_peak(message)
             case StrategyAssigned():
                 return self._strategy_assigned(message)
+            case PairGeneration():
+                self.fence.advance(message.pair, message.generation)
+                return []
             case RequestBook():
                 book = self.ledger.book(message.pair)
                 return [Envelope(to=message.pair, message=PositionChanged(book=book))]
@@ -122,6 +130,13 @@ class StateCore:
                 self.unknown += 1
                 logger.warning("state: unknown message {!r} ignored", message)
                 return []
+
+    def _admits(self, message: MarkPrices | RaisePeak | StrategyAssigned) -> bool:
+        """Writes a pair sends are fenced by its generation (see ``actors.fencing``)."""
+        if isinstance(message, MarkPrices):
+            return all(self.fence.admits(pair, message.generation, message)
+                       for pair, _ in message.marks)
+        return self.fence.admits(message.pair, message.generation, message)
 
     def _order_updated(self, message: OrderUpdated) -> list[Envelope]:
         order = message.order

@@ -22,12 +22,14 @@ from loguru import logger
 
 from actors.messages import (
     EVENTS,
+    RISK,
     SERVICES,
     STATE,
     ChildFailed,
     FeedEnded,
     MarketTick,
     PairFailed,
+    PairGeneration,
     PairRestarted,
     RequestBook,
     StrategySpec,
@@ -104,6 +106,11 @@ class SupervisorActor(pykka.ThreadingActor):
     def start_pair(self, pair: str, spec: StrategySpec, generation: int) -> None:
         handle = self.router.pairs.get(pair) or self.router.add_pair(
             pair, self.config.max_inflight_ticks)
+        if generation:
+            # Fence first: whatever an older generation sends from now on is dropped.
+            fence = PairGeneration(pair=pair, generation=generation)
+            self.router.tell(RISK, fence)
+            self.router.tell(STATE, fence)
         core = make_orchestrator(self.config, pair, spec, self.build_strategy, generation)
         ref = OrchestratorActor.start(core, self.router, handle)
         handle.attach(ref, generation)
