@@ -137,6 +137,14 @@ class TradingOrchestrator:
 
     def on_book(self, book: PairBook) -> None:
         """Take the state actor's view of the pair; an order it knows settles our proposal."""
+        cached = self.book.position if self.book is not None else None
+        incoming = book.position
+        if (cached is not None and incoming is not None
+                and cached.opened_ms == incoming.opened_ms
+                and cached.peak_price > incoming.peak_price):
+            # A late answer to an earlier RaisePeak: the peak only ever rises.
+            book = attrs.evolve(book, position=attrs.evolve(
+                incoming, peak_price=cached.peak_price))
         self.book = book
         if self.pending is not None:
             # State publishes a book after every order update, in order, so the book that

@@ -226,6 +226,19 @@ def test_a_new_high_is_sent_to_state_and_cached():
     assert core.update_open_positions(tick(101.005), Signal.HOLD) == []
 
 
+def test_a_late_book_never_lowers_the_trailing_peak():
+    """The reply to RaisePeak(102) arriving after the peak reached 103 keeps 103."""
+    core = ready(ScriptedStrategy(), pos=position(entry=100.0))
+    core.update_open_positions(tick(102.0), Signal.HOLD)
+    core.update_open_positions(tick(103.0), Signal.HOLD)
+
+    core.handle(PositionChanged(book=book(position(entry=100.0, peak=102.0))))
+
+    assert core.book.position.peak_price == 103.0
+    [p] = proposals(core.update_open_positions(tick(101.4), Signal.HOLD))
+    assert p.reason is ExitReason.TRAILING_STOP
+
+
 def test_no_exit_is_proposed_while_an_order_is_open():
     """An open order means something is already happening to the position."""
     order = Order(
