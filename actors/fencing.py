@@ -24,6 +24,9 @@ class GenerationFence:
         if generation > self._current.get(pair, 0):
             self._current[pair] = generation
 
+    def current(self, pair: str) -> int:
+        return self._current.get(pair, 0)
+
     def admits(self, pair: str, generation: int, what: object) -> bool:
         """True if ``generation`` is the pair's current one; else count, log and refuse."""
         current = self._current.get(pair, 0)

@@ -429,6 +429,27 @@ class PairGeneration:
 
 
 @attrs.frozen(kw_only=True)
+class PausePair:
+    """Stop opening positions on ``pair``; its open position is still managed."""
+
+    pair: str
+
+
+@attrs.frozen(kw_only=True)
+class ResumePair:
+    pair: str
+
+
+@attrs.frozen(kw_only=True)
+class FlattenPosition:
+    """Supervisor -> state: sell the pair's whole position at market (the ``flatten`` policy
+    for a pair that failed or was removed). State owns the position, so it proposes the exit."""
+
+    pair: str
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
 class PairRestarted:
     """Event: a pair's orchestrator was replaced."""
 
@@ -436,6 +457,31 @@ class PairRestarted:
     generation: int
     restarts: int
     error: str
+
+
+@attrs.frozen(kw_only=True)
+class PairAdded:
+    """Event: a pair started trading while the system ran."""
+
+    pair: str
+    strategy: str
+
+
+@attrs.frozen(kw_only=True)
+class PairRemoved:
+    """Event: a pair stopped trading; ``policy`` says what happened to its position."""
+
+    pair: str
+    policy: str
+
+
+@attrs.frozen(kw_only=True)
+class StrategyRolledBack:
+    """Event: a swapped-in strategy kept crashing; the pair went back to ``spec``."""
+
+    pair: str
+    spec: StrategySpec
+    crashes: int
 
 
 @attrs.frozen(kw_only=True)

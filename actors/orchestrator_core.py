@@ -30,10 +30,12 @@ from actors.messages import (
     OrderRejected,
     OrderType,
     PairBook,
+    PausePair,
     Position,
     PositionChanged,
     ProposeOrder,
     RaisePeak,
+    ResumePair,
     Side,
     Signal,
     SignalRaised,
@@ -97,6 +99,7 @@ class TradingOrchestrator:
         spec: StrategySpec | None = None,
         build: StrategyBuilder | None = None,
         mark_interval_ms: int = 1000,
+        paused: bool = False,
     ) -> None:
         self.pair = pair
         self.strategy = strategy
@@ -107,6 +110,8 @@ class TradingOrchestrator:
         self.book: PairBook | None = None
         self.pending: str | None = None
         self.unknown = 0
+        self.paused = paused
+        """No new entries while paused; exits (stops, take-profit, signals) still run."""
         self.mark_interval_ms = mark_interval_ms
         self._next_mark_ms = 0
         self._pending_since_ms = 0
@@ -126,6 +131,12 @@ class TradingOrchestrator:
                 return self.adopt_persisted_strategy(book.strategy) if first else _NOTHING
             case SwapStrategy(spec=spec):
                 return self.swap_strategy(spec)
+            case PausePair():
+                self.paused = True
+                return _NOTHING
+            case ResumePair():
+                self.paused = False
+                return _NOTHING
             case OrderRejected(proposal_id=pid) if pid == self.pending:
                 self.pending = None
                 return _NOTHING
@@ -248,7 +259,8 @@ class TradingOrchestrator:
     def handle_buy_signal(self, tick: MarketTick) -> list[Envelope]:
         """Propose an entry if the pair is flat and idle; risk sizes and may refuse it."""
         book = self.book
-        if book is None or book.position is not None or book.open_orders or self.pending:
+        if (book is None or book.position is not None or book.open_orders or self.pending
+                or self.paused):
             return _NOTHING
         limit = tick.bid if self.rules.entry_order_type is OrderType.LIMIT else None
         out = self._propose(tick, Side.BUY, ExitReason.ENTRY, limit_price=limit)

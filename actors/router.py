@@ -39,6 +39,7 @@ class PairHandle:
         "last_ts_ms",
         "max_inflight",
         "pair",
+        "paused",
         "ref",
         "restarts",
         "shed",
@@ -53,6 +54,7 @@ class PairHandle:
         self.ref: pykka.ActorRef[Any] | None = None
         self.generation = 0
         self.state = "starting"
+        self.paused = False
         self.restarts = 0
         self.last_error = ""
         self.strategy = ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import queue
 import random
 import zlib
 from collections.abc import Iterator, Sequence
@@ -317,16 +318,32 @@ class MarketSimulator:
         self.start_ms = start_ms
         self.tick_interval_ms = tick_interval_ms
         self.profiles = {pair: profile_for(pair) for pair in self.pairs}
+        # Pairs added or removed while ``ticks()`` runs on the feed thread: handed over through
+        # a thread-safe queue that the generator drains between two ticks.
+        self._changes: queue.SimpleQueue[tuple[bool, str]] = queue.SimpleQueue()
+        self.now_ms = start_ms
+        """Market time of the last live tick (where a pair added now starts)."""
 
-    def _path(self, pair: str, stream: int, direction: int) -> _Path:
+    def add_pair(self, pair: str) -> None:
+        """Start simulating ``pair`` from the current market time (any thread). Its warm-up
+        history can be had from ``warmup_history`` as soon as this returns."""
+        self.profiles[pair] = profile_for(pair)
+        self._changes.put((True, pair))
+
+    def remove_pair(self, pair: str) -> None:
+        """Stop simulating ``pair`` (any thread)."""
+        self._changes.put((False, pair))
+
+    def _path(self, pair: str, stream: int, direction: int, start_ms: int | None = None
+              ) -> _Path:
         rng = random.Random(stable_seed(self.seed, pair, stream))
         return _Path(
-            pair, self.profiles[pair], rng,
-            start_ms=self.start_ms, interval_ms=self.tick_interval_ms, direction=direction,
+            pair, self.profiles[pair], rng, start_ms=self.start_ms if start_ms is None
+            else start_ms, interval_ms=self.tick_interval_ms, direction=direction,
         )
 
-    def warmup_history(self, pair: str, n: int) -> list[MarketTick]:
-        """``n`` ticks of ``pair`` ending just before ``start_ms``, oldest first.
+    def warmup_history(self, pair: str, n: int, end_ms: int | None = None) -> list[MarketTick]:
+        """``n`` ticks of ``pair`` ending just before ``end_ms`` (``start_ms``), oldest first.
 
         The history is the live path walked backwards from its start price, so it joins the
         live ticks without a seam, does not change them, and a longer history only adds older
@@ -340,7 +357,7 @@ class MarketSimulator:
             raise KeyError(f"pair {pair!r} is not simulated; pairs are {list(self.pairs)!r}")
         if n < 0:
             raise ValueError(f"warm-up length must be >= 0, got {n!r}")
-        path = self._path(pair, _WARMUP_STREAM, -1)
+        path = self._path(pair, _WARMUP_STREAM, -1, end_ms)
         ticks = [path.step() for _ in range(n)]
         if ticks and ticks[-1].ts_ms <= 0:
             raise ValueError(
@@ -359,8 +376,34 @@ class MarketSimulator:
         paths = [self._path(pair, _LIVE_STREAM, +1) for pair in self.pairs]
         heap = [(tick.ts_ms, i, tick) for i, tick in ((i, p.step()) for i, p in enumerate(paths))]
         heapq.heapify(heap)
+        removed: set[str] = set()
+        changes = self._changes
         while True:
+            if not changes.empty():
+                self._apply_changes(paths, heap, removed)
+            if not heap:
+                return
             _, i, tick = heap[0]
+            if tick.pair in removed:
+                heapq.heappop(heap)
+                continue
             nxt = paths[i].step()
             heapq.heapreplace(heap, (nxt.ts_ms, i, nxt))
+            self.now_ms = tick.ts_ms
             yield tick
+
+    def _apply_changes(self, paths: list[_Path], heap: list[tuple[int, int, MarketTick]],
+                       removed: set[str]) -> None:
+        while not self._changes.empty():
+            add, pair = self._changes.get()
+            if not add:
+                removed.add(pair)
+                continue
+            removed.discard(pair)
+            # A pair removed and added again starts a fresh path: drop its old heap entry.
+            heap[:] = [entry for entry in heap if entry[2].pair != pair]
+            heapq.heapify(heap)
+            path = self._path(pair, _LIVE_STREAM, +1, self.now_ms)
+            paths.append(path)
+            first = path.step()
+            heapq.heappush(heap, (first.ts_ms, len(paths) - 1, first))

@@ -29,19 +29,24 @@ from actors.messages import (
     EVENTS,
     RISK,
     Envelope,
+    ExitReason,
+    FlattenPosition,
     GetBalances,
     GetPairBook,
     GetPortfolio,
     MarkPrices,
     OrderFilled,
+    OrderType,
     OrderUpdated,
     PairBook,
     PairGeneration,
     Ping,
     PortfolioSnapshot,
     PositionChanged,
+    ProposeOrder,
     RaisePeak,
     RequestBook,
+    Side,
     StrategyAssigned,
 )
 from actors.state_store import StateStore, StateStoreError
@@ -123,6 +128,8 @@ class StateCore:
             case PairGeneration():
                 self.fence.advance(message.pair, message.generation)
                 return []
+            case FlattenPosition():
+                return self._flatten(message)
             case RequestBook():
                 book = self.ledger.book(message.pair)
                 return [Envelope(to=message.pair, message=PositionChanged(book=book))]
@@ -137,6 +144,19 @@ class StateCore:
             return all(self.fence.admits(pair, message.generation, message)
                        for pair, _ in message.marks)
         return self.fence.admits(message.pair, message.generation, message)
+
+    def _flatten(self, message: FlattenPosition) -> list[Envelope]:
+        """Propose selling the whole position at the last mark; risk always lets exits through.
+        The proposal speaks for the pair's current generation, so the fence admits it."""
+        position = self.ledger.book(message.pair).position
+        if position is None:
+            return []
+        price = self.ledger.marks.get(message.pair, position.entry_price)
+        return [Envelope(to=RISK, message=ProposeOrder(
+            proposal_id=f"flatten-{message.pair.replace('/', '')}-{message.ts_ms}",
+            pair=message.pair, generation=self.fence.current(message.pair), side=Side.SELL,
+            order_type=OrderType.MARKET, reason=ExitReason.FLATTEN, price=price, bid=price,
+            ask=price, ts_ms=message.ts_ms, amount=position.amount))]
 
     def _order_updated(self, message: OrderUpdated) -> list[Envelope]:
         order = message.order

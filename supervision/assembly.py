@@ -66,9 +66,23 @@ class MarketSource:
                                              config.tick_interval_ms)
 
     def warmup(self, pair: str) -> list[MarketTick]:
+        """Warm-up history ending at the simulator's current market time."""
         if self.simulator is None:
             return []
-        return self.simulator.warmup_history(pair, self.config.warmup_ticks)
+        return self.simulator.warmup_history(pair, self.config.warmup_ticks,
+                                             self.simulator.now_ms)
+
+    def add_pair(self, pair: str) -> None:
+        """Start ticks for a pair added at runtime; only the simulator can make them."""
+        if self.simulator is None:
+            what = "recorded files" if self.config.is_replay else "a custom source"
+            raise ValueError(f"cannot add {pair}: the feed is {what}, which has no data for "
+                             "it; pairs can be added at runtime on the simulator")
+        self.simulator.add_pair(pair)
+
+    def remove_pair(self, pair: str) -> None:
+        if self.simulator is not None:
+            self.simulator.remove_pair(pair)
 
     def ticks(self) -> Iterator[MarketTick]:
         if self.custom is not None:
@@ -98,7 +112,9 @@ def make_orchestrator(
     spec: StrategySpec,
     build: StrategyBuilder,
     generation: int = 0,
+    *,
+    paused: bool = False,
 ) -> TradingOrchestrator:
     """A pair's core with ``spec`` built and warmed by ``build`` (which it keeps for swaps)."""
     return TradingOrchestrator(pair, build(pair, spec), config.exits, generation=generation,
-                               run_id=config.run_id, spec=spec, build=build)
+                               run_id=config.run_id, spec=spec, build=build, paused=paused)

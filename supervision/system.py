@@ -44,6 +44,7 @@ from actors.messages import (
     StrategySpec,
     SwapStrategy,
 )
+from actors.pairs import PairError, split_pair
 from actors.risk import RiskActor
 from actors.router import EventCallback, Router
 from actors.state import StateActor
@@ -54,9 +55,17 @@ from supervision.assembly import (
     make_risk,
     open_state,
 )
-from supervision.config import SystemConfig, validate_strategy
+from supervision.config import POSITION_POLICIES, ConfigError, SystemConfig, validate_strategy
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
-from supervision.supervisor import Shutdown, StartPairs, SupervisorActor
+from supervision.supervisor import (
+    AddPair,
+    RemovePair,
+    SetPaused,
+    Shutdown,
+    StartPairs,
+    SupervisorActor,
+)
+from supervision.watchdog import Watchdog
 
 
 class SystemNotRunningError(RuntimeError):
@@ -83,6 +92,8 @@ class TradingSystem:
         self._final: SystemStatus | None = None
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._market_core: MarketDataCore | None = None
+        self._market: MarketSource | None = None
+        self._watchdog: Watchdog | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -106,7 +117,7 @@ class TradingSystem:
         risk_core.handle(state_core.ledger.portfolio(0))
         self._start(RISK, RiskActor.start(risk_core, router))
 
-        market = MarketSource(config, int(time.time() * 1000), self._source)
+        market = self._market = MarketSource(config, int(time.time() * 1000), self._source)
         market_core = self._market_core = make_market_data(config, market)
         self._start(MARKET_DATA, MarketDataActor.start(
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs))
@@ -125,6 +136,9 @@ class TradingSystem:
         # its book, the first tick can be traded on.
         self.drain(config.ask_timeout)
         self._state = "running"
+        self._watchdog = Watchdog(router, config.restart.heartbeat_interval_s,
+                                  config.restart.heartbeat_timeout_s)
+        self._watchdog.start()
         self._refs[MARKET_DATA].tell(StartFeed())
         logger.info("trade-conductor running: {} pair(s) on {}, state in {}",
                     len(config.pairs), "replay" if config.is_replay else config.exchange,
@@ -177,6 +191,8 @@ class TradingSystem:
             raise SystemNotRunningError("the system was never started")
         deadline = time.monotonic() + timeout
         refs = self._refs
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self._ask(SUPERVISOR, Shutdown(), deadline)
         self._stop_ref(MARKET_DATA, deadline)  # its on_stop ends the feed thread
         self.drain(max(0.1, deadline - time.monotonic()))
@@ -279,7 +295,8 @@ class TradingSystem:
         for pair, h in self.router.pairs.items():
             price = h.last_price or marks.get(pair, 0.0)
             pairs.append(PairStatus(
-                pair=pair, state=h.state, generation=h.generation, restarts=h.restarts,
+                pair=pair, state="paused" if h.paused and h.state == "running" else h.state,
+                generation=h.generation, restarts=h.restarts,
                 strategy=h.strategy, price=price, ticks=h.ticks, ticks_shed=h.shed,
                 ticks_dropped=feed.dropped_for(pair), last_latency_ms=h.last_latency_ns / 1e6,
                 last_error=h.last_error, **pair_figures(books.get(pair), price)))
@@ -303,6 +320,61 @@ class TradingSystem:
             raise KeyError(f"no pair {pair!r}; running: {', '.join(self.router.pairs)}")
         validate_strategy(spec)
         self.router.tell(pair, SwapStrategy(pair=pair, spec=spec))
+
+    def add_pair(self, pair: str, spec: StrategySpec | None = None,
+                 timeout: float | None = None) -> None:
+        """Start trading ``pair`` (with ``spec``, default the configured strategy) while the
+        others go on. Pairs can be added while the simulator is the feed.
+
+        Raises:
+            ConfigError: a malformed pair, another quote currency, or a bad strategy.
+            ValueError: the pair already trades, or the feed cannot produce it.
+        """
+        self._require_running()
+        try:
+            quote = split_pair(pair)[1]
+        except PairError as exc:
+            raise ConfigError(str(exc)) from None
+        if quote != self.config.quote:
+            raise ConfigError(f"{pair}: every pair must be quoted in {self.config.quote}")
+        if pair in self.router.pairs:
+            raise ValueError(f"{pair} is already trading")
+        spec = spec or self.config.strategy
+        validate_strategy(spec)
+        market, core = self._market, self._market_core
+        assert market is not None
+        assert core is not None
+        market.add_pair(pair)  # raises for a replay; the simulator begins at its next tick
+        core.add_pair(pair)
+        core.seed_history(pair, market.warmup(pair))
+        self._refs[SUPERVISOR].ask(AddPair(pair=pair, spec=spec),
+                                   timeout=self._timeout(timeout))
+
+    def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None
+                    ) -> None:
+        """Stop trading ``pair``; ``policy`` ``hold`` keeps its position, ``flatten`` sells it
+        at market."""
+        self._require_running()
+        if policy not in POSITION_POLICIES:
+            raise ConfigError(f"policy: {policy!r} is not one of {', '.join(POSITION_POLICIES)}")
+        self._refs[SUPERVISOR].ask(RemovePair(pair=pair, policy=policy),
+                                   timeout=self._timeout(timeout))
+        assert self._market is not None
+        self._market.remove_pair(pair)
+
+    def pause(self, pair: str, timeout: float | None = None) -> None:
+        """No new entries on ``pair``; its open position is still managed (stops, exits)."""
+        self._require_running()
+        self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=True),
+                                   timeout=self._timeout(timeout))
+
+    def resume(self, pair: str, timeout: float | None = None) -> None:
+        self._require_running()
+        self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=False),
+                                   timeout=self._timeout(timeout))
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.config.ask_timeout if timeout is None else timeout
 
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
         """Receive events (fills, order updates, restarts, swaps, rejections); returns a

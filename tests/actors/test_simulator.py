@@ -388,3 +388,32 @@ def test_rounding_helpers_remove_binary_noise() -> None:
     assert decimals_of(0.01) == 2
     assert decimals_of(1e-8) == 8
     assert decimals_of(10.0) == 0
+
+
+def test_a_pair_added_while_running_ticks_from_the_current_market_time() -> None:
+    """add_pair from another thread: the new pair joins the merged stream at "now"."""
+    sim = MarketSimulator(["BTC/USDT"], seed=1, start_ms=1_700_000_000_000)
+    ticks = sim.ticks()
+    before = [next(ticks) for _ in range(100)]
+
+    sim.add_pair("SOL/USDT")
+    after = [next(ticks) for _ in range(200)]
+
+    sol = [t for t in after if t.pair == "SOL/USDT"]
+    assert sol and sol[0].ts_ms >= before[-1].ts_ms
+    assert [t.ts_ms for t in after] == sorted(t.ts_ms for t in after)
+
+
+def test_a_removed_pair_stops_ticking_and_can_come_back() -> None:
+    """remove_pair ends a pair's ticks; add_pair brings it back from the current time."""
+    sim = MarketSimulator(["BTC/USDT", "ETH/USDT"], seed=1, start_ms=1_700_000_000_000)
+    ticks = sim.ticks()
+    [next(ticks) for _ in range(10)]
+
+    sim.remove_pair("ETH/USDT")
+    gone = [next(ticks) for _ in range(50)]
+    sim.add_pair("ETH/USDT")
+    back = [next(ticks) for _ in range(50)]
+
+    assert {t.pair for t in gone[1:]} == {"BTC/USDT"}
+    assert any(t.pair == "ETH/USDT" for t in back)

@@ -1,0 +1,104 @@
+"""Hang detection: every child must answer a heartbeat in time, or it is reported as hung.
+
+A thread of its own (not an actor: it waits on futures, which an actor must never do) sends
+each pair and each shared actor a ``Ping`` by non-blocking ask, once per ``interval_s``.
+A child whose reply is older than ``timeout_s`` is reported to the supervisor as a
+``ChildFailed`` with the generation it was pinged under, exactly like a crash; the supervisor
+replaces a pair and escalates for a shared actor. A Python thread cannot be killed: the hung
+thread stays blocked, and if it ever wakes up, generation fencing makes it harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pykka
+from loguru import logger
+
+from actors.messages import SUPERVISOR, ChildFailed, Ping
+from actors.router import Router
+
+
+@attrs.define
+class _Probe:
+    generation: int
+    sent_at: float
+    reply: Any  # pykka.Future
+
+
+class Watchdog:
+    """Pings the children behind ``router``; ``sweep`` is one round, ``start`` runs rounds."""
+
+    def __init__(self, router: Router, interval_s: float = 1.0, timeout_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.router = router
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self._probes: dict[str, _Probe] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def children(self) -> list[tuple[str, pykka.ActorRef[Any], int]]:
+        """(name, ref, generation) of every child that should be alive now."""
+        out = [(name, ref, 0) for name, ref in self.router.services.items()
+               if name != SUPERVISOR]
+        out += [(pair, h.ref, h.generation) for pair, h in self.router.pairs.items()
+                if h.ref is not None and h.state == "running"]
+        return out
+
+    def sweep(self) -> list[ChildFailed]:
+        """Check last round's pings, report the overdue, ping whoever has none pending."""
+        now = self.clock()
+        hung: list[ChildFailed] = []
+        alive = set()
+        for name, ref, generation in self.children():
+            alive.add(name)
+            probe = self._probes.get(name)
+            pending = (probe is not None and probe.generation == generation
+                       and not _answered(probe.reply))
+            if pending:
+                assert probe is not None
+                if now - probe.sent_at > self.timeout_s:
+                    hung.append(ChildFailed(
+                        name=name, generation=generation,
+                        error=f"hung: no heartbeat reply within {self.timeout_s:g} s"))
+                    del self._probes[name]
+                continue
+            try:
+                self._probes[name] = _Probe(generation, now, ref.ask(Ping(), block=False))
+            except pykka.ActorDeadError:
+                self._probes.pop(name, None)  # a crash; on_failure reports it
+        for name in set(self._probes) - alive:
+            del self._probes[name]
+        return hung
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for failure in self.sweep():
+                logger.error("{} (generation {}) is hung: {}", failure.name,
+                             failure.generation, failure.error)
+                self.router.tell(SUPERVISOR, failure)
+
+
+def _answered(reply: Any) -> bool:
+    try:
+        reply.get(timeout=0)
+    except pykka.Timeout:
+        return False
+    except Exception:  # noqa: BLE001 - it answered, with an error: not hung
+        return True
+    return True
