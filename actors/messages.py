@@ -460,6 +460,15 @@ class PairRestarted:
 
 
 @attrs.frozen(kw_only=True)
+class ServiceRestarted:
+    """Event: a shared actor recovered from a failure (state reloads from its database)."""
+
+    name: str
+    restarts: int
+    error: str
+
+
+@attrs.frozen(kw_only=True)
 class PairAdded:
     """Event: a pair started trading while the system ran."""
 

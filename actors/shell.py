@@ -46,8 +46,17 @@ class CoreActor(pykka.ThreadingActor):
             return message
         if isinstance(message, Query):
             return self.core.answer(message)
-        self.send(self.core.handle(message))
+        try:
+            out = self.core.handle(message)
+        except Exception as exc:  # noqa: BLE001 - recover() decides; by default it re-raises
+            out = self.recover(message, exc)
+        self.send(out)
         return None
+
+    def recover(self, message: Any, error: Exception) -> list[Envelope]:
+        """Handle a core that raised on ``message``. The default re-raises: the actor dies,
+        pykka drops its queued tells, and ``on_failure`` tells the supervisor."""
+        raise error
 
     def on_failure(
         self,

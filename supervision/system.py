@@ -56,6 +56,7 @@ from supervision.assembly import (
     open_state,
 )
 from supervision.config import POSITION_POLICIES, ConfigError, SystemConfig, validate_strategy
+from supervision.restarts import RestartTracker
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
 from supervision.supervisor import (
     AddPair,
@@ -109,7 +110,10 @@ class TradingSystem:
         except Exception:
             state_core.close()
             raise
-        self._start(STATE, StateActor.start(state_core, router))
+        tracker = RestartTracker(config.restart)
+        self._start(STATE, StateActor.start(
+            state_core, router, lambda: open_state(config),
+            lambda now: tracker.on_failure(STATE, now).restart))
         execution_core = make_execution(config, balances)
         self._start(EXECUTION, ExecutionActor.start(execution_core, router))
         risk_core = make_risk(config)

@@ -1,0 +1,74 @@
+"""The state actor fails in the middle of writes and loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from actors.messages import OrderFilled, ServiceRestarted
+from actors.scenarios import scenario_ticks
+from actors.state_store import StateStore, StateStoreError
+from supervision import TradingSystem, build_config
+from supervision.sync_runtime import SyncRuntime
+from tests.helpers import EventLog
+
+START_MS = 1_700_000_000_000
+
+
+def fills_of(events):
+    return [(e.fill.ts_ms, e.fill.side, e.fill.price, e.fill.amount)
+            for e in events if isinstance(e, OrderFilled)]
+
+
+def test_a_failed_fill_write_reloads_state_and_every_fill_is_recorded_once(tmp_path,
+                                                                          monkeypatch):
+    """Fill writes 3 and 7 fail: state reloads and retries; fills equal the threadless run."""
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
+    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1}
+    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
+    expected: list[object] = []
+    reference.on_event = expected.append
+    reference.run()
+    assert len(fills_of(expected)) > 10
+
+    real_record_fill = StateStore.record_fill
+    calls = {"n": 0}
+
+    def flaky_record_fill(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] in (3, 7):
+            raise StateStoreError("disk hiccup (injected)")
+        return real_record_fill(self, *args, **kwargs)
+
+    monkeypatch.setattr(StateStore, "record_fill", flaky_record_fill)
+    db = str(tmp_path / "state.sqlite")
+    log = EventLog()
+    system = TradingSystem(build_config({}, {**values, "state_db": db}), source=ticks)
+    system.subscribe(log)
+    with system:
+        assert system.wait(60)
+    status = system.status()
+
+    assert [e.restarts for e in log.of(ServiceRestarted)] == [1, 2]
+    assert status.state == "finished"
+    assert fills_of(log.events) == fills_of(expected)
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT COUNT(*), COUNT(DISTINCT fill_id) FROM fills").fetchone()
+    assert stored == (len(fills_of(expected)), len(fills_of(expected)))
+
+
+def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch):
+    """Past the restart limit the supervisor escalates: the run ends as failed."""
+    def broken(self, *args, **kwargs):
+        raise StateStoreError("disk gone (injected)")
+
+    monkeypatch.setattr(StateStore, "record_fill", broken)
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
+    config = build_config({}, {"pairs": "BTC/USDT", "speed": "max",
+                               "state_db": str(tmp_path / "s.sqlite"),
+                               "restart": {"max_restarts": 2}})
+    system = TradingSystem(config, source=ticks)
+    with system:
+        assert system.wait(30)
+
+    assert system.status().state == "failed"
+    assert "state" in system.error
