@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from loguru import logger
 
@@ -49,8 +49,15 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 LOGGED_PACKAGES = ("actors", "supervision", "strategies")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad flag in one line, like every other bad input (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="trade-conductor",
         description="Multi-pair crypto trading on supervised actors. Runs offline on the "
                     "embedded market simulator and paper exchange unless told otherwise.")
@@ -99,7 +106,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         overrides["speed"] = parse_speed(args.speed)
     if args.replay:
         overrides["replay"] = parse_replay(args.replay)
-    if args.strategy or args.strategy_param:
+    if args.strategy is not None or args.strategy_param:
         overrides["strategy"] = _strategy_override(args, file_values.get("strategy"))
     return build_config(file_values, overrides)
 
@@ -109,7 +116,7 @@ def _strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec
         params = dict(parse_param(item) for item in args.strategy_param)
     except StrategyError as exc:
         raise ConfigError(f"strategy-param: {exc}") from None
-    if args.strategy:
+    if args.strategy is not None:  # "" too: an empty name is refused, not ignored
         return StrategySpec.of(args.strategy, **params)
     base = strategy_spec_from(from_file) if from_file else StrategySpec.of("ema_cross")
     return StrategySpec(path=base.path, params=tuple(sorted({**base.params_dict(),
@@ -124,9 +131,14 @@ def configure_logging(level: str) -> None:
         logger.enable(package)
 
 
-def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
-    """Run the CLI; returns the exit code."""
-    args = parser().parse_args(argv)
+def run(argv: Sequence[str], out: TextIO | None = None) -> int:
+    """Run the CLI; returns the exit code. ``out`` (default: the current ``sys.stdout``)
+    receives the status tables and the summary."""
+    out = sys.stdout if out is None else out
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad flag already reported by the parser
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         config = config_from_args(args)
     except ConfigError as exc:

@@ -31,22 +31,59 @@ SIM = "sim"
 STABLE_QUOTES = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "TUSD", "EUR"})
 
 
+POSITION_POLICIES = ("hold", "flatten")
+
+
+def _policy(value: object) -> None:
+    if value not in POSITION_POLICIES:
+        raise ValueError(f"restart.on_failure = {value!r} is invalid: expected one of "
+                         f"{', '.join(POSITION_POLICIES)}")
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message says what and what would be valid."""
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float that is not a bool (TOML's ``true`` is no number of seconds)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _restart_count(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(
+            f"restart.{attribute.name} = {value!r} is invalid: expected an integer >= 0")
+
+
+def _restart_seconds(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"restart.{attribute.name} = {value!r} is invalid: expected a number of seconds > 0")
 
 
 @attrs.frozen(kw_only=True)
 class RestartPolicy:
     """How the supervisor restarts a crashed pair (one-for-one)."""
 
-    max_restarts: int = 5
-    window_s: float = 60.0
-    backoff_initial_s: float = 0.1
-    backoff_max_s: float = 10.0
+    max_restarts: int = attrs.field(default=5, validator=_restart_count)
+    window_s: float = attrs.field(default=60.0, validator=_restart_seconds)
+    backoff_initial_s: float = attrs.field(default=0.1, validator=_restart_seconds)
+    backoff_max_s: float = attrs.field(default=10.0, validator=_restart_seconds)
+    heartbeat_interval_s: float = attrs.field(default=1.0, validator=_restart_seconds)
+    heartbeat_timeout_s: float = attrs.field(default=5.0, validator=_restart_seconds)
+    """A child that has not answered a heartbeat for this long is hung and replaced."""
+    on_failure: str = attrs.field(default="hold", validator=lambda _i, _a, v: _policy(v))
+    """What happens to the position of a pair given up on (or removed): hold or flatten."""
+    rollback_after: int = attrs.field(default=3, validator=_restart_count)
+    """Crashes of a swapped-in strategy, before it ran ``clean_ticks``, that roll the pair back
+    to its last clean strategy (0 = never)."""
+    clean_ticks: int = attrs.field(default=1000, validator=_restart_count)
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff for the ``attempt``-th restart in the window (1-based)."""
-        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** max(0, attempt - 1)))
+        # The exponent is capped so a long crash loop cannot overflow the int-to-float step.
+        doubling = 2.0 ** min(max(0, attempt - 1), 1000)
+        return float(min(self.backoff_max_s, self.backoff_initial_s * doubling))
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +144,8 @@ def parse_speed(text: str | float) -> float:
     if isinstance(text, str) and text.strip().lower() == "max":
         return math.inf
     try:
+        if isinstance(text, bool):
+            raise TypeError(text)
         value = float(text)
     except (TypeError, ValueError):
         raise ConfigError(f"speed: {text!r} is not a number; use a positive number "
@@ -120,13 +159,13 @@ def parse_replay(items: list[str]) -> tuple[tuple[str, str], ...]:
     """``["BTC/USDT=path.csv", ...]`` -> pairs and paths, one file per pair."""
     out: dict[str, str] = {}
     for item in items:
-        pair, sep, path = item.partition("=")
+        pair, sep, path = (part.strip() for part in item.partition("="))
         if not sep or not pair or not path:
             raise ConfigError(f"replay: {item!r} is not PAIR=FILE.csv, "
                               "e.g. --replay BTC/USDT=data/btc.csv")
         if pair in out:
             raise ConfigError(f"replay: pair {pair} is given twice; one file per pair")
-        out[pair.strip()] = path.strip()
+        out[pair] = path
     return tuple(out.items())
 
 
@@ -173,25 +212,36 @@ def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> Stra
     """``{name = "ema_cross", params = {...}}`` or an aggregate with ``members``."""
     if not isinstance(data, Mapping) or "name" not in data:
         raise ConfigError(f"[{where}] needs name = \"ema_cross\" (a built-in or "
-                          "package.module:ClassName) and optional params = {{...}}")
+                          "package.module:ClassName) and optional params = {...}")
     extra = set(data) - {"name", "params", "members", "rule", "threshold", "weight"}
     if extra:
         raise ConfigError(f"[{where}] unknown keys {sorted(extra)}; valid keys: name, params, "
                           "members, rule, threshold (aggregates), weight (members)")
-    params = dict(data.get("params", {}))
+    params = data.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"[{where}] params must be a table, e.g. params = {{fast = 10}}; "
+                          f"got {params!r}")
+    params = dict(params)
     if data["name"] != "aggregate":
         return StrategySpec.of(str(data["name"]), **params)
     for key in ("rule", "threshold"):
         if key in data:
             params[key] = data[key]
     members = data.get("members") or []
-    if not members:
+    if not members or not isinstance(members, list | tuple):
         raise ConfigError(f"[{where}] an aggregate needs members = [{{name = ...}}, ...]")
     built = tuple(
-        (strategy_spec_from(m, f"{where}.members[{i}]"), float(m.get("weight", 1.0)))
+        (strategy_spec_from(m, f"{where}.members[{i}]"),
+         _weight(m.get("weight", 1.0), f"{where}.members[{i}]"))
         for i, m in enumerate(members)
     )
     return StrategySpec(path="aggregate", params=tuple(sorted(params.items())), members=built)
+
+
+def _weight(value: Any, where: str) -> float:
+    if not _is_number(value):
+        raise ConfigError(f"[{where}] weight = {value!r} is not a number; e.g. weight = 2.0")
+    return float(value)
 
 
 def load_toml(path: str) -> dict[str, Any]:
@@ -226,13 +276,20 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
 
     exchange = merged.get("exchange", SIM)
     if isinstance(exchange, Mapping):
+        unknown = sorted(set(exchange) - {"id"})
+        if unknown:
+            raise ConfigError(f"[exchange] unknown keys {unknown}; valid keys: id")
         exchange = exchange.get("id", SIM)
     kwargs["exchange"] = _validate_exchange(str(exchange))
 
     replay = merged.get("replay", ())
     if isinstance(replay, Mapping):
         replay = tuple((str(k), str(v)) for k, v in replay.items())
-    kwargs["replay"] = tuple(replay)
+    if not (isinstance(replay, list | tuple)
+            and all(isinstance(r, list | tuple) and len(r) == 2 for r in replay)):
+        raise ConfigError(f"replay: {replay!r} is not a table of files per pair, e.g. "
+                          '[replay] "BTC/USDT" = "data/btc.csv"')
+    kwargs["replay"] = tuple((str(p), str(f)) for p, f in replay)
     kwargs["pairs"] = _validate_pairs(merged.get("pairs"), kwargs["replay"])
 
     strategy = merged.get("strategy", {"name": "ema_cross"})
@@ -249,14 +306,20 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
             kwargs[key] = _positive(key, merged[key])
     for key in ("warmup_ticks", "history_size", "max_inflight_ticks"):
         if key in merged:
-            kwargs[key] = int(_positive(key, merged[key]))
+            number = _positive(key, merged[key])
+            if not number.is_integer():
+                raise ConfigError(f"{key}: {merged[key]!r} must be a positive integer")
+            kwargs[key] = int(number)
     if merged.get("initial_balance") is not None:
         kwargs["initial_balance"] = _positive("initial_balance", merged["initial_balance"])
     if "seed" in merged:
+        seed = merged["seed"]
         try:
-            kwargs["seed"] = int(merged["seed"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"seed: {merged['seed']!r} is not an integer") from None
+            if isinstance(seed, bool) or (isinstance(seed, float) and not seed.is_integer()):
+                raise TypeError(seed)
+            kwargs["seed"] = int(seed)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"seed: {seed!r} is not an integer") from None
     level = str(merged.get("log_level", "INFO")).upper()
     if level not in LOG_LEVELS:
         raise ConfigError(f"log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -264,6 +327,8 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
     for key in ("state_db", "summary_json"):
         if merged.get(key) is not None:
             kwargs[key] = str(merged[key])
+            if not kwargs[key].strip():
+                raise ConfigError(f"{key}: {merged[key]!r} is an empty path; give a file name")
     for key, cls in (("risk", RiskConfig), ("paper", PaperConfig), ("exits", ExitRules),
                      ("restart", RestartPolicy)):
         if key in merged:
@@ -273,6 +338,8 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
 
 def _positive(key: str, value: Any) -> float:
     try:
+        if isinstance(value, bool):
+            raise TypeError(value)
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: {value!r} is not a number") from None
@@ -300,6 +367,10 @@ def _validate_pairs(pairs: Any, replay: tuple[tuple[str, str], ...]) -> tuple[st
         pairs = [p for p, _ in replay]
     if pairs is None:
         raise ConfigError("pairs: none given; e.g. --pairs BTC/USDT,ETH/USDT")
+    if not (isinstance(pairs, str)
+            or (isinstance(pairs, list | tuple) and all(isinstance(p, str) for p in pairs))):
+        raise ConfigError(f"pairs: {pairs!r} is not a list of BASE/QUOTE symbols; e.g. "
+                          'pairs = ["BTC/USDT", "ETH/USDT"]')
     try:
         parsed = parse_pair_list(pairs if isinstance(pairs, str) else ",".join(pairs))
     except PairError as exc:
