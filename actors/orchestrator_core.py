@@ -68,6 +68,11 @@ def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
 
 
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class ExitRules:
     """How open positions are managed; fractions of the entry (or peak) price, 0 = off."""
@@ -81,7 +86,7 @@ class ExitRules:
     peak_step: float = attrs.field(default=1e-4, validator=_fraction)
     """A new peak is persisted only when it beats the last one by this fraction: it bounds
     state writes on a rising market at a cost of at most 0.01 % on the trailing level."""
-    pending_timeout_ms: int = 30_000
+    pending_timeout_ms: int = attrs.field(default=30_000, validator=_positive_int)
     """A proposal nobody answered for this long (a message lost in a restart) is forgotten."""
 
 

@@ -18,7 +18,7 @@ def split_pair(pair: str) -> tuple[str, str]:
         PairError: naming the symbol and the expected form.
     """
     parts = pair.split("/")
-    if len(parts) != 2 or not all(_ASSET.match(p) for p in parts) or parts[0] == parts[1]:
+    if len(parts) != 2 or not all(_ASSET.fullmatch(p) for p in parts) or parts[0] == parts[1]:
         raise PairError(
             f"invalid pair {pair!r}: expected BASE/QUOTE with 2-12 upper-case letters or digits "
             "on each side, e.g. BTC/USDT"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -58,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="trade-conductor",
+        prog="trade-conductor", allow_abbrev=False,  # --pair must not quietly mean --pairs
         description="Multi-pair crypto trading on supervised actors. Runs offline on the "
                     "embedded market simulator and paper exchange unless told otherwise.")
     p.add_argument("--pairs", help="comma-separated BASE/QUOTE symbols, e.g. BTC/USDT,ETH/USDT")
@@ -159,10 +160,22 @@ def run(argv: Sequence[str], out: TextIO | None = None) -> int:
     finally:
         final = system.stop()
     _print_summary(final, time.monotonic() - started, out)
-    if config.summary_json:
-        with open(config.summary_json, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(final.as_dict()), fh, indent=2, default=str)
+    if config.summary_json and not _write_summary(config.summary_json, final):
+        return EXIT_FAILED
     return EXIT_FAILED if final.state == "failed" else EXIT_OK
+
+
+def _write_summary(path: str, final: SystemStatus) -> bool:
+    """Write the final status as JSON (making its folder, like the state database's)."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(final.as_dict()), fh, indent=2, default=str)
+    except OSError as exc:
+        print(f"trade-conductor: error: summary JSON {path!r} not written: {exc.strerror}",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def log_event(event: object) -> None:

@@ -329,6 +329,8 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
             kwargs[key] = str(merged[key])
             if not kwargs[key].strip():
                 raise ConfigError(f"{key}: {merged[key]!r} is an empty path; give a file name")
+            if os.path.isdir(kwargs[key]):
+                raise ConfigError(f"{key}: {merged[key]!r} is a folder; give a file name")
     for key, cls in (("risk", RiskConfig), ("paper", PaperConfig), ("exits", ExitRules),
                      ("restart", RestartPolicy)):
         if key in merged:
@@ -387,7 +389,8 @@ def _validate_pairs(pairs: Any, replay: tuple[tuple[str, str], ...]) -> tuple[st
                               f"{', '.join(parsed)} but files for {files_for}")
         for pair, path in replay:
             if not Path(path).is_file():
-                raise ConfigError(f"replay: file {path!r} for {pair} does not exist")
+                problem = "is a folder" if Path(path).is_dir() else "does not exist"
+                raise ConfigError(f"replay: file {path!r} for {pair} {problem}")
             try:
                 validate_csv(path)
             except FeedError as exc:

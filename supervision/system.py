@@ -55,7 +55,13 @@ from supervision.assembly import (
     make_risk,
     open_state,
 )
-from supervision.config import POSITION_POLICIES, ConfigError, SystemConfig, validate_strategy
+from supervision.config import (
+    POSITION_POLICIES,
+    SIM,
+    ConfigError,
+    SystemConfig,
+    validate_strategy,
+)
 from supervision.restarts import RestartTracker
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
 from supervision.supervisor import (
@@ -144,8 +150,11 @@ class TradingSystem:
                                   config.restart.heartbeat_timeout_s)
         self._watchdog.start()
         self._refs[MARKET_DATA].tell(StartFeed())
+        if config.exchange != SIM:
+            logger.warning("exchange {!r}: live market data through ccxt is not built yet; "
+                           "trading on the embedded simulator and paper exchange", config.exchange)
         logger.info("trade-conductor running: {} pair(s) on {}, state in {}",
-                    len(config.pairs), "replay" if config.is_replay else config.exchange,
+                    len(config.pairs), "replay" if config.is_replay else "the simulator",
                     config.state_db)
         return self
 

@@ -499,3 +499,12 @@ def test_a_second_run_on_the_same_database_continues(tmp_path):
     assert all(p["strategy"].startswith("ema_cross") for p in summary["pairs"])
     assert strategy_rows(tmp_path / "var" / "state.sqlite") == {
         "BTC/USDT": "ema_cross", "ETH/USDT": "ema_cross"}
+
+
+def test_abbreviated_flags_are_refused_not_guessed(capsys, tmp_path):
+    """--pair is not --pairs: an abbreviation is an unknown flag, exit 2."""
+    code = run(["--pair", "BTC/USDT", "--state-db", str(tmp_path / "s.sqlite")])
+
+    assert code == 2
+    assert "--pair" in capsys.readouterr().err
+    assert not (tmp_path / "s.sqlite").exists()
