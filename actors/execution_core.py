@@ -19,7 +19,6 @@ from actors.messages import (
     Envelope,
     GetBalances,
     MarketTick,
-    Order,
     OrderStatus,
     OrderUpdated,
     SubmitOrder,
@@ -78,18 +77,7 @@ class ExecutionCore:
     def _submit(self, order: SubmitOrder) -> list[Envelope]:
         if self._exchange.order(order.order_id) is not None:
             return []  # a duplicate: already recorded and placed once
-        intent = Order(
-            order_id=order.order_id,
-            pair=order.pair,
-            side=order.side,
-            order_type=order.order_type,
-            reason=order.reason,
-            amount=order.amount,
-            status=OrderStatus.NEW,
-            created_ms=order.ts_ms,
-            updated_ms=order.ts_ms,
-            limit_price=order.limit_price,
-        )
+        intent = order.as_order(OrderStatus.NEW)
         out = [Envelope(to=STATE, message=OrderUpdated(order=intent))]
         out.extend(self._to_state(self._exchange.submit(order)))
         return out

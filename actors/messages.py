@@ -257,6 +257,18 @@ class SubmitOrder:
     ts_ms: int
     limit_price: float | None = None
 
+    def as_order(self, status: OrderStatus, amount: float | None = None,
+                 limit_price: float | None = None) -> Order:
+        """The order this command creates, as first recorded (``amount``/``limit_price``
+        override the requested ones where the exchange rounded them)."""
+        return Order(
+            order_id=self.order_id, pair=self.pair, side=self.side,
+            order_type=self.order_type, reason=self.reason,
+            amount=self.amount if amount is None else amount, status=status,
+            created_ms=self.ts_ms, updated_ms=self.ts_ms,
+            limit_price=self.limit_price if limit_price is None else limit_price,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class CancelOrder:

@@ -291,27 +291,11 @@ class PaperExchange:
             self._assets[pair] = assets
         return assets
 
-    def _new_order(
-        self, order: SubmitOrder, amount: float, limit: float | None, status: OrderStatus
-    ) -> Order:
-        return Order(
-            order_id=order.order_id,
-            pair=order.pair,
-            side=order.side,
-            order_type=order.order_type,
-            reason=order.reason,
-            amount=amount,
-            status=status,
-            created_ms=order.ts_ms,
-            updated_ms=order.ts_ms,
-            limit_price=limit if limit is not None else order.limit_price,
-        )
-
     def _reject(
         self, order: SubmitOrder, amount: float, why: str, ts: int, limit: float | None = None
     ) -> list[ExchangeEvent]:
         rejected = attrs.evolve(
-            self._new_order(order, amount, limit, OrderStatus.REJECTED), reject_reason=why
+            order.as_order(OrderStatus.REJECTED, amount, limit), reject_reason=why
         )
         self._orders[order.order_id] = rejected
         return [OrderUpdated(order=rejected)]
@@ -340,7 +324,7 @@ class PaperExchange:
                 return self._insufficient(order, amount, limit, notional + fee, quote)
         elif _short(amount, self._free.get(base, 0.0)):
             return self._insufficient(order, amount, limit, amount, base)
-        opened = self._new_order(order, amount, limit, OrderStatus.OPEN)
+        opened = order.as_order(OrderStatus.OPEN, amount, limit)
         self._orders[order.order_id] = opened
         return [OrderUpdated(order=opened), *self._fill(opened, price, maker=False, ts=order.ts_ms)]
 
@@ -357,7 +341,7 @@ class PaperExchange:
             return self._insufficient(order, amount, limit, need, asset)
         self._free[asset] = self._free.get(asset, 0.0) - need
         self._sweep(asset, need)
-        opened = self._new_order(order, amount, limit, OrderStatus.OPEN)
+        opened = order.as_order(OrderStatus.OPEN, amount, limit)
         self._orders[order.order_id] = opened
         self._resting[order.order_id] = _Resting(order=opened, asset=asset, reserved=need)
         self._resting_by_pair.setdefault(order.pair, []).append(order.order_id)

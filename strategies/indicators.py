@@ -15,22 +15,14 @@ def _check_period(period: int) -> None:
         raise ValueError(f"period={period!r} is invalid: must be an integer >= 1")
 
 
-class Ema:
-    """Exponential moving average with ``alpha = 2 / (period + 1)``.
+class _Smoothed:
+    """What Ema and Rsi share: a period and one value, None until ready."""
 
-    Seeded with the simple average of the first ``period`` values (the TA-Lib convention), so
-    it is ready after ``period`` values and no single early price dominates it. After that,
-    ``ema += alpha * (x - ema)``.
-    """
-
-    __slots__ = ("_alpha", "_count", "_period", "_sum", "_value")
+    __slots__ = ("_period", "_value")
 
     def __init__(self, period: int) -> None:
         _check_period(period)
         self._period = period
-        self._alpha = 2.0 / (period + 1)
-        self._count = 0
-        self._sum = 0.0
         self._value: float | None = None
 
     @property
@@ -44,6 +36,23 @@ class Ema:
     @property
     def value(self) -> float | None:
         return self._value
+
+
+class Ema(_Smoothed):
+    """Exponential moving average with ``alpha = 2 / (period + 1)``.
+
+    Seeded with the simple average of the first ``period`` values (the TA-Lib convention), so
+    it is ready after ``period`` values and no single early price dominates it. After that,
+    ``ema += alpha * (x - ema)``.
+    """
+
+    __slots__ = ("_alpha", "_count", "_sum")
+
+    def __init__(self, period: int) -> None:
+        super().__init__(period)
+        self._alpha = 2.0 / (period + 1)
+        self._count = 0
+        self._sum = 0.0
 
     def update(self, x: float) -> float | None:
         value = self._value
@@ -58,7 +67,7 @@ class Ema:
         return self._value
 
 
-class Rsi:
+class Rsi(_Smoothed):
     """Relative strength index with Wilder smoothing, in [0, 100].
 
     The first average gain and loss are simple averages of the first ``period`` price changes
@@ -67,28 +76,14 @@ class Rsi:
     cannot leave [0, 100] by rounding; with no movement at all it is 50.
     """
 
-    __slots__ = ("_changes", "_gain", "_loss", "_period", "_prev", "_value")
+    __slots__ = ("_changes", "_gain", "_loss", "_prev")
 
     def __init__(self, period: int) -> None:
-        _check_period(period)
-        self._period = period
+        super().__init__(period)
         self._prev: float | None = None
         self._changes = 0
         self._gain = 0.0
         self._loss = 0.0
-        self._value: float | None = None
-
-    @property
-    def period(self) -> int:
-        return self._period
-
-    @property
-    def ready(self) -> bool:
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        return self._value
 
     def update(self, x: float) -> float | None:
         prev = self._prev
