@@ -16,6 +16,7 @@ from __future__ import annotations
 from actors.messages import (
     STATE,
     CancelOrder,
+    CancelPairOrders,
     Envelope,
     GetBalances,
     MarketTick,
@@ -60,6 +61,8 @@ class ExecutionCore:
                 return self._submit(message)
             case CancelOrder():
                 return self._to_state(self._exchange.cancel(message.order_id, message.ts_ms))
+            case CancelPairOrders():
+                return self._to_state(self._exchange.cancel_pair(message.pair, message.ts_ms))
             case _:
                 self.unhandled += 1
                 return []

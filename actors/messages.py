@@ -278,6 +278,15 @@ class CancelOrder:
 
 
 @attrs.frozen(kw_only=True)
+class CancelPairOrders:
+    """Supervisor -> execution: cancel every resting order of a pair that failed or was
+    removed, so that nothing fills that no actor manages any more."""
+
+    pair: str
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
 class Order:
     """An order as last known; a new value on every change."""
 

@@ -116,6 +116,7 @@ class TradingOrchestrator:
         self.pending: str | None = None
         self.unknown = 0
         self.paused = paused
+        self._wait_for_book = True
         """No new entries while paused; exits (stops, take-profit, signals) still run."""
         self.mark_interval_ms = mark_interval_ms
         self._next_mark_ms = 0
@@ -171,11 +172,16 @@ class TradingOrchestrator:
                 self.pending = None
 
     def awaiting(self, now_ms: int) -> bool:
-        """True while the pair waits for the outcome of its own order: a proposal not yet
+        """True before the pair's book has arrived, and while the pair waits for the outcome
+        of its own order: a proposal not yet
         answered, or a market order not yet filled. The actor holds ticks back meanwhile, so
         that, however fast the feed, each tick is decided on a book that already includes
         the order's result (as in the threadless runtime). A limit order that rests does not
         count, and nothing waits longer than ``pending_timeout_ms`` of market time."""
+        if self.book is None:
+            # Before its book the pair cannot trade, and a signal decided now would be lost:
+            # hold the ticks until the book is here (or the wait is given up on).
+            return self._wait_for_book
         if now_ms - self._pending_since_ms >= self.rules.pending_timeout_ms:
             return False
         if self.pending is not None:
@@ -188,6 +194,7 @@ class TradingOrchestrator:
         """Give up on an order's answer (lost in a restart): decide on the next tick again."""
         self.pending = None
         self._pending_since_ms = -self.rules.pending_timeout_ms
+        self._wait_for_book = False
 
     @property
     def ready(self) -> bool:

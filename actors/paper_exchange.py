@@ -268,6 +268,13 @@ class PaperExchange:
         self._orders[order_id] = canceled
         return [OrderUpdated(order=canceled)]
 
+    def cancel_pair(self, pair: str, ts_ms: int) -> list[ExchangeEvent]:
+        """Cancel every resting order of ``pair``."""
+        out: list[ExchangeEvent] = []
+        for order_id in list(self._resting_by_pair.get(pair, ())):
+            out.extend(self.cancel(order_id, ts_ms))
+        return out
+
     def expire(self, ts_ms: int, ttl_ms: int) -> list[ExchangeEvent]:
         """Cancel every resting order that has rested ``ttl_ms`` or longer at ``ts_ms``."""
         if not self._resting:

@@ -31,9 +31,11 @@ from loguru import logger
 
 from actors.messages import (
     EVENTS,
+    EXECUTION,
     RISK,
     SERVICES,
     STATE,
+    CancelPairOrders,
     ChildFailed,
     FeedEnded,
     FlattenPosition,
@@ -245,8 +247,13 @@ class SupervisorActor(pykka.ThreadingActor):
         self.router.tell(STATE, fence)
 
     def _apply_policy(self, pair: str, policy: str) -> None:
+        """A pair nobody manages any more: its resting orders are cancelled first (execution
+        hears this before the flatten, which goes through state and risk), then its position
+        is held or flattened."""
+        now_ms = int(time.time() * 1000)
+        self.router.tell(EXECUTION, CancelPairOrders(pair=pair, ts_ms=now_ms))
         if policy == "flatten":
-            self.router.tell(STATE, FlattenPosition(pair=pair, ts_ms=int(time.time() * 1000)))
+            self.router.tell(STATE, FlattenPosition(pair=pair, ts_ms=now_ms))
 
     # -- failures ----------------------------------------------------------------------------------
 

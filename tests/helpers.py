@@ -119,3 +119,200 @@ def endless_chop(pairs: dict[str, float], stop: threading.Event, start_ms: int,
             price = round(mid * (1 + rng.uniform(-0.002, 0.002)), 2)
             yield MarketTick(pair=pair, ts_ms=ts, price=price, bid=price - 0.01,
                              ask=price + 0.01)
+
+
+# -- supervision tests: strategies that misbehave on cue --------------------------------------
+#
+# Strategies are built by dotted path, so a test cannot hand one an object. These take a
+# ``token`` param instead: a test picks a fresh token, and the strategy's class-level
+# "only once" flags and ``gate(token)`` events are keyed by it, so tests never share state.
+# Each one ignores warm-up history: only live ticks count.
+
+_GATES: dict[str, threading.Event] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def gate(token: str) -> threading.Event:
+    """The module-level event named ``token`` (created on first use), set only by tests."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(token, threading.Event())
+
+
+@attrs.frozen(kw_only=True)
+class _TokenParams:
+    timeframe_s: float = 0.0
+    token: str = ""
+
+
+class _LiveOnly(Strategy):
+    """Base: no warm-up (history would call ``on_price`` and spend a one-off signal)."""
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def warm_up(self, ticks: Iterable[MarketTick]) -> None:
+        """Only live ticks count."""
+
+
+@attrs.frozen(kw_only=True)
+class _BuyThenRaiseParams:
+    timeframe_s: float = 0.0
+    above: float = 0.0
+    """Only pairs priced above this ever raise."""
+    after: int = 5
+    """Live ticks (of this instance, so of each generation) before it starts raising."""
+
+
+class BuyThenRaise(_LiveOnly):
+    """BUY on the first live tick; from the ``after``-th live tick on, raise where the price is
+    above ``above``. Every generation does the same, so such a pair holds a position and then
+    crash-loops until the supervisor gives up on it."""
+
+    name = "buy_then_raise"
+    Params = _BuyThenRaiseParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._seen = 0
+
+    def on_price(self, price: float) -> Signal:
+        self._seen += 1
+        if self._seen >= self.params.after and price > self.params.above:
+            raise RuntimeError("strategy exploded on purpose after buying")
+        return Signal.BUY if self._seen == 1 else Signal.HOLD
+
+
+@attrs.frozen(kw_only=True)
+class _HangParams:
+    timeframe_s: float = 0.0
+    token: str = ""
+    above: float = 0.0
+    """Only a pair priced above this hangs."""
+
+
+class HangOnce(_LiveOnly):
+    """The first instance that sees a live tick above ``above`` blocks inside ``on_price``
+    until ``gate(token)`` is set, sets ``gate(token + ":woke")`` and answers BUY (a stale
+    generation trying to trade). Every other instance (later generations, cheaper pairs)
+    answers BUY on every tick: the orchestrator enters once, when the pair is flat and has
+    its book. (A one-off BUY could fall on a tick a restarted pair sees before its book
+    arrives, which the orchestrator discards.)"""
+
+    name = "hang_once"
+    Params = _HangParams
+    _hung: set[str] = set()
+    _lock = threading.Lock()
+
+    def on_price(self, price: float) -> Signal:
+        token = self.params.token
+        with HangOnce._lock:
+            first = price > self.params.above and token not in HangOnce._hung
+            if first:
+                HangOnce._hung.add(token)
+        if first:
+            gate(token).wait()
+            gate(token + ":woke").set()
+        return Signal.BUY
+
+
+class BuyThenCrashOnce(_LiveOnly):
+    """The first instance buys on its first live tick and raises on its second; every later
+    instance answers BUY on every tick, which the orchestrator must not act on while the
+    first entry still rests, nor once it has filled."""
+
+    name = "buy_then_crash_once"
+    Params = _TokenParams
+    _crashed: set[str] = set()
+    _lock = threading.Lock()
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._seen = 0
+        self._doomed = False
+
+    def on_price(self, price: float) -> Signal:
+        self._seen += 1
+        if self._seen == 1:
+            with BuyThenCrashOnce._lock:
+                self._doomed = self.params.token not in BuyThenCrashOnce._crashed
+                BuyThenCrashOnce._crashed.add(self.params.token)
+            return Signal.BUY
+        if self._doomed:
+            raise RuntimeError("strategy crashed between submitting and filling on purpose")
+        return Signal.BUY
+
+
+class SellOnGate(_LiveOnly):
+    """HOLD until ``gate(token)`` is set, then SELL once: an exit only the test can trigger."""
+
+    name = "sell_on_gate"
+    Params = _TokenParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._sold = False
+
+    def on_price(self, price: float) -> Signal:
+        if self._sold or not gate(self.params.token).is_set():
+            return Signal.HOLD
+        self._sold = True
+        return Signal.SELL
+
+
+@attrs.frozen(kw_only=True)
+class _FlipParams:
+    timeframe_s: float = 0.0
+    period: int = 10
+    hold_below: float = 0.0
+    """Pairs priced below this buy and hold."""
+
+
+class Flip(_LiveOnly):
+    """BUY, then SELL ``period`` live ticks later, and again: a pair that enters all the time.
+    Below ``hold_below`` it answers BUY on every tick instead: it enters once and holds."""
+
+    name = "flip"
+    Params = _FlipParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._seen = 0
+
+    def on_price(self, price: float) -> Signal:
+        self._seen += 1
+        if price < self.params.hold_below:
+            return Signal.BUY
+        phase = (self._seen - 1) % (2 * self.params.period)
+        if phase == 0:
+            return Signal.BUY
+        if phase == self.params.period:
+            return Signal.SELL
+        return Signal.HOLD
+
+
+class BadWarmUp(_LiveOnly):
+    """Builds (so a swap to it passes validation) but fails to warm up in the pair."""
+
+    name = "bad_warm_up"
+    Params = _NoParams
+
+    def warm_up(self, ticks: Iterable[MarketTick]) -> None:
+        raise RuntimeError("warm-up failed on purpose")
+
+    def on_price(self, price: float) -> Signal:
+        return Signal.HOLD
+
+
+def rising_then_dipping(pair: str, price: float, stop: threading.Event, dip: threading.Event,
+                        start_ms: int, interval_ms: int = 100) -> Iterator[MarketTick]:
+    """Ticks for ``pair`` that creep up from ``price`` (so a buy limit at the bid never
+    fills) until ``dip`` is set, then sit 0.5 % below the highest price (crossing it)."""
+    ts, high = start_ms, price
+    while not stop.is_set():
+        ts += interval_ms
+        if dip.is_set():
+            now = round(high * 0.995, 2)
+        else:
+            high = now = round(high + 0.5, 2)
+        yield MarketTick(pair=pair, ts_ms=ts, price=now, bid=now - 0.01, ask=now + 0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from actors.execution_core import ExecutionCore
@@ -199,3 +200,18 @@ def test_statuses_reported_are_the_exchange_s_own() -> None:
     *_, last = core.handle(submit())
 
     assert last.message.order.status is OrderStatus.FILLED
+
+
+def test_cancelling_a_pairs_orders_frees_them_and_touches_no_other_pair() -> None:
+    """CancelPairOrders: every resting order of that pair is canceled, others rest on."""
+    from actors.messages import CancelPairOrders
+
+    core = make_core()
+    core.handle(submit("o-1", limit=90.0))
+    core.handle(attrs.evolve(submit("o-2", limit=90.0), pair="ETH/USDT"))
+
+    out = core.handle(CancelPairOrders(pair=PAIR, ts_ms=5_000))
+
+    assert [(e.message.order.order_id, e.message.order.status) for e in out] == [
+        ("o-1", OrderStatus.CANCELED)]
+    assert core.tick_pairs == frozenset({"ETH/USDT"})

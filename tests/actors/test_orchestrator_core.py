@@ -121,6 +121,26 @@ def test_nothing_is_traded_before_the_state_actor_sent_the_book():
     assert strategy.seen == [100.0]  # the strategy still saw the tick
 
 
+def test_ticks_are_held_until_the_book_arrives_so_no_signal_is_lost():
+    """awaiting() is True before the book: the actor holds ticks instead of losing a BUY."""
+    core = TradingOrchestrator(PAIR, ScriptedStrategy([Signal.BUY]))
+
+    waiting_before = core.awaiting(1_000)
+    core.handle(PositionChanged(book=book()))
+
+    assert waiting_before and not core.awaiting(1_000)
+    assert len(proposals(core.process_market_tick(tick(100.0)))) == 1
+
+
+def test_giving_up_on_the_book_stops_the_wait():
+    """A book that never comes (a lost message) does not hold ticks forever."""
+    core = TradingOrchestrator(PAIR, ScriptedStrategy())
+
+    core.stop_waiting()
+
+    assert not core.awaiting(1_000)
+
+
 def test_a_pending_proposal_blocks_a_second_entry_until_risk_answers():
     """Two BUYs in a row -> one proposal; a rejection frees the pair again."""
     core = ready(ScriptedStrategy([Signal.BUY, Signal.BUY, Signal.BUY]))
