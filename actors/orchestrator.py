@@ -37,6 +37,9 @@ class HoldExpired:
 
 class OrchestratorActor(CoreActor):
     core: TradingOrchestrator
+    # A hung strategy's thread can never be joined; it must not keep the process alive
+    # after stop(). The generation fence makes it harmless meanwhile.
+    use_daemon_thread = True
 
     def __init__(self, core: TradingOrchestrator, router: Router, handle: PairHandle,
                  hold_limit_s: float = 5.0) -> None:
@@ -48,6 +51,7 @@ class OrchestratorActor(CoreActor):
         self._hold_serial = 0
 
     def on_start(self) -> None:
+        threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
         self._show_strategy()
 
     def on_receive(self, message: Any) -> Any:

@@ -1,6 +1,7 @@
 """The command line: flags and a config file in, a running system with a status table out.
 
-This is the only place that touches process-wide things: it configures logging and installs
+This is the only place that touches process-wide things: it configures logging
+(``supervision.logging_setup``: stderr and a rotating file under ``--log-dir``) and installs
 SIGINT/SIGTERM handlers (which only ask the main loop to stop; the actual stop runs on the
 main thread). Exit codes: 0 after a clean run or a signal, 1 if the system failed, 2 for bad
 input (nothing started, no state database created).
@@ -33,7 +34,9 @@ from actors.messages import (
 from actors.state_store import StateStoreError
 from strategies.base import StrategyError
 from strategies.registry import BUILTIN_STRATEGIES, parse_param
+from supervision import logging_setup
 from supervision.config import (
+    DEFAULT_LOG_DIR,
     DEFAULT_STATE_DB,
     ConfigError,
     SystemConfig,
@@ -47,7 +50,6 @@ from supervision.status import SystemStatus, format_table
 from supervision.system import TradingSystem
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-LOGGED_PACKAGES = ("actors", "supervision", "strategies")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +85,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--status-interval", type=_number, metavar="SECONDS",
                    help="seconds between status tables (default 5)")
     p.add_argument("--summary-json", metavar="FILE", help="write the final status as JSON")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus /metrics and /health on 127.0.0.1:PORT (default: "
+                        "off; 0 = any free port)")
+    p.add_argument("--log-json", action="store_true", default=None,
+                   help="log JSON lines instead of text (stderr and the log file)")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help=f"folder of the rotating log file (default {DEFAULT_LOG_DIR})")
     return p
 
 
@@ -100,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         "pairs": args.pairs, "exchange": args.exchange, "state_db": args.state_db,
         "duration": args.duration, "seed": args.seed, "log_level": args.log_level,
         "summary_json": args.summary_json, "status_interval": args.status_interval,
+        "metrics_port": args.metrics_port, "log_json": args.log_json, "log_dir": args.log_dir,
     }
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"duration: {args.duration!r} must be a positive number of seconds")
@@ -125,11 +135,10 @@ def _strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec
                         members=base.members)
 
 
-def configure_logging(level: str) -> None:
-    logger.remove()
-    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level: <8} {message}")
-    for package in LOGGED_PACKAGES:
-        logger.enable(package)
+def configure_logging(level: str, *, json_lines: bool = False,
+                      log_dir: str | None = None) -> None:
+    """Process-wide logging; see ``supervision.logging_setup.configure``."""
+    logging_setup.configure(level, json_lines=json_lines, log_dir=log_dir)
 
 
 def run(argv: Sequence[str], out: TextIO | None = None) -> int:
@@ -145,13 +154,16 @@ def run(argv: Sequence[str], out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"trade-conductor: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, json_lines=config.log_json, log_dir=config.log_dir)
     stop_requested = threading.Event()
     _install_signal_handlers(stop_requested)
     try:
         system = TradingSystem(config).start()
     except StateStoreError as exc:
         print(f"trade-conductor: error: state database: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as exc:  # the metrics port cannot be served; nothing was started
+        print(f"trade-conductor: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     system.subscribe(log_event)
     started = time.monotonic()
@@ -178,29 +190,36 @@ def _write_summary(path: str, final: SystemStatus) -> bool:
     return True
 
 
+_LOGGED_EVENTS = (OrderFilled, PositionClosed, PairRestarted, PairFailed, StrategySwapped,
+                  OrderRejected)
+
+
 def log_event(event: object) -> None:
     """One log line per fill, closed trade, restart, failure and swap (runs on an actor's
-    thread, so it only formats and logs)."""
+    thread, so it only formats and logs; each line names its pair for the JSON logs)."""
+    if not isinstance(event, _LOGGED_EVENTS):
+        return
+    bound = logger.bind(pair=event.fill.pair if isinstance(event, OrderFilled) else event.pair)
     match event:
         case OrderFilled(fill=f):
-            logger.info("{} {} {:.8g} @ {:.8g} fee {:.4g}", f.pair, f.side.value.upper(),
-                        f.amount, f.price, f.fee)
+            bound.info("{} {} {:.8g} @ {:.8g} fee {:.4g}", f.pair, f.side.value.upper(),
+                       f.amount, f.price, f.fee)
         case PositionClosed():
-            logger.info("{} closed by {}: PnL {:+.2f}", event.pair, event.reason.value,
-                        event.pnl)
+            bound.info("{} closed by {}: PnL {:+.2f}", event.pair, event.reason.value,
+                       event.pnl)
         case PairRestarted():
-            logger.warning("{} restarted (generation {}, restart {}) after: {}", event.pair,
-                           event.generation, event.restarts, event.error)
+            bound.warning("{} restarted (generation {}, restart {}) after: {}", event.pair,
+                          event.generation, event.restarts, event.error)
         case PairFailed():
-            logger.error("{} FAILED after {} restarts: {}", event.pair, event.restarts,
-                         event.error)
+            bound.error("{} FAILED after {} restarts: {}", event.pair, event.restarts,
+                        event.error)
         case StrategySwapped(error=""):
-            logger.info("{} now runs {}", event.pair, event.description)
+            bound.info("{} now runs {}", event.pair, event.description)
         case StrategySwapped():
-            logger.warning("{} kept its strategy; swap refused: {}", event.pair, event.error)
+            bound.warning("{} kept its strategy; swap refused: {}", event.pair, event.error)
         case OrderRejected():
-            logger.debug("{} entry refused by risk: {} ({})", event.pair, event.reason,
-                         event.detail)
+            bound.debug("{} entry refused by risk: {} ({})", event.pair, event.reason,
+                        event.detail)
 
 
 def _install_signal_handlers(stop_requested: threading.Event) -> None:

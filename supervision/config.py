@@ -27,6 +27,7 @@ from actors.risk_core import RiskConfig
 from actors.simulator import reference_usd
 
 DEFAULT_STATE_DB = os.path.join("var", "trade-conductor.sqlite")
+DEFAULT_LOG_DIR = "var"
 SIM = "sim"
 STABLE_QUOTES = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "TUSD", "EUR"})
 
@@ -114,6 +115,15 @@ class SystemConfig:
     history_size: int = 2000
     max_inflight_ticks: int = 1000
     ask_timeout: float = 5.0
+    metrics_port: int | None = None
+    """Serve Prometheus metrics and /health on 127.0.0.1 at this port (0: any free port);
+    None: no server."""
+    health_max_tick_age_s: float = 30.0
+    """/health reports a running pair whose last tick is older than this as unhealthy (live
+    feeds only: a replay may pause, and a finished one has no more ticks)."""
+    log_json: bool = False
+    log_dir: str = DEFAULT_LOG_DIR
+    """Where the CLI keeps its rotating log file."""
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:8])
 
     @property
@@ -261,6 +271,7 @@ TOP_LEVEL_KEYS = (
     "pairs", "exchange", "strategy", "state_db", "duration", "seed", "speed", "log_level",
     "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
+    "metrics_port", "log_json", "log_dir",
 )
 
 
@@ -331,6 +342,18 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
                 raise ConfigError(f"{key}: {merged[key]!r} is an empty path; give a file name")
             if os.path.isdir(kwargs[key]):
                 raise ConfigError(f"{key}: {merged[key]!r} is a folder; give a file name")
+    if merged.get("metrics_port") is not None:
+        kwargs["metrics_port"] = _port(merged["metrics_port"])
+    if merged.get("log_json") is not None:
+        if not isinstance(merged["log_json"], bool):
+            raise ConfigError(f"log_json: {merged['log_json']!r} is not one of true, false")
+        kwargs["log_json"] = merged["log_json"]
+    if merged.get("log_dir") is not None:
+        log_dir = kwargs["log_dir"] = str(merged["log_dir"])
+        if not log_dir.strip():
+            raise ConfigError(f"log_dir: {log_dir!r} is an empty path; give a folder")
+        if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+            raise ConfigError(f"log_dir: {log_dir!r} is a file; give a folder")
     for key, cls in (("risk", RiskConfig), ("paper", PaperConfig), ("exits", ExitRules),
                      ("restart", RestartPolicy)):
         if key in merged:
@@ -348,6 +371,14 @@ def _positive(key: str, value: Any) -> float:
     if not number > 0 or math.isinf(number):
         raise ConfigError(f"{key}: {value!r} must be a positive number")
     return number
+
+
+def _port(value: Any) -> int:
+    """A TCP port for the metrics server: 1-65535, or 0 for any free one."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535):
+        raise ConfigError(f"metrics_port: {value!r} is not a port; use an integer from 1 to "
+                          "65535, or 0 for any free port")
+    return value
 
 
 def _validate_exchange(exchange: str) -> str:

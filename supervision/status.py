@@ -33,6 +33,9 @@ class PairStatus:
     ticks_dropped: int
     last_latency_ms: float
     last_error: str = ""
+    latency_p50_ms: float | None = None
+    """Median tick latency (feed receipt to processed) over the last minute; None: no ticks."""
+    latency_p99_ms: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -90,15 +93,17 @@ def portfolio_figures(portfolio: PortfolioSnapshot, risk: RiskStatus) -> dict[st
 
 
 _COLUMNS = ("pair", "state", "price", "position", "entry", "unreal", "realized", "trades",
-            "ticks", "restarts", "strategy")
+            "ticks", "p50", "p99", "restarts", "strategy")
 
 
 def format_table(status: SystemStatus) -> str:
-    """The compact per-pair table the CLI prints every few seconds."""
+    """The compact per-pair table the CLI prints every few seconds; p50 and p99 are the tick
+    latencies of the last minute."""
     rows = [_COLUMNS] + [
         (p.pair, p.state, _num(p.price), _num(p.position),
          _num(p.entry_price) if p.position else "-", f"{p.unrealized_pnl:+.2f}",
-         f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), str(p.restarts), p.strategy)
+         f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), _ms(p.latency_p50_ms),
+         _ms(p.latency_p99_ms), str(p.restarts), p.strategy)
         for p in status.pairs
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
@@ -111,6 +116,12 @@ def format_table(status: SystemStatus) -> str:
         f"  dropped {sum(n for _, n in status.ticks_dropped)}{halted}"
     )
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}ms" if value < 10 else f"{value:,.0f}ms"
 
 
 def _num(value: float) -> str:

@@ -9,6 +9,12 @@ Start-up order: state (opens the database), execution (funded from the state's b
 risk, market data, supervisor, then one orchestrator per pair; then the feed starts. Stop:
 the feed stops, in-flight messages drain, and the actors stop in the reverse order, the state
 actor last so that everything is persisted.
+
+Monitoring: every system counts its own Prometheus metrics (``metrics``, its own registry)
+and judges its health (``health()``). With ``metrics_port`` set, ``start()`` binds a small
+HTTP server on 127.0.0.1 before anything else (a port in use fails the start before the
+database exists), serves ``/metrics`` and ``/health`` once the feed runs, and ``stop()``
+closes it first.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ from supervision.config import (
     SystemConfig,
     validate_strategy,
 )
+from supervision.health import HealthReport, check_health
+from supervision.metrics import MonitoringServer, SystemMetrics
 from supervision.restarts import RestartTracker
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
 from supervision.supervisor import (
@@ -101,13 +109,43 @@ class TradingSystem:
         self._market_core: MarketDataCore | None = None
         self._market: MarketSource | None = None
         self._watchdog: Watchdog | None = None
+        self._feed_started_ns = 0
+        self._monitor: MonitoringServer | None = None
+        self.metrics = SystemMetrics(
+            self.router, lambda: self._market_core,
+            lambda: self.status(timeout=min(2.0, self.config.ask_timeout)))
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> TradingSystem:
-        """Start every actor and the feed; returns once all pairs are up."""
+        """Start every actor and the feed; returns once all pairs are up.
+
+        Raises:
+            ConfigError: ``metrics_port`` cannot be served (nothing else was started).
+        """
         if self._state != "new":
             raise SystemNotRunningError(f"a system can be started once; this one is {self._state}")
+        port = self.config.metrics_port
+        monitor = None if port is None else MonitoringServer(port, self.metrics, self.health)
+        try:
+            self._start_actors()
+        except BaseException:
+            if monitor is not None:
+                monitor.close()
+            raise
+        if monitor is not None:
+            self._monitor = monitor.start()
+            logger.info("metrics on http://127.0.0.1:{}/metrics, health on /health",
+                        monitor.port)
+        return self
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port ``/metrics`` and ``/health`` are served on while the system runs (the
+        bound one when ``metrics_port`` was 0), or None without a server."""
+        return None if self._monitor is None else self._monitor.port
+
+    def _start_actors(self) -> None:
         config, router = self.config, self.router
         state_core = open_state(config)
         try:
@@ -150,13 +188,14 @@ class TradingSystem:
                                   config.restart.heartbeat_timeout_s)
         self._watchdog.start()
         self._refs[MARKET_DATA].tell(StartFeed())
+        self._feed_started_ns = time.perf_counter_ns()
         if config.exchange != SIM:
             logger.warning("exchange {!r}: live market data through ccxt is not built yet; "
                            "trading on the embedded simulator and paper exchange", config.exchange)
         logger.info("trade-conductor running: {} pair(s) on {}, state in {}",
-                    len(config.pairs), "replay" if config.is_replay else "the simulator",
+                    len(config.pairs), "a custom source" if self._source is not None
+                    else "recorded files" if config.is_replay else "the simulator",
                     config.state_db)
-        return self
 
     def _start(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         self._refs[name] = ref
@@ -204,6 +243,8 @@ class TradingSystem:
             raise SystemNotRunningError("the system was never started")
         deadline = time.monotonic() + timeout
         refs = self._refs
+        if self._monitor is not None:
+            self._monitor.close()  # first: no scrape races the actors going down
         if self._watchdog is not None:
             self._watchdog.stop()
         self._ask(SUPERVISOR, Shutdown(), deadline)
@@ -305,19 +346,32 @@ class TradingSystem:
         books = {b.pair: b for b in portfolio.books}
         marks = dict(portfolio.marks)
         pairs = []
+        now_ns = time.perf_counter_ns()
         for pair, h in self.router.pairs.items():
             price = h.last_price or marks.get(pair, 0.0)
+            p50, p99 = h.latency.percentiles(now_ns) or (None, None)
             pairs.append(PairStatus(
                 pair=pair, state="paused" if h.paused and h.state == "running" else h.state,
                 generation=h.generation, restarts=h.restarts,
                 strategy=h.strategy, price=price, ticks=h.ticks, ticks_shed=h.shed,
                 ticks_dropped=feed.dropped_for(pair), last_latency_ms=h.last_latency_ns / 1e6,
-                last_error=h.last_error, **pair_figures(books.get(pair), price)))
+                last_error=h.last_error, latency_p50_ms=p50, latency_p99_ms=p99,
+                **pair_figures(books.get(pair), price)))
         return SystemStatus(
             state=self._state, **portfolio_figures(portfolio, risk),
             ticks_accepted=sum(feed.accepted(p) for p in self.router.pairs),
             ticks_dropped=tuple(sorted(feed.dropped().items())), pairs=tuple(pairs),
             error=self._error)
+
+    def health(self) -> HealthReport:
+        """Whether the system is healthy, and why not (what ``/health`` answers). It never
+        asks an actor, so it answers even while they are stuck; see ``supervision.health``."""
+        live = not self.config.is_replay and not self.finished
+        return check_health(
+            state=self._state, error=self._error, services=self.router.services,
+            pairs=self.router.pairs, now_ns=time.perf_counter_ns(),
+            feed_started_ns=self._feed_started_ns,
+            max_tick_age_s=self.config.health_max_tick_age_s if live else None)
 
     def _empty_status(self, state: str) -> SystemStatus:
         return SystemStatus(state=state, quote=self.config.quote, cash=0.0, equity=0.0,
@@ -329,8 +383,11 @@ class TradingSystem:
         """Swap a pair's strategy while it trades. The spec is checked here first, so a bad
         one raises ``ConfigError`` at once; the pair then builds and warms it itself."""
         self._require_running()
-        if pair not in self.router.pairs:
+        handle = self.router.pairs.get(pair)
+        if handle is None:
             raise KeyError(f"no pair {pair!r}; running: {', '.join(self.router.pairs)}")
+        if handle.state != "running" or handle.ref is None:
+            raise ValueError(f"{pair} is {handle.state}; swap its strategy once it runs")
         validate_strategy(spec)
         self.router.tell(pair, SwapStrategy(pair=pair, spec=spec))
 
