@@ -18,6 +18,7 @@ pair), or one JSON object per line with ``json=True``, in both sinks. The file r
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -41,16 +42,35 @@ def configure(level: str, *, json_lines: bool = False, log_dir: str | None = Non
     ``log_dir`` is given; JSON lines instead of text with ``json_lines``."""
     logger.remove()
     logger.configure(patcher=_add_context)
+    # diagnose=False: a traceback must never print variable values (keys, signatures).
+    quiet = {"diagnose": False, "backtrace": False}
     if json_lines:
-        logger.add(sys.stderr, level=level, format=_json_format)
+        logger.add(sys.stderr, level=level, format=_json_format, **quiet)
     else:
-        logger.add(sys.stderr, level=level, format=STDERR_FORMAT)
+        logger.add(sys.stderr, level=level, format=STDERR_FORMAT, **quiet)
     if log_dir is not None:
         logger.add(os.path.join(log_dir, LOG_FILE), level=level,
                    format=_json_format if json_lines else FILE_FORMAT,
-                   rotation="10 MB", retention=5, encoding="utf-8", delay=True)
+                   rotation="10 MB", retention=5, encoding="utf-8", delay=True, **quiet)
     for package in LOGGED_PACKAGES:
         logger.enable(package)
+    # pykka reports an actor's crash (with its traceback) through stdlib logging; send those
+    # records to the same sinks, so a JSON log or the file has the traceback too.
+    pykka_log = logging.getLogger("pykka")
+    pykka_log.handlers = [_ToLoguru()]
+    pykka_log.propagate = False
+    pykka_log.setLevel(logging.WARNING)
+
+
+class _ToLoguru(logging.Handler):
+    """A stdlib handler that re-emits records through loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(exception=record.exc_info).log(level, record.getMessage())
 
 
 def actor_and_pair(thread_name: str) -> tuple[str, str]:
