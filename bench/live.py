@@ -1,0 +1,228 @@
+"""Live-path latency (1, 10, 50, 200 pairs at 20 ticks/s each) and the noisy neighbour.
+
+Runs the production actors (``TradingSystem``, state in SQLite/WAL) on a paced feed: speed 1,
+every pair ticking every 50 ms of market time, pairs staggered evenly inside those 50 ms,
+GBM prices, strategy ``ema_cross(10, 30)`` (probed, see ``bench.probe``). The first
+``warm_s`` seconds (EMA warm-up, threads settling) are not counted.
+
+Three measurements, all against ``tick.recv_ns``, the ``perf_counter_ns`` the market data
+actor's feed thread stamps when a tick enters it (the product's own latency origin):
+
+- tick -> decision: ``PairHandle.last_latency_ns``, which the pair's actor sets after the
+  orchestrator has decided on a tick and sent what it decided. A bench thread polls every
+  handle every 5 ms and takes the value whenever a handle's tick count rose by exactly one
+  since the previous poll (so the value belongs to that one tick); coverage is reported.
+- tick -> strategy: the probed strategy records ``now - recv_ns`` on entry, for every tick.
+- tick -> order acknowledged: a ``subscribe`` callback takes ``perf_counter_ns`` when the
+  state actor publishes ``OrderUpdated(OPEN)`` (the paper exchange's acknowledgement, after
+  risk, execution and the state actor's SQLite commit of the write-ahead ``NEW`` and of
+  ``OPEN``) and matches the order's ``created_ms`` to the ``ts_ms`` of the tick on which the
+  strategy signalled.
+
+Noisy neighbour: the same run with one pair's strategy spinning a pure-Python loop for 20 ms
+on every tick; the other pairs' tick -> decision p99 is compared with a calm run.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from actors.messages import OrderStatus, OrderUpdated
+from bench.common import CpuMeter, Row, bench_config, check, summarize_ns, temp_db
+from bench.data import LIVE_INTERVAL_MS, START_MS, LiveSource, synthetic_pairs
+from bench.probe import BURN, PROBE
+from supervision import TradingSystem
+
+
+class HandlePoller:
+    """Samples ``PairHandle.last_latency_ns`` per processed tick (see the module docstring)."""
+
+    def __init__(self, system: TradingSystem, from_ms: int, period_s: float = 0.005) -> None:
+        self.system = system
+        self.from_ms = from_ms
+        self.period_s = period_s
+        self.samples: dict[str, list[int]] = {}
+        self.seen = 0
+        self.missed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last: dict[str, int] = {}
+        samples = self.samples
+        from_ms = self.from_ms
+        while not self._stop.wait(self.period_s):
+            for pair, h in self.system.router.pairs.items():
+                ticks = h.ticks
+                before = last.get(pair, 0)
+                if ticks == before:
+                    continue
+                last[pair] = ticks
+                if h.last_ts_ms < from_ms:
+                    continue
+                if ticks == before + 1:
+                    samples.setdefault(pair, []).append(h.last_latency_ns)
+                    self.seen += 1
+                else:
+                    self.missed += ticks - before
+
+    def values(self, exclude: Iterable[str] = ()) -> list[int]:
+        skip = set(exclude)
+        return [x for p, xs in self.samples.items() if p not in skip for x in xs]
+
+    @property
+    def coverage(self) -> float:
+        total = self.seen + self.missed
+        return self.seen / total if total else 0.0
+
+
+class AckRecorder:
+    """Subscriber: tick recv -> ``OrderUpdated(OPEN)`` published, matched by created_ms."""
+
+    def __init__(self, from_ms: int) -> None:
+        self.from_ms = from_ms
+        self.samples: list[int] = []
+        self.unmatched = 0
+
+    def __call__(self, event: object) -> None:
+        if type(event) is not OrderUpdated or event.order.status is not OrderStatus.OPEN:
+            return
+        now = time.perf_counter_ns()
+        order = event.order
+        if order.created_ms < self.from_ms:
+            return
+        recv = PROBE.signal_recv_ns.get((order.pair, order.created_ms))
+        if recv is None:
+            self.unmatched += 1
+        else:
+            self.samples.append(now - recv)
+
+
+def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
+             burn: dict[str, float] | None = None) -> dict[str, Any]:
+    """One paced run; returns the latency summaries and counters."""
+    pairs = synthetic_pairs(n_pairs)
+    stop = threading.Event()
+    from_ms = START_MS + int(warm_s * 1000)
+    source = LiveSource(pairs, warm_s + seconds, stop)
+    BURN.seconds = dict(burn or {})
+    if burn and not BURN.loops_per_second:
+        BURN.calibrate()
+    PROBE.reset(pairs, measure_from_ms=from_ms)
+    acks = AckRecorder(from_ms)
+    with temp_db() as db:
+        config = bench_config(pairs, db, speed=1)
+        system = TradingSystem(config, source=source)
+        system.subscribe(acks)
+        t0 = time.perf_counter()
+        system.start()
+        started = time.perf_counter() - t0
+        poller = HandlePoller(system, from_ms)
+        poller.start()
+        meter = CpuMeter()
+        ended = system.wait(warm_s + seconds + 60)
+        cpu = meter.cores()
+        stop.set()
+        poller.stop()
+        system.drain(10)
+        final = system.stop()
+    BURN.seconds = {}
+    PROBE.enabled = False
+    noisy = tuple(burn or ())
+    out = {
+        "pairs": n_pairs, "seconds": seconds, "feed_ended": ended, "start_s": started,
+        "decision": summarize_ns(poller.values(exclude=noisy)),
+        "decision_coverage": poller.coverage,
+        "strategy": summarize_ns(PROBE.samples(exclude=noisy)),
+        "ack": summarize_ns(acks.samples), "ack_unmatched": acks.unmatched,
+        "ticks": sum(p.ticks for p in final.pairs),
+        "shed": sum(p.ticks_shed for p in final.pairs),
+        "fills": final.fills, "cpu_cores_used": cpu["self"],
+        "other_processes_cores": cpu["others"], "state": final.state,
+    }
+    if noisy:
+        out["noisy_pair"] = {
+            "decision": summarize_ns(poller.values(exclude=set(pairs) - set(noisy))),
+        }
+    return out
+
+
+def _latency_rows(case: str, r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, label in (("decision", "tick->decision"), ("strategy", "tick->strategy"),
+                       ("ack", "tick->order ack")):
+        s = r[key]
+        note = f"n={s['n']}"
+        if key == "decision":
+            note += f", coverage {r['decision_coverage']:.0%}, shed {r['shed']}"
+        if key == "ack":
+            note += f", fills {r['fills']}"
+        rows.extend(Row("latency", case, f"{label} {stat[:-3]}", s[stat], "ms", note=note)
+                    for stat in ("p50_ms", "p99_ms", "max_ms"))
+    return rows
+
+
+def bench_latency(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    seconds = {1: 4.0, 10: 4.0, 50: 4.0, 200: 4.0} if quick else \
+              {1: 20.0, 10: 15.0, 50: 15.0, 200: 15.0}
+    targets = {50: 0.5, 200: 2.0}
+    rows: list[Row] = []
+    details: dict[str, Any] = {"tick_interval_ms": LIVE_INTERVAL_MS}
+    for n, secs in seconds.items():
+        r = run_live(n, secs)
+        details[f"{n}_pairs"] = r
+        case = f"{n} pair{'s' if n > 1 else ''} @20 t/s"
+        lat = _latency_rows(case, r)
+        if n in targets:
+            p99 = next(x for x in lat if x.metric == "tick->decision p99")
+            p99.target = f"<= {targets[n]} ms"
+            p99.ok = check(p99.value, targets[n], higher_is_better=False)
+        rows.extend(lat)
+        rows.append(Row("latency", case, "cpu used", r["cpu_cores_used"], "cores",
+                        note=f"start() {r['start_s']:.2f} s; other processes used "
+                             f"{r['other_processes_cores']:.2f} cores meanwhile"))
+    return rows, details
+
+
+def bench_noisy(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    n, secs = (10, 4.0) if quick else (20, 12.0)
+    pairs = synthetic_pairs(n)
+    noisy = {pairs[0]: 0.020}
+    calm = run_live(n, secs)
+    loud = run_live(n, secs, burn=noisy)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        loud_fast_switch = run_live(n, secs, burn=noisy)
+    finally:
+        sys.setswitchinterval(previous)
+    calm_p99 = calm["decision"]["p99_ms"]
+    limit = 2 * calm_p99
+    case = f"{n} pairs, 1 burns 20 ms/tick"
+    rows = [
+        Row("noisy", f"{n} pairs calm", "others tick->decision p99", calm_p99, "ms",
+            note=f"p50 {calm['decision']['p50_ms']:.3f} ms, n={calm['decision']['n']}; "
+                 f"other processes {calm['other_processes_cores']:.2f} cores"),
+        Row("noisy", case, "others tick->decision p99", loud["decision"]["p99_ms"], "ms",
+            target=f"<= 2x calm ({limit:.3f} ms)",
+            ok=check(loud["decision"]["p99_ms"], limit, higher_is_better=False),
+            note=f"p50 {loud['decision']['p50_ms']:.3f} ms, max "
+                 f"{loud['decision']['max_ms']:.2f} ms, n={loud['decision']['n']}; other "
+                 f"processes {loud['other_processes_cores']:.2f} cores"),
+        Row("noisy", case + ", switchinterval 0.5 ms", "others tick->decision p99",
+            loud_fast_switch["decision"]["p99_ms"], "ms",
+            note="informational: sys.setswitchinterval(0.0005) instead of 5 ms"),
+    ]
+    return rows, {"calm": calm, "noisy": loud, "noisy_switch_0_5ms": loud_fast_switch,
+                  "burn_s_per_tick": 0.020, "loops_per_second": BURN.loops_per_second}

@@ -1,0 +1,178 @@
+"""Replay throughput: ticks per second through orchestrator, risk, paper execution and state.
+
+Data: the seeded GBM trade tape of ``bench.data`` (20 ms apart, 0.04 % per tick), traded by
+``ema_cross(10, 30)``, long only, exits off, every cross a market order of 600 USDT
+(0.01 BTC on BTC/USDT at 60,000; the same notional on the other pairs), which gives about
+3,700 fills per 100,000 ticks, the published definition's rate. Sizes: 1 pair x 1,000,000
+ticks and 10 pairs x 100,000 ticks (quick: a tenth / a fifth).
+
+Each tape is run (a) through the actors (``TradingSystem``, speed max, finite source; timed
+from ``start()`` until every tick has been processed and the order path has drained) and (b)
+through the synchronous core (``SyncRuntime.run``). Both record every fill in SQLite (WAL);
+the benchmark counts the rows in the ``fills`` table afterwards and compares them with the
+status, and on one pair with the bare loop's fill count (the three must agree). The time to
+build the ticks alone (``source_rate``) and the bare arithmetic loop (the floor) are timed on
+the same data. Peak RSS per run comes from VmHWM after resetting it (``/proc/self/clear_refs``).
+
+The recorded files in ``../shared/data`` run the same way, one pair per file, with a stake of
+0.01 units (two lots where a lot is coarser) at the file's first price and no minimum
+notional (skipped when the folder is absent).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Row,
+    bench_config,
+    check,
+    peak_rss_mb,
+    reset_peak_rss,
+    rss_mb,
+    settle_memory,
+    temp_db,
+    wait_until,
+)
+from bench.data import (
+    REPLAY_PAIRS,
+    ReplaySource,
+    bare_ema_loop,
+    first_price,
+    recorded_files,
+    source_rate,
+)
+from supervision import TradingSystem
+from supervision.assembly import lot_size
+from supervision.config import SystemConfig
+from supervision.sync_runtime import SyncRuntime
+
+EMA = "ema_cross"
+
+
+def _fills_in_db(path: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+
+def run_actors(config: SystemConfig, source: Any, expected: int | None) -> dict[str, Any]:
+    """Through the actors at full speed; ``expected`` ticks (None: until the feed ends)."""
+    settle_memory()
+    base_rss = rss_mb()
+    reset_peak_rss()
+    system = TradingSystem(config, source=source)
+    t0 = time.perf_counter()
+    system.start()
+    system.wait(3600)
+    handles = list(system.router.pairs.values())
+    if expected is not None:
+        wait_until(lambda: sum(h.ticks for h in handles) >= expected, 600, 0.001)
+    system.drain(30)
+    elapsed = time.perf_counter() - t0
+    final = system.stop()
+    ticks = sum(p.ticks for p in final.pairs)
+    return {
+        "ticks": ticks, "seconds": elapsed, "ticks_per_s": ticks / elapsed,
+        "fills": final.fills, "orders": final.orders, "fills_in_db": _fills_in_db(
+            config.state_db), "state": final.state, "error": final.error,
+        "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss,
+        "shed": sum(p.ticks_shed for p in final.pairs),
+        "dropped": sum(p.ticks_dropped for p in final.pairs),
+    }
+
+
+def run_sync(config: SystemConfig, source: Any) -> dict[str, Any]:
+    settle_memory()
+    base_rss = rss_mb()
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    runtime = SyncRuntime(config, source)
+    status = runtime.run()
+    elapsed = time.perf_counter() - t0
+    runtime.close()
+    return {
+        "ticks": status.ticks_accepted, "seconds": elapsed,
+        "ticks_per_s": status.ticks_accepted / elapsed, "fills": status.fills,
+        "orders": status.orders, "fills_in_db": _fills_in_db(config.state_db),
+        "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss,
+    }
+
+
+def _rows(case: str, kind: str, r: dict[str, Any], target: float | None) -> list[Row]:
+    per_100k = r["fills"] / r["ticks"] * 1e5 if r["ticks"] else 0.0
+    recorded = "all fills in SQLite" if r["fills_in_db"] == r["fills"] else \
+        f"ONLY {r['fills_in_db']} of {r['fills']} fills in SQLite"
+    row = Row("replay", case, f"{kind} ticks/s", r["ticks_per_s"], "ticks/s",
+              note=f"{r['ticks']:,} ticks in {r['seconds']:.1f} s, {per_100k:,.0f} fills/100k, "
+                   f"{recorded}, peak RSS {r['peak_rss_mb']:.0f} MB")
+    if target is not None:
+        row.target = f">= {target:,.0f}"
+        row.ok = check(r["ticks_per_s"], target, True) and r["fills_in_db"] == r["fills"]
+    return [row]
+
+
+def bench_replay(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    one_n = 100_000 if quick else 1_000_000
+    ten_n = 20_000 if quick else 100_000
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    for label, pairs, per_pair, target_actor, target_sync in (
+        ("1 pair", REPLAY_PAIRS[:1], one_n, 30_000.0, 300_000.0),
+        ("10 pairs", REPLAY_PAIRS, ten_n, None, None),
+    ):
+        source = ReplaySource(pairs, per_pair)
+        total = len(source)
+        case = f"{label}, {total:,} GBM ticks"
+        floor_fills = 0
+        floor_s = 0.0
+        for i in range(len(pairs)):
+            fills, seconds = bare_ema_loop(source.paths[i][0])
+            floor_fills += fills
+            floor_s += seconds
+        build_rate = source_rate(source)
+        with temp_db() as db:
+            actors = run_actors(bench_config(pairs, db, strategy=EMA), source, total)
+        with temp_db() as db:
+            sync = run_sync(bench_config(pairs, db, strategy=EMA), source)
+        rows += _rows(case, "actors", actors, target_actor)
+        rows += _rows(case, "sync core", sync, target_sync)
+        same = actors["fills"] == sync["fills"] == floor_fills
+        rows.append(Row("replay", case, "bare loop ticks/s (floor)", total / floor_s, "ticks/s",
+                        note=f"{floor_fills:,} fills; actors/sync/bare fills "
+                             f"{'agree' if same else 'DIFFER'}"))
+        rows.append(Row("replay", case, "tick construction alone", build_rate, "ticks/s",
+                        note="the source's own cost, included in both runs above"))
+        details[label] = {"ticks": total, "actors": actors, "sync": sync,
+                          "bare_loop": {"fills": floor_fills, "seconds": floor_s,
+                                        "ticks_per_s": total / floor_s},
+                          "source_ticks_per_s": build_rate, "fills_agree": same}
+    recorded, rec_details = _recorded(quick)
+    rows += recorded
+    details["recorded"] = rec_details
+    return rows, details
+
+
+def _recorded(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    files = recorded_files(quick)
+    if not files:
+        return [Row("replay", "recorded files", "skipped", float("nan"), "",
+                    note="../shared/data not present")], {"skipped": True}
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    for path, pair in files:
+        # 0.01 units, or two lots where the pair's lot is coarser (XRP trades in 0.1)
+        stake = max(0.01, 2 * lot_size(pair)) * first_price(path)
+        extra = {"replay": {pair: str(path)}}
+        out: dict[str, Any] = {}
+        for kind, runner in (("actors", run_actors), ("sync core", run_sync)):
+            with temp_db() as db:
+                config = bench_config([pair], db, strategy=EMA, stake=stake, min_notional=0.0,
+                                      **extra)
+                out[kind] = (runner(config, None, None) if runner is run_actors
+                             else runner(config, None))
+            rows += _rows(f"{Path(path).name} ({pair})", kind, out[kind], None)
+        details[path.name] = out
+    return rows, details
