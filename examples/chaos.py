@@ -40,13 +40,17 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from actors.messages import (
-    PairFailed,
     PairRestarted,
-    StrategyRolledBack,
     StrategySpec,
-    StrategySwapped,
 )
-from supervision import ConfigError, SystemStatus, TradingSystem, build_config, format_table
+from supervision import (
+    ConfigError,
+    SystemStatus,
+    TradingSystem,
+    build_config,
+    describe_event,
+    format_table,
+)
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
@@ -67,22 +71,6 @@ RESTART = {"max_restarts": 3, "window_s": 60, "backoff_initial_s": 0.05, "backof
 TABLE_EVERY_S = 2.0
 SAMPLE_EVERY_S = 0.05
 PROBE_EVERY_S = 0.001
-
-
-def describe(event: object) -> str | None:
-    match event:
-        case PairRestarted():
-            return (f"restart  {event.pair} generation {event.generation} "
-                    f"(restart {event.restarts}) after {event.error}")
-        case PairFailed():
-            return f"FAILED   {event.pair} after {event.restarts} restarts: {event.error}"
-        case StrategySwapped(error=""):
-            return f"swapped  {event.pair} -> {event.description}"
-        case StrategySwapped():
-            return f"swap refused for {event.pair}: {event.error}"
-        case StrategyRolledBack():
-            return f"rollback {event.pair} -> {event.spec.path} after {event.crashes} crashes"
-    return None
 
 
 class RecoveryProbe:
@@ -242,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_event(event: object) -> None:
             probe.on_event(event)
-            line = describe(event)
+            line = describe_event(event)
             if line is not None:
                 lines.put(line)
 

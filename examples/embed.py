@@ -23,38 +23,21 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from actors.messages import (
-    OrderFilled,
-    PairFailed,
-    PairRestarted,
-    PositionClosed,
     StrategySpec,
-    StrategySwapped,
 )
-from supervision import ConfigError, SystemStatus, TradingSystem, build_config, format_table
+from supervision import (
+    ConfigError,
+    SystemStatus,
+    TradingSystem,
+    build_config,
+    describe_event,
+    format_table,
+)
 
 PAIRS = "BTC/USDT,ETH/USDT"
 SWAP_PAIR = "ETH/USDT"
 SWAP_TO = StrategySpec.of("rsi_reversion")
 TABLE_EVERY_S = 2.0
-
-
-def describe(event: object) -> str | None:
-    """One compact line for the events this example shows; None for the others."""
-    match event:
-        case OrderFilled(fill=f):
-            return f"fill     {f.pair} {f.side.value.upper()} {f.amount:.8g} @ {f.price:,.2f}"
-        case PositionClosed():
-            return f"closed   {event.pair} by {event.reason.value}: PnL {event.pnl:+.2f}"
-        case PairRestarted():
-            return (f"restart  {event.pair} generation {event.generation} "
-                    f"(restart {event.restarts}) after {event.error}")
-        case PairFailed():
-            return f"FAILED   {event.pair} after {event.restarts} restarts: {event.error}"
-        case StrategySwapped(error=""):
-            return f"swapped  {event.pair} -> {event.description}"
-        case StrategySwapped():
-            return f"swap refused for {event.pair}: {event.error}"
-    return None
 
 
 def watch(system: TradingSystem, seconds: float, lines: queue.Queue[str]) -> None:
@@ -114,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         lines: queue.Queue[str] = queue.Queue()
 
         def on_event(event: object) -> None:
-            line = describe(event)
+            line = describe_event(event)
             if line is not None:
                 lines.put(line)
 

@@ -14,7 +14,7 @@ application enables it (``loguru.logger.enable("actors")`` etc., as the CLI does
 from loguru import logger
 
 from supervision.config import ConfigError, SystemConfig, build_config
-from supervision.status import PairStatus, SystemStatus, format_table
+from supervision.status import PairStatus, SystemStatus, describe_event, format_table
 from supervision.system import SystemNotRunningError, TradingSystem
 
 logger.disable("supervision")
@@ -27,5 +27,6 @@ __all__ = [
     "SystemStatus",
     "TradingSystem",
     "build_config",
+    "describe_event",
     "format_table",
 ]

@@ -23,11 +23,10 @@ from typing import Any, NoReturn, TextIO
 from loguru import logger
 
 from actors.messages import (
-    OrderFilled,
     OrderRejected,
     PairFailed,
     PairRestarted,
-    PositionClosed,
+    ServiceRestarted,
     StrategySpec,
     StrategySwapped,
 )
@@ -46,7 +45,7 @@ from supervision.config import (
     parse_speed,
     strategy_spec_from,
 )
-from supervision.status import SystemStatus, format_table
+from supervision.status import SystemStatus, describe_event, format_table
 from supervision.system import TradingSystem
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -190,36 +189,22 @@ def _write_summary(path: str, final: SystemStatus) -> bool:
     return True
 
 
-_LOGGED_EVENTS = (OrderFilled, PositionClosed, PairRestarted, PairFailed, StrategySwapped,
-                  OrderRejected)
-
-
 def log_event(event: object) -> None:
-    """One log line per fill, closed trade, restart, failure and swap (runs on an actor's
-    thread, so it only formats and logs; each line names its pair for the JSON logs)."""
-    if not isinstance(event, _LOGGED_EVENTS):
+    """One log line per event a person wants to see (runs on an actor's thread, so it only
+    formats and logs); failures are errors, refusals by risk only show at DEBUG."""
+    text = describe_event(event)
+    if text is None:
         return
-    bound = logger.bind(pair=event.fill.pair if isinstance(event, OrderFilled) else event.pair)
-    match event:
-        case OrderFilled(fill=f):
-            bound.info("{} {} {:.8g} @ {:.8g} fee {:.4g}", f.pair, f.side.value.upper(),
-                       f.amount, f.price, f.fee)
-        case PositionClosed():
-            bound.info("{} closed by {}: PnL {:+.2f}", event.pair, event.reason.value,
-                       event.pnl)
-        case PairRestarted():
-            bound.warning("{} restarted (generation {}, restart {}) after: {}", event.pair,
-                          event.generation, event.restarts, event.error)
-        case PairFailed():
-            bound.error("{} FAILED after {} restarts: {}", event.pair, event.restarts,
-                        event.error)
-        case StrategySwapped(error=""):
-            bound.info("{} now runs {}", event.pair, event.description)
-        case StrategySwapped():
-            bound.warning("{} kept its strategy; swap refused: {}", event.pair, event.error)
-        case OrderRejected():
-            bound.debug("{} entry refused by risk: {} ({})", event.pair, event.reason,
-                        event.detail)
+    fill = getattr(event, "fill", None)
+    pair = getattr(event, "pair", None) or (fill.pair if fill is not None else "")
+    level = _EVENT_LEVELS.get(type(event), "INFO")
+    if isinstance(event, StrategySwapped) and event.error:
+        level = "WARNING"
+    logger.bind(pair=pair).log(level, text)
+
+
+_EVENT_LEVELS = {PairRestarted: "WARNING", PairFailed: "ERROR", ServiceRestarted: "WARNING",
+                 OrderRejected: "DEBUG"}
 
 
 def _install_signal_handlers(stop_requested: threading.Event) -> None:

@@ -10,7 +10,21 @@ from typing import Any
 
 import attrs
 
-from actors.messages import PairBook, PortfolioSnapshot, RiskStatus
+from actors.messages import (
+    OrderFilled,
+    OrderRejected,
+    PairAdded,
+    PairBook,
+    PairFailed,
+    PairRemoved,
+    PairRestarted,
+    PortfolioSnapshot,
+    PositionClosed,
+    RiskStatus,
+    ServiceRestarted,
+    StrategyRolledBack,
+    StrategySwapped,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -132,3 +146,34 @@ def _num(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.4f}".rstrip("0").rstrip(".")
     return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def describe_event(event: object) -> str | None:
+    """One line for an event worth telling a person (the CLI's log, the examples); None for
+    the others (order updates, signals)."""
+    match event:
+        case OrderFilled(fill=f):
+            return (f"fill     {f.pair} {f.side.value.upper()} {f.amount:.8g} @ {f.price:,.8g}"
+                    f" fee {f.fee:.4g}")
+        case PositionClosed():
+            return f"closed   {event.pair} by {event.reason.value}: PnL {event.pnl:+.2f}"
+        case PairRestarted():
+            return (f"restart  {event.pair} generation {event.generation} "
+                    f"(restart {event.restarts}) after {event.error}")
+        case PairFailed():
+            return f"FAILED   {event.pair} after {event.restarts} restarts: {event.error}"
+        case StrategySwapped(error=""):
+            return f"swapped  {event.pair} -> {event.description}"
+        case StrategySwapped():
+            return f"swap refused for {event.pair}: {event.error}"
+        case StrategyRolledBack():
+            return f"rollback {event.pair} -> {event.spec.path} after {event.crashes} crashes"
+        case PairAdded():
+            return f"added    {event.pair} trading {event.strategy}"
+        case PairRemoved():
+            return f"removed  {event.pair} ({event.policy} its position)"
+        case ServiceRestarted():
+            return f"recovered {event.name} (restart {event.restarts}) after {event.error}"
+        case OrderRejected():
+            return f"refused  {event.pair} entry by risk: {event.reason} ({event.detail})"
+    return None
