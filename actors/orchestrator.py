@@ -27,6 +27,9 @@ from actors.orchestrator_core import TradingOrchestrator
 from actors.router import PairHandle, Router
 from actors.shell import CoreActor
 
+HOLD_LIMIT_S = 5.0
+"""Wall time without progress after which a pair stops waiting for its order's answer."""
+
 
 @attrs.frozen(kw_only=True)
 class HoldExpired:
@@ -42,13 +45,14 @@ class OrchestratorActor(CoreActor):
     use_daemon_thread = True
 
     def __init__(self, core: TradingOrchestrator, router: Router, handle: PairHandle,
-                 hold_limit_s: float = 5.0) -> None:
+                 hold_limit_s: float | None = None) -> None:
         super().__init__(core, router, core.generation)
         self.name = core.pair
         self.handle = handle
         self.stash: deque[MarketTick] = deque()
-        self.hold_limit_s = hold_limit_s
+        self.hold_limit_s = HOLD_LIMIT_S if hold_limit_s is None else hold_limit_s
         self._hold_serial = 0
+        self._progress_at = 0.0
 
     def on_start(self) -> None:
         threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
@@ -64,10 +68,7 @@ class OrchestratorActor(CoreActor):
             return None
         if isinstance(message, HoldExpired):
             if self.stash and message.serial == self._hold_serial:
-                logger.warning("{}: no answer to its order within {} s; deciding again",
-                               self.core.pair, self.hold_limit_s)
-                self.core.stop_waiting()
-                self._drain_stash()
+                self._hold_expired()
             return None
         if isinstance(message, Query):
             return super().on_receive(message)
@@ -88,16 +89,32 @@ class OrchestratorActor(CoreActor):
 
     def _hold(self, tick: MarketTick) -> None:
         """Keep a tick until the pair's order is answered. The stash is bounded: a held tick
-        keeps its credit until processed. If no answer comes within ``hold_limit_s`` (a
-        message lost while another actor restarted) a timer wakes the pair to go on; a
-        timer, because with every credit held the feed sends nothing that could wake it."""
+        keeps its credit until processed. If nothing moves for ``hold_limit_s`` (an answer
+        lost while another actor restarted) a timer wakes the pair to go on; a timer,
+        because with every credit held the feed sends nothing that could wake it."""
         if not self.stash:
-            self._hold_serial += 1
-            timer = threading.Timer(self.hold_limit_s, self._tell_self,
-                                    args=(HoldExpired(serial=self._hold_serial),))
-            timer.daemon = True
-            timer.start()
+            self._progress_at = time.monotonic()
+            self._arm_hold_timer(self.hold_limit_s)
         self.stash.append(tick)
+        self._drain_stash()
+
+    def _arm_hold_timer(self, delay_s: float) -> None:
+        self._hold_serial += 1
+        timer = threading.Timer(delay_s, self._tell_self,
+                                args=(HoldExpired(serial=self._hold_serial),))
+        timer.daemon = True
+        timer.start()
+
+    def _hold_expired(self) -> None:
+        """Give up waiting only after ``hold_limit_s`` without any progress: a busy replay
+        can keep ticks held across many answered orders, and that is not a lost answer."""
+        idle = time.monotonic() - self._progress_at
+        if idle < self.hold_limit_s:
+            self._arm_hold_timer(self.hold_limit_s - idle)
+            return
+        logger.warning("{}: no answer to its order within {} s; deciding again",
+                       self.core.pair, self.hold_limit_s)
+        self.core.stop_waiting()
         self._drain_stash()
 
     def _tell_self(self, message: object) -> None:
@@ -107,6 +124,8 @@ class OrchestratorActor(CoreActor):
     def _drain_stash(self) -> None:
         """Process held ticks in order until the pair waits on an order again."""
         stash = self.stash
+        if stash and not self.core.awaiting(stash[0].ts_ms):
+            self._progress_at = time.monotonic()
         while stash and not self.core.awaiting(stash[0].ts_ms):
             self._process(stash.popleft())
 

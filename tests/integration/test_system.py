@@ -177,3 +177,30 @@ def test_strategy_swap_is_refused_when_invalid(tmp_path):
         with pytest.raises(ConfigError, match="unknown"):
             system.swap_strategy("BTC/USDT", StrategySpec.of("no_such_strategy"))
         assert system.status().pair("BTC/USDT").strategy == before
+
+
+def test_a_busy_replay_longer_than_the_hold_limit_still_decides_like_the_threadless_core(
+        tmp_path, monkeypatch):
+    """Ticks held across many answered orders are progress, not a lost answer: with a
+    20 ms hold limit, a replay that keeps ticks held far longer still fills identically."""
+    import actors.orchestrator
+    from supervision.sync_runtime import SyncRuntime
+
+    monkeypatch.setattr(actors.orchestrator, "HOLD_LIMIT_S", 0.02)
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=8, n=20_000, start_ms=START_MS)
+    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
+              "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0}}
+    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
+    expected: list[object] = []
+    reference.on_event = expected.append
+    reference.run()
+
+    _, log = run_to_end(build_config({}, {**values, "state_db": str(tmp_path / "s.db")}),
+                        ticks)
+
+    def fills(events):
+        return [(e.fill.ts_ms, e.fill.side, e.fill.price) for e in events
+                if isinstance(e, OrderFilled)]
+
+    assert len(fills(expected)) > 200
+    assert fills(log.events) == fills(expected)
