@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 
 import attrs
@@ -34,6 +35,9 @@ from actors.messages import (
     SubmitOrder,
 )
 from actors.pairs import PairError, split_pair
+
+RECENT_ORDERS = 10_000
+"""Finished orders remembered for duplicate detection (memory stays bounded in long runs)."""
 
 ExchangeEvent = OrderUpdated | OrderFilled
 """What the exchange reports: order updates and fills, in the order they happened."""
@@ -166,6 +170,10 @@ class PaperExchange:
         self._tick_size = tick_size
         self._lot_size = lot_size
         self._orders: dict[str, Order] = {}
+        """Orders not yet finished."""
+        self._done: OrderedDict[str, Order] = OrderedDict()
+        """The ``RECENT_ORDERS`` most recently finished orders: enough to refuse a retried
+        submit (retries come within seconds) without remembering every order forever."""
         self._fills: dict[str, int] = {}
         self._resting: dict[str, _Resting] = {}
         """Resting limit orders by id, in placement order (dicts keep insertion order)."""
@@ -186,8 +194,9 @@ class PaperExchange:
         return out
 
     def order(self, order_id: str) -> Order | None:
-        """The order as last known, or None for an id never submitted."""
-        return self._orders.get(order_id)
+        """The order as last known, or None for an id never submitted (or finished longer
+        than ``RECENT_ORDERS`` orders ago)."""
+        return self._orders.get(order_id) or self._done.get(order_id)
 
     def has_resting(self, pair: str) -> bool:
         return pair in self._resting_by_pair
@@ -204,7 +213,7 @@ class PaperExchange:
         A duplicate ``order_id`` returns ``[]``: a retried or replayed submit never places an
         order twice. A rejected order is a single ``OrderUpdated`` with status REJECTED.
         """
-        if order.order_id in self._orders:
+        if order.order_id in self._orders or order.order_id in self._done:
             return []
         ts = order.ts_ms
         assets = self._split(order.pair)
@@ -265,7 +274,7 @@ class PaperExchange:
             return []
         r = self._release(order_id)
         canceled = attrs.evolve(r.order, status=OrderStatus.CANCELED, updated_ms=ts_ms)
-        self._orders[order_id] = canceled
+        self._record(canceled)
         return [OrderUpdated(order=canceled)]
 
     def cancel_pair(self, pair: str, ts_ms: int) -> list[ExchangeEvent]:
@@ -288,6 +297,18 @@ class PaperExchange:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _record(self, order: Order) -> None:
+        """Keep an order as last known; a finished one moves to the bounded recent set."""
+        order_id = order.order_id
+        if not order.status.is_terminal:
+            self._orders[order_id] = order
+            return
+        self._orders.pop(order_id, None)
+        self._fills.pop(order_id, None)
+        self._done[order_id] = order
+        if len(self._done) > RECENT_ORDERS:
+            self._done.popitem(last=False)
+
     def _split(self, pair: str) -> tuple[str, str] | None:
         assets = self._assets.get(pair)
         if assets is None:
@@ -304,7 +325,7 @@ class PaperExchange:
         rejected = attrs.evolve(
             order.as_order(OrderStatus.REJECTED, amount, limit), reject_reason=why
         )
-        self._orders[order.order_id] = rejected
+        self._record(rejected)
         return [OrderUpdated(order=rejected)]
 
     def _insufficient(
@@ -332,7 +353,7 @@ class PaperExchange:
         elif _short(amount, self._free.get(base, 0.0)):
             return self._insufficient(order, amount, limit, amount, base)
         opened = order.as_order(OrderStatus.OPEN, amount, limit)
-        self._orders[order.order_id] = opened
+        self._record(opened)
         return [OrderUpdated(order=opened), *self._fill(opened, price, maker=False, ts=order.ts_ms)]
 
     def _rest(
@@ -349,7 +370,7 @@ class PaperExchange:
         self._free[asset] = self._free.get(asset, 0.0) - need
         self._sweep(asset, need)
         opened = order.as_order(OrderStatus.OPEN, amount, limit)
-        self._orders[order.order_id] = opened
+        self._record(opened)
         self._resting[order.order_id] = _Resting(order=opened, asset=asset, reserved=need)
         self._resting_by_pair.setdefault(order.pair, []).append(order.order_id)
         return [OrderUpdated(order=opened)]
@@ -394,7 +415,7 @@ class PaperExchange:
             average_price=price,
             fee=fee,
         )
-        self._orders[order.order_id] = filled
+        self._record(filled)
         return [OrderFilled(fill=fill), OrderUpdated(order=filled)]
 
     def _sweep(self, asset: str, moved: float) -> None:

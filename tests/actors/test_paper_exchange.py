@@ -437,3 +437,19 @@ def test_free_balances_never_go_negative_and_match_a_ledger_of_the_fills(
         for asset, total in ledger.items():
             held = free.get(asset, 0.0) + reserved.get(asset, 0.0)
             assert held == pytest.approx(total, abs=1e-6)
+
+
+def test_finished_orders_are_remembered_only_recently_and_a_recent_duplicate_is_refused(
+        monkeypatch) -> None:
+    """Memory stays bounded in long runs; a retried submit of a recent order is still []."""
+    import actors.paper_exchange
+
+    monkeypatch.setattr(actors.paper_exchange, "RECENT_ORDERS", 3)
+    exchange = make_exchange({"USDT": 1_000_000.0})
+    for i in range(10):
+        exchange.submit(submit(f"o-{i}", amount=0.01))
+
+    assert exchange.submit(submit("o-9", amount=0.01)) == []
+    assert exchange.order("o-9") is not None
+    assert exchange.order("o-0") is None  # forgotten: finished more than 3 orders ago
+    assert len(exchange._done) == 3 and not exchange._orders and not exchange._fills
