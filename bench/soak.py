@@ -9,11 +9,12 @@ between the RSS at those two marks is shown too. The warm-up (300,000 ticks; qui
 is long enough for every bounded buffer to fill at this trading rate: the market data
 history rings (2,000 ticks per pair), the per-pair latency rings, and the ledger's 10,000
 recent orders (about 270,000 ticks at 3,700 fills per 100,000). The quick run's warm-up is
-too short for the last of these, so its growth figure is an upper bound.
+too short for the last of these, so its figures are upper bounds.
 
 After the measured ticks the same run goes on with ``tracemalloc`` on (started then, so it
-costs the measured part nothing): 100,000 ticks to settle (quick: 30,000), so that buffers
-which are merely refilled (the rings above turn over) do not count, a snapshot, a further
+costs the measured part nothing): 300,000 ticks to settle (quick: 30,000), so that every
+bounded buffer has turned over completely under tracemalloc (the 10,000-order maps take
+about 260,000 ticks) and refilled buffers do not count as growth, a snapshot, a further
 200,000 ticks (quick: 50,000), a second snapshot. The source lines whose live allocations
 grew between the two snapshots are listed, top ten. ``tracemalloc``'s own overhead stays out
 of the RSS figure.
@@ -131,7 +132,7 @@ def bench_soak(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     if quick:
         r = run_soak(20, warm=100_000, measured=150_000, settle=30_000, traced=50_000)
     else:
-        r = run_soak(20, warm=300_000, measured=1_000_000, settle=100_000, traced=200_000)
+        r = run_soak(20, warm=300_000, measured=1_000_000, settle=300_000, traced=200_000)
     top = r["tracemalloc_top"]
     biggest = ", ".join(f"{t['where']} {t['kb']:.0f} KB" for t in top[:3])
     per_m = r["traced_ticks"] and 1e6 / r["traced_ticks"]
