@@ -87,12 +87,48 @@ class RestartPolicy:
         return float(min(self.backoff_max_s, self.backoff_initial_s * doubling))
 
 
+FEEDS = ("ws", "rest")
+
+
+@attrs.frozen(kw_only=True)
+class ExchangeSettings:
+    """How to reach a ccxt exchange (unused on ``sim``): the ``[exchange]`` table but ``id``.
+
+    ``ccxt`` is handed to the ccxt constructor as is (timeouts, ``options``, ``urls``, rate
+    limits), deep-merged over our defaults (``actors.ccxt_client``); it never holds keys, which
+    come from the environment or ``secrets_file`` (``supervision.credentials``).
+    """
+
+    ccxt: dict[str, Any] = attrs.field(factory=dict, hash=False)
+    live: bool = False
+    """Real orders; without it a real exchange is paper-traded on its live market data."""
+    feed: str = "ws"
+    """``ws``: ccxt.pro websocket streams; ``rest``: polling."""
+    poll_interval_s: float = 1.0
+    """How often the ``rest`` feed polls each pair."""
+    stale_after_s: float = 10.0
+    """A pair without market data for this long stops opening positions until data returns."""
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    """Feed reconnects back off exponentially (with jitter) between these bounds."""
+    order_retries: int = 5
+    """Retries of a retriable order request (network, timeout, rate limit) before giving up."""
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    limit_timeout_s: float = 60.0
+    """A live limit order unfilled for this long is cancelled."""
+    secrets_file: str | None = None
+    """A TOML file with ``api_key``, ``secret``, ``password``; must not be readable by others."""
+
+
 @attrs.frozen(kw_only=True)
 class SystemConfig:
     """One run of trade-conductor."""
 
     pairs: tuple[str, ...]
     exchange: str = SIM
+    """``sim`` or a ccxt exchange id."""
+    exchange_settings: ExchangeSettings = ExchangeSettings()
     strategy: StrategySpec = StrategySpec.of("ema_cross")
     state_db: str = DEFAULT_STATE_DB
     duration: float | None = None
