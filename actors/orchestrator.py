@@ -7,7 +7,8 @@ returns a credit to the pair's handle and updates its figures. While the pair wa
 answer to its own order it holds new ticks back (see ``TradingOrchestrator.awaiting``), so a
 replay at full speed decides exactly as the threadless runtime does. On a crash
 ``on_failure`` reports to the supervisor, which starts a new generation behind the same
-handle.
+handle. Whether the actor stops or crashes, its strategy is closed (an isolated strategy's
+process is killed and reaped).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import threading
 import time
 from collections import deque
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -23,7 +25,7 @@ import pykka
 from loguru import logger
 
 from actors.messages import MarketTick, Query, StrategySwapped
-from actors.orchestrator_core import TradingOrchestrator
+from actors.orchestrator_core import TradingOrchestrator, close_strategy
 from actors.router import PairHandle, Router
 from actors.shell import CoreActor
 
@@ -57,6 +59,20 @@ class OrchestratorActor(CoreActor):
     def on_start(self) -> None:
         threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
         self._show_strategy()
+
+    def on_stop(self) -> None:
+        close_strategy(self.core.strategy)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # pykka runs on_failure, not on_stop, when a tell raises: an isolated strategy's
+        # process goes with its pair either way (the supervisor builds a new one).
+        close_strategy(self.core.strategy)
+        super().on_failure(exception_type, exception_value, traceback)
 
     def on_receive(self, message: Any) -> Any:
         if type(message) is MarketTick:

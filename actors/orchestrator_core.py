@@ -59,6 +59,18 @@ class SignalSource(Protocol):
     def describe(self) -> str: ...
 
 
+def close_strategy(strategy: object) -> None:
+    """Let a strategy that is done with release what it holds (an isolated one's process);
+    a strategy without ``close`` holds nothing, and a failing close is only logged."""
+    close = getattr(strategy, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:  # noqa: BLE001 - user code: the pair must go on whatever it raises
+        logger.exception("closing strategy {!r} failed", strategy)
+
+
 StrategyBuilder = Callable[[str, StrategySpec], SignalSource]
 """(pair, spec) -> a built, validated strategy, warmed up on the pair's recent history."""
 
@@ -324,8 +336,9 @@ class TradingOrchestrator:
         except Exception as exc:  # noqa: BLE001 - user code: whatever it raises, the old one stays
             return [Envelope(EVENTS, StrategySwapped(pair=self.pair, spec=spec,
                                                      description="", error=str(exc)))]
-        self.strategy = strategy
+        retired, self.strategy = self.strategy, strategy
         self.spec = spec
+        close_strategy(retired)
         out = [Envelope(EVENTS, StrategySwapped(pair=self.pair, spec=spec,
                                                 description=strategy.describe()))]
         if persist:

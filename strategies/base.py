@@ -179,6 +179,11 @@ class Strategy(abc.ABC):
         for tick in ticks:
             self.on_tick(tick)
 
+    def close(self) -> None:  # noqa: B027 - an optional hook: most strategies hold nothing
+        """Release what the strategy holds outside this object (a process, for an isolated
+        one). The orchestrator calls it when the strategy is replaced or its pair stops; it
+        must be idempotent and callable from any thread. The default holds nothing."""
+
     def describe(self) -> str:
         """Name and params, e.g. ``ema_cross(fast=10, slow=30)``; a zero timeframe is left out."""
         shown = [

@@ -15,7 +15,8 @@ from types import ModuleType
 
 from actors.messages import StrategySpec
 from strategies.aggregate import AggregateStrategy
-from strategies.base import Strategy, StrategyError
+from strategies.base import Strategy, StrategyError, _build_params
+from strategies.isolated import ProcessStrategy, inner_spec
 
 BUILTIN_STRATEGIES: dict[str, str] = {
     "ema_cross": "strategies.ema_cross:EmaCross",
@@ -23,6 +24,12 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "donchian_breakout": "strategies.donchian_breakout:DonchianBreakout",
     "aggregate": "strategies.aggregate:AggregateStrategy",
 }
+
+WRAPPERS: dict[str, str] = {
+    "process": "strategies.isolated:ProcessStrategy",
+}
+"""Specs that run another strategy (their single member) differently; not strategies of their
+own, so not listed among the built-ins."""
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED_PATH = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}$")
@@ -40,6 +47,8 @@ def resolve_strategy_class(path: str) -> type[Strategy]:
         StrategyError: unknown short name, malformed path, module not importable, no such
             attribute, or not a concrete ``Strategy`` subclass.
     """
+    if ":" not in path:
+        path = WRAPPERS.get(path, path)
     if ":" not in path:
         if path not in BUILTIN_STRATEGIES:
             raise StrategyError(f"unknown strategy {path!r}; expected {_forms()}")
@@ -75,13 +84,34 @@ def resolve_strategy_class(path: str) -> type[Strategy]:
 
 
 def build_strategy(spec: StrategySpec) -> Strategy:
-    """Build the strategy a spec describes, members first for an aggregate.
+    """Build the strategy a spec describes, members first for an aggregate; a ``process``
+    spec starts the child process that builds and runs its member.
 
     Raises:
         StrategyError: from resolving the path, building a member (the message says which
             member) or validating params.
     """
+    return _build(spec, start_processes=True)
+
+
+def check_strategy(spec: StrategySpec) -> None:
+    """Build a spec once to prove it can be built, in this process: a ``process`` spec has
+    its params checked and its member built here, and no child process is started.
+
+    Raises:
+        StrategyError: as ``build_strategy``.
+    """
+    _build(spec, start_processes=False).close()
+
+
+def _build(spec: StrategySpec, *, start_processes: bool) -> Strategy:
     cls = resolve_strategy_class(spec.path)
+    if issubclass(cls, ProcessStrategy):
+        inner = inner_spec(spec)
+        if not start_processes:
+            _build_params(cls.name, cls.Params, spec.params_dict())
+            return _build(inner, start_processes=False)
+        return cls(inner, **spec.params_dict())
     if issubclass(cls, AggregateStrategy):
         if not spec.members:
             raise StrategyError(
@@ -89,8 +119,12 @@ def build_strategy(spec: StrategySpec) -> Strategy:
             )
         members: list[tuple[Strategy, float]] = []
         for number, (member_spec, weight) in enumerate(spec.members, start=1):
+            if member_spec.path in WRAPPERS:
+                raise StrategyError(
+                    f"aggregate member {number} ({member_spec.path}): isolation applies to a "
+                    "whole strategy; isolate the aggregate instead of one of its members")
             try:
-                members.append((build_strategy(member_spec), weight))
+                members.append((_build(member_spec, start_processes=start_processes), weight))
             except StrategyError as exc:
                 raise StrategyError(
                     f"aggregate member {number} ({member_spec.path}): {exc}"

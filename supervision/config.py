@@ -255,14 +255,19 @@ def _choice(key: str, value: Any, enum_cls: Any) -> Any:
 
 
 def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> StrategySpec:
-    """``{name = "ema_cross", params = {...}}`` or an aggregate with ``members``."""
+    """``{name = "ema_cross", params = {...}}`` or an aggregate with ``members``; with
+    ``isolation = "process"`` the strategy runs in a child process of its own."""
     if not isinstance(data, Mapping) or "name" not in data:
         raise ConfigError(f"[{where}] needs name = \"ema_cross\" (a built-in or "
                           "package.module:ClassName) and optional params = {...}")
-    extra = set(data) - {"name", "params", "members", "rule", "threshold", "weight"}
+    extra = set(data) - {"name", "params", "members", "rule", "threshold", "weight",
+                         "isolation", "isolation_timeout_s"}
     if extra:
         raise ConfigError(f"[{where}] unknown keys {sorted(extra)}; valid keys: name, params, "
-                          "members, rule, threshold (aggregates), weight (members)")
+                          "members, rule, threshold (aggregates), weight (members), "
+                          "isolation, isolation_timeout_s")
+    if "isolation" in data or "isolation_timeout_s" in data:
+        return _isolated_spec_from(data, where)
     params = data.get("params", {})
     if not isinstance(params, Mapping):
         raise ConfigError(f"[{where}] params must be a table, e.g. params = {{fast = 10}}; "
@@ -282,6 +287,28 @@ def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> Stra
         for i, m in enumerate(members)
     )
     return StrategySpec(path="aggregate", params=tuple(sorted(params.items())), members=built)
+
+
+def _isolated_spec_from(data: Mapping[str, Any], where: str) -> StrategySpec:
+    """``isolation = "thread"`` (the default) or ``"process"``, on the whole [strategy]."""
+    from strategies.isolated import ISOLATIONS, isolated
+
+    if ".members[" in where:
+        raise ConfigError(f"[{where}] isolation applies to the whole [strategy], not to one "
+                          "aggregate member; set it next to name = \"aggregate\"")
+    isolation = data.get("isolation", "thread")
+    if isolation not in ISOLATIONS:
+        raise ConfigError(f"[{where}] isolation = {isolation!r} is invalid: expected one of "
+                          f"{', '.join(ISOLATIONS)}")
+    rest = {k: v for k, v in data.items() if k not in ("isolation", "isolation_timeout_s")}
+    spec = strategy_spec_from(rest, where)
+    if isolation == "thread":
+        if "isolation_timeout_s" in data:
+            raise ConfigError(f"[{where}] isolation_timeout_s needs isolation = \"process\"")
+        return spec
+    if "isolation_timeout_s" in data:
+        return isolated(spec, timeout_s=data["isolation_timeout_s"])
+    return isolated(spec)
 
 
 def _weight(value: Any, where: str) -> float:
@@ -468,9 +495,9 @@ def _validate_pairs(pairs: Any, replay: tuple[tuple[str, str], ...]) -> tuple[st
 def validate_strategy(spec: StrategySpec) -> None:
     """Build the strategy once, so a bad path or parameter fails before anything starts."""
     from strategies.base import StrategyError
-    from strategies.registry import build_strategy
+    from strategies.registry import check_strategy
 
     try:
-        build_strategy(spec)
+        check_strategy(spec)  # in this process: an isolated strategy starts no child here
     except StrategyError as exc:
         raise ConfigError(f"strategy: {exc}") from None

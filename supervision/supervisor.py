@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,7 @@ from actors.messages import (
     StrategySwapped,
 )
 from actors.orchestrator import OrchestratorActor
+from actors.orchestrator_core import close_strategy
 from actors.router import PairHandle, Router
 from supervision.assembly import make_orchestrator, make_strategy
 from supervision.config import SystemConfig
@@ -138,6 +140,9 @@ class SupervisorActor(pykka.ThreadingActor):
         """Per pair, the generation its next actor gets; set (and fenced) when the previous
         one is retired, so that a re-added pair continues past its old generations."""
         self._unsubscribe: Callable[[], None] | None = None
+        self._built: dict[str, weakref.WeakSet[Any]] = {}
+        """Per pair, the strategies built for its current and retired actors (weakly)."""
+        self._built_lock = threading.Lock()
 
     def on_start(self) -> None:
         self._unsubscribe = self.router.subscribe(self._forward_swaps)
@@ -145,6 +150,8 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        # The pairs have been stopped before us; any left (hung) lose their strategies now.
+        self._close_strategies()
 
     def _forward_swaps(self, event: object) -> None:
         """Runs on the pair's thread: only hand the event over to the supervisor's."""
@@ -183,7 +190,20 @@ class SupervisorActor(pykka.ThreadingActor):
     # -- starting --------------------------------------------------------------------------------
 
     def build_strategy(self, pair: str, spec: StrategySpec) -> Any:
-        return make_strategy(spec, self.history(pair, self.config.history_size))
+        """Runs on this thread (starts, restarts) or on the pair's own (swaps)."""
+        strategy = make_strategy(spec, self.history(pair, self.config.history_size))
+        with self._built_lock:
+            self._built.setdefault(pair, weakref.WeakSet()).add(strategy)
+        return strategy
+
+    def _close_strategies(self, pair: str | None = None) -> None:
+        """Close what the pair's retired actors may still hold: a hung pair never runs its
+        own ``on_stop``, and its isolated strategy's process must not outlive it."""
+        with self._built_lock:
+            pairs = list(self._built) if pair is None else [pair]
+            built = [s for p in pairs for s in self._built.pop(p, ())]
+        for strategy in built:
+            close_strategy(strategy)
 
     def start_pair(self, pair: str, spec: StrategySpec, *, persist_spec: bool = False) -> None:
         """Start the pair's next generation (already fenced by ``_retire``)."""
@@ -264,6 +284,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if handle.ref is None and handle.state != "running":
             return  # already being replaced
         self._retire(handle)
+        self._close_strategies(failure.name)
         handle.last_error = failure.error
         rollback_to = self._judge_candidate(handle)
         decision = self.tracker.on_failure(failure.name, time.monotonic())
