@@ -139,6 +139,19 @@ class FeedEnded:
 
 
 @attrs.frozen(kw_only=True)
+class FeedStale:
+    """Live feed -> risk (and events): ``pair`` has had no valid market data for ``age_s``
+    (``stale=True``: no new positions on it), or data is back (``stale=False``, ``age_s`` the
+    length of the silence). Exits are never blocked."""
+
+    pair: str
+    stale: bool
+    age_s: float
+    ts_ms: int
+    """Wall-clock milliseconds of the change."""
+
+
+@attrs.frozen(kw_only=True)
 class TickDropped:
     """A malformed or out-of-order tick that was never traded on."""
 
@@ -583,3 +596,5 @@ class RiskStatus:
     halt_reason: str
     rejections: tuple[tuple[str, int], ...]
     approvals: int
+    stale_pairs: tuple[str, ...] = ()
+    """Pairs whose live feed is stale (entries refused with ``stale_feed``)."""

@@ -28,6 +28,7 @@ from actors.messages import (
     EXECUTION,
     Envelope,
     ExitReason,
+    FeedStale,
     GetRiskStatus,
     Order,
     OrderRejected,
@@ -148,6 +149,8 @@ class RiskBook:
         self._drawdown_halt = ""
         self._daily_halt = ""
         self._last_stop: dict[str, int] = {}
+        self._stale: dict[str, FeedStale] = {}
+        """Pairs whose live feed went silent: no entries until data is back."""
         # counters
         self._rejections: dict[str, int] = {}
         self._approvals = 0
@@ -158,10 +161,10 @@ class RiskBook:
         """Approve and size ``p``, or say why not.
 
         Entries are checked in a fixed order and the first failing rule names the rejection:
-        ``halted``, ``cooldown``, ``pair_busy``, ``position_open``, ``max_open_positions``,
-        ``no_equity``, then sizing (``invalid_price``, ``below_min_notional``,
-        ``below_min_amount``). Shrinking the stake to the headroom left under the exposure
-        limits is sizing, done before the order exists, not a rejection.
+        ``halted``, ``stale_feed``, ``cooldown``, ``pair_busy``, ``position_open``,
+        ``max_open_positions``, ``no_equity``, then sizing (``invalid_price``,
+        ``below_min_notional``, ``below_min_amount``). Shrinking the stake to the headroom
+        left under the exposure limits is sizing, done before the order exists, not a rejection.
         """
         self._advance(p.ts_ms)
         if p.side is Side.SELL:
@@ -173,6 +176,10 @@ class RiskBook:
         halt = self.halt_reason()
         if halt:
             return self._reject(p, "halted", halt)
+        if self._stale and p.pair in self._stale:
+            stale = self._stale[p.pair]
+            return self._reject(p, "stale_feed", f"{p.pair}: no market data for "
+                                f"{stale.age_s:g} s or more; entries resume when it returns")
         last_stop = self._last_stop.get(p.pair)
         if last_stop is not None and p.ts_ms - last_stop < self._cooldown_ms:
             left = (self._cooldown_ms - (p.ts_ms - last_stop)) / 1000
@@ -326,6 +333,13 @@ class RiskBook:
                 "at day start)"
             )
 
+    def on_feed_stale(self, notice: FeedStale) -> None:
+        """A pair's live feed went stale (entries refused) or is fresh again."""
+        if notice.stale:
+            self._stale[notice.pair] = notice
+        else:
+            self._stale.pop(notice.pair, None)
+
     def reset_halt(self) -> None:
         """Lift the kill switch by hand; the current equity becomes the new peak and day start."""
         self._drawdown_halt = ""
@@ -361,6 +375,7 @@ class RiskBook:
             halt_reason=reason,
             rejections=tuple(sorted(self._rejections.items())),
             approvals=self._approvals,
+            stale_pairs=tuple(sorted(self._stale)),
         )
 
 
@@ -394,6 +409,8 @@ class RiskCore:
                 self.book.on_order(message.order)
             case PositionClosed():
                 self.book.on_position_closed(message)
+            case FeedStale():
+                self.book.on_feed_stale(message)
             case _:
                 self.unhandled += 1
         return []

@@ -10,6 +10,7 @@ from actors.messages import (
     EXECUTION,
     Envelope,
     ExitReason,
+    FeedStale,
     GetBalances,
     GetRiskStatus,
     Order,
@@ -532,3 +533,48 @@ def test_config_rejects_bad_values_naming_the_key(key: str, value: object) -> No
     """Invalid limits fail at construction, with the key in the message."""
     with pytest.raises(ValueError, match=key):
         RiskConfig(**{key: value})  # type: ignore[arg-type]
+
+
+# -- stale feed ----------------------------------------------------------------------------------
+
+
+def stale(pair: str = "BTC/USDT", *, is_stale: bool = True) -> FeedStale:
+    return FeedStale(pair=pair, stale=is_stale, age_s=12.5, ts_ms=1)
+
+
+def test_an_entry_on_a_pair_whose_feed_is_stale_is_rejected_as_stale_feed() -> None:
+    """No new position on prices nobody has confirmed for stale_after_s."""
+    core = RiskCore(funded_book())
+
+    assert core.handle(stale()) == []
+    envelopes = core.handle(entry())
+
+    rejection = envelopes[0].message
+    assert (rejection.reason, rejection.pair) == ("stale_feed", "BTC/USDT")
+    assert "12.5 s" in rejection.detail
+    assert core.answer(GetRiskStatus()).stale_pairs == ("BTC/USDT",)
+
+
+def test_an_exit_on_a_stale_pair_is_still_approved() -> None:
+    """Exits are never blocked, stale feed or not."""
+    book = funded_book()
+    book.on_feed_stale(stale())
+
+    order = approved(book.check(exit_(amount=1.5)))
+
+    assert order.side is Side.SELL
+
+
+def test_entries_are_allowed_again_once_the_feed_is_fresh_and_other_pairs_never_stop() -> None:
+    """Staleness is per pair and lifts when data returns."""
+    book = funded_book()
+    book.on_feed_stale(stale("ETH/USDT"))
+    assert approved(book.check(entry("e1")))  # BTC/USDT unaffected
+    book = funded_book()
+    book.on_feed_stale(stale())
+    assert rejected(book.check(entry("e2"))).reason == "stale_feed"
+
+    book.on_feed_stale(stale(is_stale=False))
+
+    assert approved(book.check(entry("e3")))
+    assert book.status().stale_pairs == ()
