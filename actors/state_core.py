@@ -10,11 +10,23 @@ messages, so a replay gives the same database every run.
 Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
 database path fails there); afterwards only the state actor's thread calls the core.
 
+Commits: by default ``handle`` commits its change before it returns (one transaction per
+change). With ``group_commit`` on, changes accumulate in one open transaction and the caller
+commits with ``commit()`` (the state actor when its inbox is drained, the threadless runtime
+every so many ticks); rows that change several times in a batch (an order's NEW, OPEN and
+FILLED, a position and its peaks, the balances) are written once, with their last value, at
+the commit. Whoever publishes what ``handle`` returned must commit first to claim no more
+than is durable.
+
+Exactly once: a fill whose id the ledger remembers is dropped at once; any other is inserted
+into the ``fills`` table first, and only a new row is applied to the ledger, so a duplicate
+older than the ledger's window changes nothing either.
+
 Failure: a write that fails raises ``StateStoreError`` after the ledger has already changed,
-so the core's memory is ahead of the database; the actor must die and be restarted, which
-reloads the ledger from the database (the last committed state). A fill the ledger rejects
-raises ``LedgerError`` and changes nothing. An unknown message is logged, counted in
-``unknown`` and answered with no envelopes.
+so the core's memory is ahead of the database; the uncommitted batch is lost and the core
+must be reopened from the database (the last committed state) and the batch's messages
+handled again. A fill the ledger cannot book raises ``LedgerError`` and changes nothing. An
+unknown message is logged, counted in ``unknown`` and answered with no envelopes.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from actors.messages import (
     GetPairBook,
     GetPortfolio,
     MarkPrices,
+    Order,
     OrderFilled,
     OrderType,
     OrderUpdated,
@@ -70,6 +83,14 @@ class StateCore:
         self.fence = GenerationFence()
         self.unknown = 0
         self._last_equity_ms = store.last_equity_ms()
+        self.group_commit = False
+        """False: each ``handle`` commits; True: the caller commits (see the module doc)."""
+        store.autocommit = False
+        # Rows changed since the last commit, written with their latest values by commit().
+        self._dirty_pairs: set[str] = set()
+        self._dirty_orders: dict[str, Order] = {}
+        self._dirty_balances = False
+        self._dirty_peak = False
 
     @classmethod
     def open(
@@ -106,12 +127,59 @@ class StateCore:
         return cls(store, ledger, equity_interval_ms)
 
     def close(self) -> None:
+        """Close the database; what was not committed is dropped (commit first to keep it)."""
         self.store.close()
+
+    # -- commits -------------------------------------------------------------------------------
+
+    @property
+    def uncommitted(self) -> bool:
+        """True while changes wait for ``commit()``."""
+        return bool(self.store.pending or self._dirty_pairs or self._dirty_orders
+                    or self._dirty_balances or self._dirty_peak)
+
+    def commit(self) -> None:
+        """Write the rows changed since the last commit and commit them in one transaction.
+
+        Raises:
+            StateStoreError: the write or the commit failed; nothing of the batch is stored.
+        """
+        if self._dirty_pairs or self._dirty_orders or self._dirty_balances or self._dirty_peak:
+            ledger = self.ledger
+            pairs = sorted(self._dirty_pairs)
+            self.store.write_books(
+                positions=[(p, ledger.positions.get(p), ledger.trip_pnl.get(p, 0.0))
+                           for p in pairs],
+                balances=ledger.balances if self._dirty_balances else None,
+                pnl=[(p, ledger.realized[p], ledger.trades.get(p, 0))
+                     for p in pairs if p in ledger.realized],
+                peak_equity=ledger.peak_equity if self._dirty_peak else None,
+                orders=self._dirty_orders.values(),
+            )
+        self.store.commit()
+        self._dirty_pairs.clear()
+        self._dirty_orders.clear()
+        self._dirty_balances = self._dirty_peak = False
 
     # -- events --------------------------------------------------------------------------------
 
     def handle(self, message: object) -> list[Envelope]:
-        """Apply one state-changing message; returns what to send, in order."""
+        """Apply one state-changing message; returns what to send, in order.
+
+        Without ``group_commit`` the change is committed before this returns.
+        """
+        if self.group_commit:
+            return self._handle(message)
+        try:
+            out = self._handle(message)
+            if self.uncommitted:
+                self.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        return out
+
+    def _handle(self, message: object) -> list[Envelope]:
         match message:
             case OrderFilled():
                 return self._order_filled(message)
@@ -162,7 +230,7 @@ class StateCore:
         order = message.order
         if not self.ledger.apply_order(order):
             return []
-        self.store.record_order(order)
+        self._dirty_orders[order.order_id] = order
         # Risk hears first: the pair may propose the moment it reads its book, and risk
         # must already know that the order finished.
         return [
@@ -174,25 +242,23 @@ class StateCore:
     def _order_filled(self, message: OrderFilled) -> list[Envelope]:
         fill = message.fill
         ledger = self.ledger
+        if ledger.knows_fill(fill.fill_id):
+            return []
+        ledger.check_fill(fill)
+        # The database decides for ids the ledger no longer remembers: only a new row is
+        # applied, so an old duplicate leaves the ledger as it was.
+        with self.store.transaction():
+            if not self.store.insert_fill(fill):
+                return []
         peak_before = ledger.peak_equity
         result = ledger.apply_fill(fill)
-        if result is None:
+        if result is None:  # pragma: no cover - knows_fill said it is new
             return []
         book, closed = result
-        written = self.store.record_fill(
-            fill,
-            book.position,
-            ledger.balances,
-            book.realized_pnl,
-            book.trades,
-            trip_pnl=ledger.trip_pnl.get(fill.pair, 0.0),
-            peak_equity=ledger.peak_equity if ledger.peak_equity != peak_before else None,
-        )
-        if not written:
-            raise StateStoreError(
-                f"fill {fill.fill_id!r} is new to the ledger but already in {self.store.path!r}:"
-                " memory and database disagree"
-            )
+        self._dirty_pairs.add(fill.pair)
+        self._dirty_balances = True
+        if ledger.peak_equity != peak_before:
+            self._dirty_peak = True
         # Risk first, as for orders: its view must be current before the pair acts again.
         out = [Envelope(to=RISK, message=ledger.portfolio(fill.ts_ms))]
         if closed is not None:
@@ -205,23 +271,18 @@ class StateCore:
 
     def _marks(self, message: MarkPrices) -> list[Envelope]:
         ledger = self.ledger
-        peak_raised = ledger.mark(message)
+        if ledger.mark(message):
+            self._dirty_peak = True
         last = self._last_equity_ms
-        due = last is None or message.ts_ms - last >= self.equity_interval_ms
-        if due or peak_raised:
-            self.store.record_equity(
-                message.ts_ms if due else None,
-                ledger.equity(),
-                ledger.peak_equity if peak_raised else None,
-            )
-        if due:
+        if last is None or message.ts_ms - last >= self.equity_interval_ms:
+            self.store.record_equity(message.ts_ms, ledger.equity())
             self._last_equity_ms = message.ts_ms
         return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms))]
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
         if not self.ledger.raise_peak(message.pair, message.price):
             return []
-        self.store.record_peak_price(message.pair, message.price)
+        self._dirty_pairs.add(message.pair)
         book = self.ledger.book(message.pair)
         return [Envelope(to=message.pair, message=PositionChanged(book=book))]
 

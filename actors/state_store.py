@@ -5,10 +5,14 @@
 thread: one user at a time, never two threads at once — the connection does not lock.
 
 Durability: WAL journal with ``synchronous=NORMAL`` — a commit survives a crash of the
-process; a power loss may lose the last commits but never leaves a half-written change. Every
-state change is one transaction (``record_fill`` writes the fill, the position, the balances,
-the realized PnL and the peak equity together, or nothing). ``load`` rebuilds the whole
-``Ledger``, so a second run on the same file continues where the first stopped.
+process; a power loss may lose the last commits but never leaves a half-written change. By
+default every state change is one transaction (``record_fill`` writes the fill, the position,
+the balances, the realized PnL and the peak equity together, or nothing). With
+``autocommit = False`` (group commit) the changes join one open transaction until
+``commit()``: a batch of changes is then committed together or not at all, and a failed write
+rolls back the whole uncommitted batch. ``load`` rebuilds the ``Ledger`` (with only the most
+recent fill ids: the ``fills`` primary key is what refuses older duplicates), so a second run
+on the same file continues where the first stopped.
 
 Layout: enums are stored by value, floats as REAL, strategy specs as JSON (tuples restored
 on the way back). A ``schema_version`` table guards against opening a database written by a
@@ -22,12 +26,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
 
-from actors.ledger import RECENT_ORDERS, Ledger
+from actors.ledger import RECENT_FILLS, RECENT_ORDERS, Ledger
 from actors.messages import (
     ExitReason,
     Fill,
@@ -95,6 +99,18 @@ _ORDER_COLUMNS = (
     " limit_price, filled, average_price, fee, reject_reason"
 )
 _FILL_COLUMNS = "fill_id, order_id, pair, side, amount, price, fee, ts_ms, maker"
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (order_id) DO UPDATE SET"
+    " pair = excluded.pair, side = excluded.side, order_type = excluded.order_type,"
+    " reason = excluded.reason, amount = excluded.amount, status = excluded.status,"
+    " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms,"
+    " limit_price = excluded.limit_price, filled = excluded.filled,"
+    " average_price = excluded.average_price, fee = excluded.fee,"
+    " reject_reason = excluded.reject_reason"
+    f" WHERE orders.status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
+    " AND excluded.updated_ms >= orders.updated_ms"
+)
 
 
 class StateStoreError(RuntimeError):
@@ -111,6 +127,9 @@ class StateStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.autocommit = True
+        """False: writes join one transaction until ``commit()`` (group commit)."""
+        self._open = False
         try:
             # Opened by the thread that starts the system (so a bad path fails there, with a
             # clear error) and then used only by the state actor's thread: one user at a time.
@@ -135,7 +154,7 @@ class StateStore:
                     f"{self.path!r} is an SQLite database but not a trade-conductor state "
                     "database (it has no schema_version table)"
                 )
-            with self._transaction():
+            with self.transaction():
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
@@ -149,26 +168,66 @@ class StateStore:
             )
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One atomic write: commit at the end, roll back on any exception."""
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: commit at the end, roll back on any exception.
+
+        With ``autocommit`` off, the write joins the open batch (opening it if needed) and
+        stays uncommitted until ``commit()``; an exception rolls back the whole batch.
+        """
+        self.begin()
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
+        except BaseException:
+            self.rollback()
+            raise
+        if self.autocommit:
+            self.commit()
+
+    def begin(self) -> None:
+        """Open a transaction unless one is open already."""
+        if self._open:
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StateStoreError(f"cannot write {self.path!r}: {exc}") from exc
+        self._open = True
+
+    def commit(self) -> None:
+        """Commit the open transaction, if any (a failed commit is rolled back and raised)."""
+        if not self._open:
+            return
         try:
-            yield
+            self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._conn.execute("ROLLBACK")
-            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self.rollback()
+            raise StateStoreError(f"cannot commit to {self.path!r}: {exc}") from exc
+        self._open = False
+
+    def rollback(self) -> None:
+        """Drop every uncommitted write (idempotent; the connection stays usable)."""
+        was_open, self._open = self._open, False
+        if was_open:
+            # SQLite may have rolled back already (e.g. on a full disk): nothing left to drop.
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    @property
+    def pending(self) -> bool:
+        """True while a transaction is open, i.e. writes are not yet committed."""
+        return self._open
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (idempotent); WAL content is checkpointed into the file."""
+        """Close the connection (idempotent); WAL content is checkpointed into the file.
+
+        Uncommitted writes are dropped: whoever uses group commit commits first.
+        """
+        self._open = False
         self._conn.close()
 
     def __enter__(self) -> StateStore:
@@ -195,7 +254,7 @@ class StateStore:
         """
         if self.initialized:
             raise StateStoreError(f"state database {self.path!r} is already initialized")
-        with self._transaction():
+        with self.transaction():
             self._write_meta("quote", quote)
             self._write_meta("initial_balances", json.dumps(dict(balances), sort_keys=True))
             self._write_balances(balances)
@@ -206,20 +265,8 @@ class StateStore:
 
     def record_order(self, order: Order) -> None:
         """Insert or update an order; a terminal row or a newer ``updated_ms`` is kept."""
-        with self._transaction():
-            self._conn.execute(
-                f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (order_id) DO UPDATE SET"
-                " pair = excluded.pair, side = excluded.side, order_type = excluded.order_type,"
-                " reason = excluded.reason, amount = excluded.amount, status = excluded.status,"
-                " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms,"
-                " limit_price = excluded.limit_price, filled = excluded.filled,"
-                " average_price = excluded.average_price, fee = excluded.fee,"
-                " reject_reason = excluded.reject_reason"
-                f" WHERE orders.status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
-                " AND excluded.updated_ms >= orders.updated_ms",
-                (*_order_row(order), *_TERMINAL),
-            )
+        with self.transaction():
+            self._conn.execute(_UPSERT_ORDER, (*_order_row(order), *_TERMINAL))
 
     def record_fill(
         self,
@@ -244,43 +291,24 @@ class StateStore:
         Returns:
             False, writing nothing, when ``fill.fill_id`` is already stored.
         """
-        with self._transaction():
-            if not self._insert_fill(fill):
+        with self.transaction():
+            if not self.insert_fill(fill):
                 return False
-            self._write_position(fill.pair, position, trip_pnl)
-            self._write_balances(balances)
-            self._write_pnl(fill.pair, realized, trades)
-            if peak_equity is not None:
-                self._write_meta("peak_equity", peak_equity)
+            self.write_books(
+                positions=((fill.pair, position, trip_pnl),),
+                balances=balances,
+                pnl=((fill.pair, realized, trades),),
+                peak_equity=peak_equity,
+            )
         return True
 
-    def record_peak_price(self, pair: str, price: float) -> None:
-        """Store a raised trailing-stop peak of the pair's open position."""
-        with self._transaction():
-            self._conn.execute("UPDATE positions SET peak_price = ? WHERE pair = ?", (price, pair))
+    def insert_fill(self, fill: Fill) -> bool:
+        """Insert the fill row unless its id is stored; False (nothing written) if it is.
 
-    def record_strategy(self, pair: str, spec: StrategySpec, generation: int = 0) -> None:
-        with self._transaction():
-            self._conn.execute(
-                "INSERT INTO strategies (pair, spec, generation) VALUES (?, ?, ?)"
-                " ON CONFLICT (pair) DO UPDATE SET"
-                " spec = excluded.spec, generation = excluded.generation",
-                (pair, spec_to_json(spec), generation),
-            )
-
-    def record_equity(
-        self, ts_ms: int | None, equity: float, peak_equity: float | None = None
-    ) -> None:
-        """Append an equity point (``ts_ms`` None: none) and store the peak, together."""
-        with self._transaction():
-            if ts_ms is not None:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO equity (ts_ms, equity) VALUES (?, ?)", (ts_ms, equity)
-                )
-            if peak_equity is not None:
-                self._write_meta("peak_equity", peak_equity)
-
-    def _insert_fill(self, fill: Fill) -> bool:
+        The ``fills`` primary key is the exactly-once backstop for ids the ledger no longer
+        remembers. Call inside ``transaction()`` (or an open ``begin()``) to keep it atomic
+        with the changes it causes.
+        """
         cursor = self._conn.execute(
             f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (fill_id) DO NOTHING",
@@ -298,35 +326,83 @@ class StateStore:
         )
         return cursor.rowcount == 1
 
-    def _write_position(self, pair: str, position: Position | None, trip_pnl: float) -> None:
-        if position is None:
-            self._conn.execute("DELETE FROM positions WHERE pair = ?", (pair,))
-            return
-        self._conn.execute(
-            "INSERT OR REPLACE INTO positions"
-            " (pair, amount, entry_price, cost, opened_ms, peak_price, trip_pnl)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                pair,
-                position.amount,
-                position.entry_price,
-                position.cost,
-                position.opened_ms,
-                position.peak_price,
-                trip_pnl,
-            ),
-        )
+    def write_books(
+        self,
+        *,
+        positions: Iterable[tuple[str, Position | None, float]] = (),
+        balances: Mapping[str, float] | None = None,
+        pnl: Iterable[tuple[str, float, int]] = (),
+        peak_equity: float | None = None,
+        orders: Iterable[Order] = (),
+    ) -> None:
+        """Write the latest values of many rows at once (group commit flushes through here).
+
+        Args:
+            positions: ``(pair, position or None to delete, trip_pnl)`` per pair.
+            balances: all balances, or None to leave them.
+            pnl: ``(pair, realized, trades)`` per pair.
+            peak_equity: the new peak equity, or None to leave it.
+            orders: orders to upsert, with ``record_order``'s rule (a terminal row or a newer
+                ``updated_ms`` in the table is kept).
+        """
+        conn = self._conn
+        with self.transaction():
+            kept: list[tuple[Any, ...]] = []
+            gone: list[tuple[str]] = []
+            for pair, position, trip in positions:
+                if position is None:
+                    gone.append((pair,))
+                else:
+                    kept.append((pair, position.amount, position.entry_price, position.cost,
+                                 position.opened_ms, position.peak_price, trip))
+            if gone:
+                conn.executemany("DELETE FROM positions WHERE pair = ?", gone)
+            if kept:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO positions"
+                    " (pair, amount, entry_price, cost, opened_ms, peak_price, trip_pnl)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    kept,
+                )
+            if balances is not None:
+                self._write_balances(balances)
+            conn.executemany(
+                "INSERT OR REPLACE INTO pnl (pair, realized, trades) VALUES (?, ?, ?)", pnl
+            )
+            if peak_equity is not None:
+                self._write_meta("peak_equity", peak_equity)
+            conn.executemany(_UPSERT_ORDER, [(*_order_row(o), *_TERMINAL) for o in orders])
+
+    def record_peak_price(self, pair: str, price: float) -> None:
+        """Store a raised trailing-stop peak of the pair's open position."""
+        with self.transaction():
+            self._conn.execute("UPDATE positions SET peak_price = ? WHERE pair = ?", (price, pair))
+
+    def record_strategy(self, pair: str, spec: StrategySpec, generation: int = 0) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO strategies (pair, spec, generation) VALUES (?, ?, ?)"
+                " ON CONFLICT (pair) DO UPDATE SET"
+                " spec = excluded.spec, generation = excluded.generation",
+                (pair, spec_to_json(spec), generation),
+            )
+
+    def record_equity(
+        self, ts_ms: int | None, equity: float, peak_equity: float | None = None
+    ) -> None:
+        """Append an equity point (``ts_ms`` None: none) and store the peak, together."""
+        with self.transaction():
+            if ts_ms is not None:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO equity (ts_ms, equity) VALUES (?, ?)", (ts_ms, equity)
+                )
+            if peak_equity is not None:
+                self._write_meta("peak_equity", peak_equity)
 
     def _write_balances(self, balances: Mapping[str, float]) -> None:
         self._conn.executemany(
             "INSERT OR REPLACE INTO balances (asset, amount) VALUES (?, ?)",
             [(asset, float(amount)) for asset, amount in balances.items()],
-        )
-
-    def _write_pnl(self, pair: str, realized: float, trades: int) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO pnl (pair, realized, trades) VALUES (?, ?, ?)",
-            (pair, realized, trades),
         )
 
     def _write_meta(self, key: str, value: Any) -> None:
@@ -380,9 +456,10 @@ class StateStore:
     def load(self, *, lots: Mapping[str, float] | None = None) -> Ledger:
         """Rebuild the in-memory ledger from the database.
 
-        Open orders are the non-terminal ones; the latest ``RECENT_ORDERS`` terminal orders are
-        remembered too. Marks are market data and are not stored: equity counts positions at
-        their entry price until the first ``MarkPrices`` of the new run.
+        Open orders are the non-terminal ones; the latest ``RECENT_ORDERS`` terminal orders and
+        the latest ``RECENT_FILLS`` fill ids are remembered too. Marks are market data and are
+        not stored: equity counts positions at their entry price until the first
+        ``MarkPrices`` of the new run.
 
         Raises:
             StateStoreError: the database was never initialized.
@@ -452,7 +529,13 @@ class StateStore:
             realized=realized,
             trades=trades,
             strategies=strategies,
-            fill_ids=(row[0] for row in conn.execute("SELECT fill_id FROM fills")),
+            fill_ids=[
+                row[0]
+                for row in conn.execute(
+                    "SELECT fill_id FROM fills ORDER BY rowid DESC LIMIT ?", (RECENT_FILLS,)
+                )
+            ][::-1],
+            fill_count=conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0],
             order_count=conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0],
             pairs=pairs,
             peak_equity=None if peak is None else float(peak),

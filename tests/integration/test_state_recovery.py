@@ -19,9 +19,9 @@ def fills_of(events):
             for e in events if isinstance(e, OrderFilled)]
 
 
-def test_a_failed_fill_write_reloads_state_and_every_fill_is_recorded_once(tmp_path,
-                                                                          monkeypatch):
-    """Fill writes 3 and 7 fail: state reloads and retries; fills equal the threadless run."""
+def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(tmp_path, monkeypatch):
+    """Batch writes 3 and 7 fail after the ledger changed: state reloads, handles the whole
+    uncommitted batch again; fills equal the threadless run and each is stored once."""
     ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
     values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1}
     reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
@@ -30,16 +30,16 @@ def test_a_failed_fill_write_reloads_state_and_every_fill_is_recorded_once(tmp_p
     reference.run()
     assert len(fills_of(expected)) > 10
 
-    real_record_fill = StateStore.record_fill
+    real_write_books = StateStore.write_books
     calls = {"n": 0}
 
-    def flaky_record_fill(self, *args, **kwargs):
+    def flaky_write_books(self, **kwargs):
         calls["n"] += 1
         if calls["n"] in (3, 7):
             raise StateStoreError("disk hiccup (injected)")
-        return real_record_fill(self, *args, **kwargs)
+        return real_write_books(self, **kwargs)
 
-    monkeypatch.setattr(StateStore, "record_fill", flaky_record_fill)
+    monkeypatch.setattr(StateStore, "write_books", flaky_write_books)
     db = str(tmp_path / "state.sqlite")
     log = EventLog()
     system = TradingSystem(build_config({}, {**values, "state_db": db}), source=ticks)
@@ -61,7 +61,7 @@ def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch
     def broken(self, *args, **kwargs):
         raise StateStoreError("disk gone (injected)")
 
-    monkeypatch.setattr(StateStore, "record_fill", broken)
+    monkeypatch.setattr(StateStore, "write_books", broken)
     ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
     config = build_config({}, {"pairs": "BTC/USDT", "speed": "max",
                                "state_db": str(tmp_path / "s.sqlite"),
