@@ -37,6 +37,7 @@ from supervision import logging_setup
 from supervision.config import (
     DEFAULT_LOG_DIR,
     DEFAULT_STATE_DB,
+    FEEDS,
     ConfigError,
     SystemConfig,
     build_config,
@@ -65,7 +66,13 @@ def parser() -> argparse.ArgumentParser:
                     "embedded market simulator and paper exchange unless told otherwise.")
     p.add_argument("--pairs", help="comma-separated BASE/QUOTE symbols, e.g. BTC/USDT,ETH/USDT")
     p.add_argument("--exchange", help="'sim' (default: embedded simulator + paper exchange) "
-                                      "or a ccxt exchange id")
+                                      "or a ccxt exchange id: paper trading on its live "
+                                      "market data")
+    p.add_argument("--live", action="store_true", default=None,
+                   help="send real orders to the exchange (needs a ccxt exchange id and API "
+                        "keys); without it a real exchange is paper-traded")
+    p.add_argument("--feed", choices=FEEDS,
+                   help="live market data: 'ws' websocket streams (default) or 'rest' polling")
     p.add_argument("--strategy", help=f"built-in ({', '.join(BUILTIN_STRATEGIES)}) or "
                                       "package.module:ClassName; default ema_cross")
     p.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
@@ -109,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         "duration": args.duration, "seed": args.seed, "log_level": args.log_level,
         "summary_json": args.summary_json, "status_interval": args.status_interval,
         "metrics_port": args.metrics_port, "log_json": args.log_json, "log_dir": args.log_dir,
+        "live": args.live, "feed": args.feed,
     }
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"duration: {args.duration!r} must be a positive number of seconds")

@@ -8,6 +8,7 @@ choices; the CLI prints it and exits 2.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
@@ -348,13 +349,9 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
                                                 if v is not None}}
     kwargs: dict[str, Any] = {}
 
-    exchange = merged.get("exchange", SIM)
-    if isinstance(exchange, Mapping):
-        unknown = sorted(set(exchange) - {"id"})
-        if unknown:
-            raise ConfigError(f"[exchange] unknown keys {unknown}; valid keys: id")
-        exchange = exchange.get("id", SIM)
-    kwargs["exchange"] = _validate_exchange(str(exchange))
+    table = _exchange_table(file_values.get("exchange", SIM), overrides)
+    kwargs["exchange"] = _validate_exchange(str(table.pop("id", SIM)))
+    kwargs["exchange_settings"] = exchange_settings_from(table, kwargs["exchange"])
 
     replay = merged.get("replay", ())
     if isinstance(replay, Mapping):
@@ -365,6 +362,10 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
                           '[replay] "BTC/USDT" = "data/btc.csv"')
     kwargs["replay"] = tuple((str(p), str(f)) for p, f in replay)
     kwargs["pairs"] = _validate_pairs(merged.get("pairs"), kwargs["replay"])
+    if kwargs["exchange"] != SIM and kwargs["replay"]:
+        raise ConfigError(f"replay: recorded files cannot be traded on exchange "
+                          f"{kwargs['exchange']!r}, whose market data is live; use "
+                          "--exchange sim with --replay")
 
     strategy = merged.get("strategy", {"name": "ema_cross"})
     kwargs["strategy"] = (strategy if isinstance(strategy, StrategySpec)
@@ -373,6 +374,11 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
 
     if "speed" in merged:
         kwargs["speed"] = parse_speed(merged["speed"])
+        if kwargs["exchange"] != SIM and kwargs["speed"] != 1.0:
+            shown = "max" if math.isinf(kwargs["speed"]) else repr(merged["speed"])
+            raise ConfigError(f"speed: {shown} paces the simulator and replays; "
+                              f"market data from {kwargs['exchange']} arrives in real time "
+                              "(leave speed at 1)")
     if merged.get("duration") is not None:
         kwargs["duration"] = _positive("duration", merged["duration"])
     for key in ("status_interval", "tick_interval_ms"):
@@ -442,6 +448,103 @@ def _port(value: Any) -> int:
         raise ConfigError(f"metrics_port: {value!r} is not a port; use an integer from 1 to "
                           "65535, or 0 for any free port")
     return value
+
+
+EXCHANGE_KEYS = ("id", *(f.name for f in attrs.fields(ExchangeSettings)))
+SECRET_CCXT_KEYS = frozenset({"apiKey", "secret", "password", "uid", "login", "privateKey",
+                              "walletAddress", "token", "twofa"})
+
+
+def _exchange_table(from_file: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[exchange]`` table (or a bare id) with ``--exchange``, ``--live`` and ``--feed``
+    laid over it: the flag replaces the id, the file's other settings stay."""
+    if isinstance(from_file, Mapping):
+        table = dict(from_file)
+    elif isinstance(from_file, str):
+        table = {"id": from_file}
+    else:
+        raise ConfigError(f"exchange: {from_file!r} is neither an id nor a table; e.g. "
+                          '[exchange] id = "binance"')
+    flag = overrides.get("exchange")
+    if isinstance(flag, Mapping):
+        table.update(flag)
+    elif flag is not None:
+        table["id"] = flag
+    for key in ("live", "feed"):
+        if overrides.get(key) is not None:
+            table[key] = overrides[key]
+    unknown = sorted(set(table) - set(EXCHANGE_KEYS))
+    if unknown:
+        raise ConfigError(f"[exchange] unknown keys {unknown}; valid keys: "
+                          f"{', '.join(EXCHANGE_KEYS)}")
+    return table
+
+
+def exchange_settings_from(table: Mapping[str, Any], exchange: str) -> ExchangeSettings:
+    """Validate the ``[exchange]`` settings (all keys but ``id``) for ``exchange``."""
+    values: dict[str, Any] = {}
+    if "ccxt" in table:
+        values["ccxt"] = _ccxt_options(table["ccxt"], exchange)
+    if "live" in table:
+        live = table["live"]
+        if not isinstance(live, bool):
+            raise ConfigError(f"exchange.live: {live!r} is not one of true, false")
+        if live and exchange == SIM:
+            raise ConfigError("exchange.live: true needs a real exchange (a ccxt id such as "
+                              "binance); 'sim' always trades on its own paper exchange")
+        values["live"] = live
+    if "feed" in table:
+        if table["feed"] not in FEEDS:
+            raise ConfigError(f"exchange.feed: {table['feed']!r} is not one of "
+                              f"{', '.join(FEEDS)}")
+        values["feed"] = table["feed"]
+    for key in ("poll_interval_s", "stale_after_s", "reconnect_initial_s", "reconnect_max_s",
+                "retry_initial_s", "retry_max_s", "limit_timeout_s"):
+        if key in table:
+            values[key] = _positive(f"exchange.{key}", table[key])
+    if "order_retries" in table:
+        retries = table["order_retries"]
+        if not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
+            raise ConfigError(f"exchange.order_retries: {retries!r} is not an integer >= 0")
+        values["order_retries"] = retries
+    if "secrets_file" in table:
+        path = table["secrets_file"]
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(f"exchange.secrets_file: {path!r} is not a file name")
+        values["secrets_file"] = path
+    settings = ExchangeSettings(**values)
+    for low, high in (("reconnect_initial_s", "reconnect_max_s"),
+                      ("retry_initial_s", "retry_max_s")):
+        if getattr(settings, low) > getattr(settings, high):
+            raise ConfigError(f"exchange.{low}: {getattr(settings, low)!r} is above "
+                              f"exchange.{high} ({getattr(settings, high)!r}); the backoff "
+                              "grows from the first up to the second")
+    return settings
+
+
+def _ccxt_options(options: Any, exchange: str) -> dict[str, Any]:
+    """The ``ccxt`` table, handed to the ccxt constructor as is; keys are refused (they belong
+    in the environment or the secrets file), and so are names ccxt has no setting for."""
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"exchange.ccxt: {options!r} is not a table; e.g. "
+                          "[exchange.ccxt] timeout = 10000")
+    secret = sorted(SECRET_CCXT_KEYS & set(options))
+    if secret:
+        raise ConfigError(f"exchange.ccxt.{secret[0]}: API keys never go in the config file; "
+                          "set them in the environment (TRADE_CONDUCTOR_API_KEY, "
+                          "TRADE_CONDUCTOR_API_SECRET) or in exchange.secrets_file")
+    if exchange != SIM:
+        import ccxt
+
+        cls = getattr(ccxt, exchange, ccxt.Exchange)
+        for key in options:
+            if not hasattr(cls, key):
+                close = difflib.get_close_matches(key, [a for a in dir(cls)
+                                                        if not a.startswith("_")], n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ConfigError(f"exchange.ccxt.{key}: ccxt's {exchange} has no such "
+                                  f"setting{hint}; e.g. timeout, rateLimit, options, urls")
+    return dict(options)
 
 
 def _validate_exchange(exchange: str) -> str:

@@ -183,6 +183,14 @@ BAD_FLAGS = [
                  id="unknown-exchange"),
     pytest.param(["--exchange", "binanse"], ["'binanse'", "similar: binance"],
                  id="misspelt-exchange"),
+    pytest.param(["--exchange", "sim", "--live"], ["exchange.live: true needs a real exchange"],
+                 id="live-on-the-simulator"),
+    pytest.param(["--live"], ["exchange.live: true needs a real exchange"],
+                 id="live-without-an-exchange"),
+    pytest.param(["--exchange", "binance", "--feed", "fix"],
+                 ["--feed: invalid choice: 'fix'", "'ws', 'rest'"], id="unknown-feed"),
+    pytest.param(["--exchange", "binance", "--speed", "10"],
+                 ["speed: 10.0 paces the simulator", "real time"], id="speed-on-live-data"),
     pytest.param(["--duration", "-1"], ["duration: -1.0", "positive number of seconds"],
                  id="negative-duration"),
     pytest.param(["--duration", "0"], ["duration: 0.0", "positive number of seconds"],
@@ -253,6 +261,10 @@ BAD_CONFIGS = [
                  id="fee-out-of-range"),
     pytest.param("[exchange]\nid = \"nope\"\n", ["'nope'", "ccxt exchange id"],
                  id="unknown-exchange-id"),
+    pytest.param("[exchange]\nid = \"binance\"\n[exchange.ccxt]\napiKey = \"k\"\n",
+                 ["exchange.ccxt.apiKey", "environment", "secrets_file"], id="key-in-ccxt-table"),
+    pytest.param("[exchange]\nid = \"binance\"\nstale_after_s = -1\n",
+                 ["exchange.stale_after_s: -1", "positive"], id="negative-stale-after"),
     pytest.param("[strategy]\nparams = {fast = 5}\n", ['needs name = "ema_cross"'],
                  id="strategy-without-name"),
     pytest.param("[strategy]\nname = \"aggregate\"\n", ["an aggregate needs members"],
@@ -295,7 +307,7 @@ def test_help_lists_every_flag_and_exits_0(capsys, never_started):
     assert code == 0
     for flag in ("--pairs", "--exchange", "--strategy", "--strategy-param", "--config",
                  "--state-db", "--duration", "--seed", "--speed", "--log-level",
-                 "--summary-json", "--replay", "--status-interval"):
+                 "--summary-json", "--replay", "--status-interval", "--live", "--feed"):
         assert flag in out
 
 
@@ -307,21 +319,33 @@ def config_of(*argv: str):
 
 
 def test_every_flag_reaches_the_config(tmp_path):
-    """Each flag lands in its SystemConfig field, repeatable flags included."""
+    """Each flag lands in its SystemConfig field, repeatable flags included (the exchange
+    flags, which do not go with ``--speed``, have a test of their own)."""
     config = config_of(
-        "--pairs", "BTC/USDT,ETH/USDT", "--exchange", "binance", "--strategy", "rsi_reversion",
+        "--pairs", "BTC/USDT,ETH/USDT", "--exchange", "sim", "--strategy", "rsi_reversion",
         "--strategy-param", "period=10", "--strategy-param", "oversold=25",
         "--state-db", str(tmp_path / "s.sqlite"), "--duration", "3.5", "--seed", "7",
         "--speed", "max", "--log-level", "debug", "--summary-json", "out.json",
         "--status-interval", "0.5")
 
     assert config.pairs == ("BTC/USDT", "ETH/USDT")
-    assert config.exchange == "binance"
+    assert config.exchange == "sim"
     assert config.strategy == StrategySpec.of("rsi_reversion", period="10", oversold="25")
     assert config.state_db == str(tmp_path / "s.sqlite")
     assert (config.duration, config.seed, config.speed) == (3.5, 7, math.inf)
     assert (config.log_level, config.summary_json, config.status_interval) == (
         "DEBUG", "out.json", 0.5)
+
+
+def test_the_exchange_flags_reach_the_config():
+    """``--exchange``, ``--live`` and ``--feed`` set the id and the exchange settings."""
+    paper = config_of("--pairs", "BTC/USDT,ETH/USDT", "--exchange", "binance")
+    live = config_of("--pairs", "BTC/USDT", "--exchange", "binance", "--live", "--feed", "rest")
+
+    assert (paper.exchange, paper.exchange_settings.live, paper.exchange_settings.feed) == (
+        "binance", False, "ws")
+    assert (live.exchange, live.exchange_settings.live, live.exchange_settings.feed) == (
+        "binance", True, "rest")
 
 
 def test_a_strategy_can_be_any_importable_class():

@@ -482,3 +482,95 @@ def test_any_strategy_param_flags_give_a_config_or_a_config_error(name, flags):
         assert str(result).startswith(("strategy:", "strategy-param:"))
     else:
         assert result.strategy.path == name
+
+
+# -- the [exchange] table --------------------------------------------------------------------------
+
+
+def test_the_exchange_table_becomes_exchange_settings_with_the_ccxt_table_as_is():
+    """Every [exchange] key lands in ExchangeSettings; ``ccxt`` is kept exactly as written."""
+    ccxt_table = {"timeout": 5000, "rateLimit": 100, "options": {"adjustForTimeDifference": True},
+                  "urls": {"api": {"public": "http://127.0.0.1:1/api/v3"}}}
+    config = build_config({"exchange": {
+        "id": "binance", "ccxt": ccxt_table, "feed": "rest", "poll_interval_s": 2,
+        "stale_after_s": 15, "reconnect_initial_s": 0.25, "reconnect_max_s": 20,
+        "order_retries": 3, "retry_initial_s": 1, "retry_max_s": 8, "limit_timeout_s": 30,
+        "secrets_file": "secrets.toml"}}, PAIRS)
+
+    s = config.exchange_settings
+    assert config.exchange == "binance"
+    assert s.ccxt == ccxt_table
+    assert (s.live, s.feed, s.poll_interval_s, s.stale_after_s) == (False, "rest", 2.0, 15.0)
+    assert (s.reconnect_initial_s, s.reconnect_max_s, s.order_retries) == (0.25, 20.0, 3)
+    assert (s.retry_initial_s, s.retry_max_s, s.limit_timeout_s) == (1.0, 8.0, 30.0)
+    assert s.secrets_file == "secrets.toml"
+
+
+def test_a_bare_exchange_id_gets_the_default_settings():
+    """Paper trading on websocket data, 10 s to stale, reconnects from 0.5 s up to 30 s."""
+    s = build_config({}, {**PAIRS, "exchange": "binance"}).exchange_settings
+
+    assert (s.live, s.feed, s.stale_after_s, s.reconnect_initial_s, s.reconnect_max_s) == (
+        False, "ws", 10.0, 0.5, 30.0)
+    assert s.ccxt == {}
+
+
+def test_flags_replace_the_id_live_and_feed_and_keep_the_rest_of_the_table():
+    """``--exchange``/``--live``/``--feed`` override their keys only."""
+    config = build_config({"exchange": {"id": "kraken", "feed": "ws", "stale_after_s": 5}},
+                          {**PAIRS, "exchange": "binance", "live": True, "feed": "rest"})
+
+    s = config.exchange_settings
+    assert (config.exchange, s.live, s.feed, s.stale_after_s) == ("binance", True, "rest", 5.0)
+
+
+@pytest.mark.parametrize(("table", "named"), [
+    ({"id": "binance", "feed": "fix"}, "exchange.feed: 'fix' is not one of ws, rest"),
+    ({"id": "binance", "live": "yes"}, "exchange.live: 'yes' is not one of true, false"),
+    ({"id": "sim", "live": True}, "exchange.live: true needs a real exchange"),
+    ({"id": "binance", "stale_after_s": 0}, "exchange.stale_after_s: 0 must be a positive"),
+    ({"id": "binance", "poll_interval_s": "1s"}, "exchange.poll_interval_s: '1s' is not a num"),
+    ({"id": "binance", "reconnect_initial_s": math.inf}, "exchange.reconnect_initial_s: inf"),
+    ({"id": "binance", "reconnect_initial_s": 5, "reconnect_max_s": 1},
+     "exchange.reconnect_initial_s: 5.0 is above exchange.reconnect_max_s (1.0)"),
+    ({"id": "binance", "order_retries": -1}, "exchange.order_retries: -1 is not an integer"),
+    ({"id": "binance", "order_retries": True}, "exchange.order_retries: True"),
+    ({"id": "binance", "secrets_file": ""}, "exchange.secrets_file: '' is not a file name"),
+    ({"id": "binance", "ccxt": "fast"}, "exchange.ccxt: 'fast' is not a table"),
+    ({"id": "binance", "ccxt": {"timout": 1}}, "exchange.ccxt.timout: ccxt's binance has no "
+                                               "such setting (did you mean timeout"),
+    ({"id": "binance", "key": "x"}, "[exchange] unknown keys ['key']; valid keys: id, ccxt, "
+                                    "live, feed"),
+])
+def test_a_bad_exchange_setting_is_named_with_its_value_and_the_valid_choices(table, named):
+    """One message per problem: the key, the bad value, what would be valid."""
+    with pytest.raises(ConfigError) as caught:
+        build_config({"exchange": table}, PAIRS)
+
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["apiKey", "secret", "password", "uid", "privateKey"])
+def test_keys_in_the_ccxt_table_are_refused_with_where_they_belong(key):
+    """Secrets never sit in the config file; the message points to the environment."""
+    with pytest.raises(ConfigError) as caught:
+        build_config({"exchange": {"id": "binance", "ccxt": {key: "abcdef123456"}}}, PAIRS)
+
+    text = str(caught.value)
+    assert f"exchange.ccxt.{key}" in text
+    assert "environment" in text
+    assert "secrets_file" in text
+    assert "abcdef123456" not in text  # the secret itself is never echoed
+
+
+def test_a_real_exchange_refuses_a_speed_other_than_real_time_and_replay_files(tmp_path):
+    """Live data cannot be sped up, and recorded files are not live data."""
+    csv = tmp_path / "t.csv"
+    csv.write_text(TRADES_HEADER + "1700000000000,60000,0.01,buy\n")
+
+    with pytest.raises(ConfigError, match=r"speed: max paces the simulator and replays"):
+        build_config({}, {**PAIRS, "exchange": "binance", "speed": "max"})
+    with pytest.raises(ConfigError, match=r"replay: recorded files cannot be traded on "
+                                          r"exchange 'binance'"):
+        build_config({"replay": {"BTC/USDT": str(csv)}}, {"exchange": "binance"})
+    assert build_config({"speed": 1}, {**PAIRS, "exchange": "binance"}).speed == 1.0
