@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -530,9 +531,11 @@ def _ccxt_options(options: Any, exchange: str) -> dict[str, Any]:
                           "[exchange.ccxt] timeout = 10000")
     secret = sorted(SECRET_CCXT_KEYS & set(options))
     if secret:
+        prefix = "CONDUCTOR_" + re.sub(r"[^A-Z0-9]", "_", exchange.upper()) + "_"
         raise ConfigError(f"exchange.ccxt.{secret[0]}: API keys never go in the config file; "
-                          "set them in the environment (TRADE_CONDUCTOR_API_KEY, "
-                          "TRADE_CONDUCTOR_API_SECRET) or in exchange.secrets_file")
+                          f"set them in the environment ({prefix}API_KEY, {prefix}SECRET, "
+                          f"{prefix}PASSWORD) or in exchange.secrets_file (a TOML file with "
+                          "api_key and secret, chmod 600)")
     if exchange != SIM:
         import ccxt
 

@@ -560,6 +560,7 @@ def test_keys_in_the_ccxt_table_are_refused_with_where_they_belong(key):
     assert f"exchange.ccxt.{key}" in text
     assert "environment" in text
     assert "secrets_file" in text
+    assert "CONDUCTOR_BINANCE_API_KEY" in text
     assert "abcdef123456" not in text  # the secret itself is never echoed
 
 
