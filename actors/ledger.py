@@ -39,8 +39,6 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 
-import attrs
-
 from actors.balances import apply_fill as move_balances
 from actors.messages import (
     ExitReason,
@@ -188,8 +186,12 @@ class Ledger:
 
     # -- fills ---------------------------------------------------------------------------------
 
-    def apply_fill(self, fill: Fill) -> tuple[PairBook, PositionClosed | None] | None:
+    def apply_fill(
+        self, fill: Fill, *, checked: bool = False
+    ) -> tuple[PairBook, PositionClosed | None] | None:
         """Book ``fill`` once: balances, position, realized PnL, peak equity.
+
+        ``checked``: the caller ran ``check_fill`` on it already.
 
         Returns:
             The pair's book after the fill and the ``PositionClosed`` when it finished a round
@@ -200,7 +202,8 @@ class Ledger:
         """
         if fill.fill_id in self.fill_ids:
             return None
-        _check_fill(fill)
+        if not checked:
+            _check_fill(fill)
         closed = None
         if fill.side is Side.BUY:
             self._buy(fill)
@@ -245,11 +248,13 @@ class Ledger:
             self.trip_pnl[fill.pair] = 0.0
             return
         amount = held.amount + fill.amount
-        self.positions[fill.pair] = attrs.evolve(
-            held,
+        # Built directly: attrs.evolve introspects the class on every call (hot path).
+        self.positions[fill.pair] = Position(
+            pair=held.pair,
             amount=amount,
             entry_price=(held.amount * held.entry_price + fill.amount * fill.price) / amount,
             cost=held.cost + spent,
+            opened_ms=held.opened_ms,
             peak_price=max(held.peak_price, fill.price),
         )
 
@@ -269,8 +274,9 @@ class Ledger:
         self.realized[fill.pair] = self.realized.get(fill.pair, 0.0) + pnl
         trip = self.trip_pnl.get(fill.pair, 0.0) + pnl
         if not closing:
-            self.positions[fill.pair] = attrs.evolve(
-                held, amount=remaining, cost=held.cost - released
+            self.positions[fill.pair] = Position(
+                pair=held.pair, amount=remaining, entry_price=held.entry_price,
+                cost=held.cost - released, opened_ms=held.opened_ms, peak_price=held.peak_price,
             )
             self.trip_pnl[fill.pair] = trip
             return None
@@ -292,7 +298,10 @@ class Ledger:
         held = self.positions.get(pair)
         if held is None or not math.isfinite(price) or price <= held.peak_price:
             return False
-        self.positions[pair] = attrs.evolve(held, peak_price=price)
+        self.positions[pair] = Position(
+            pair=held.pair, amount=held.amount, entry_price=held.entry_price, cost=held.cost,
+            opened_ms=held.opened_ms, peak_price=price,
+        )
         return True
 
     def mark(self, prices: MarkPrices) -> bool:
@@ -337,14 +346,16 @@ class Ledger:
         return tuple((pair, self.value(self.positions[pair])) for pair in sorted(self.positions))
 
     def book(self, pair: str) -> PairBook:
-        orders = sorted(
-            (o for o in self.open_orders.values() if o.pair == pair),
-            key=lambda o: (o.created_ms, o.order_id),
-        )
+        orders: tuple[Order, ...] = ()
+        if self.open_orders:
+            orders = tuple(sorted(
+                (o for o in self.open_orders.values() if o.pair == pair),
+                key=lambda o: (o.created_ms, o.order_id),
+            ))
         return PairBook(
             pair=pair,
             position=self.positions.get(pair),
-            open_orders=tuple(orders),
+            open_orders=orders,
             realized_pnl=self.realized.get(pair, 0.0),
             trades=self.trades.get(pair, 0),
             strategy=self.strategies.get(pair),
@@ -374,11 +385,17 @@ class Ledger:
         )
 
 
+_VALID_PAIRS: set[str] = set()
+"""Symbols ``split_pair`` accepted already (a regex per fill otherwise); as many as pairs."""
+
+
 def _check_fill(fill: Fill) -> None:
-    try:
-        split_pair(fill.pair)
-    except PairError as exc:
-        raise LedgerError(f"fill {fill.fill_id!r}: {exc}") from exc
+    if fill.pair not in _VALID_PAIRS:
+        try:
+            split_pair(fill.pair)
+        except PairError as exc:
+            raise LedgerError(f"fill {fill.fill_id!r}: {exc}") from exc
+        _VALID_PAIRS.add(fill.pair)
     if not (math.isfinite(fill.amount) and fill.amount > 0):
         raise LedgerError(
             f"fill {fill.fill_id!r}: amount must be > 0 and finite, got {fill.amount}"

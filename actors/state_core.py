@@ -251,7 +251,7 @@ class StateCore:
             if not self.store.insert_fill(fill):
                 return []
         peak_before = ledger.peak_equity
-        result = ledger.apply_fill(fill)
+        result = ledger.apply_fill(fill, checked=True)
         if result is None:  # pragma: no cover - knows_fill said it is new
             return []
         book, closed = result

@@ -48,7 +48,6 @@ from supervision.assembly import (
 from supervision.config import SystemConfig
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
 
-
 COMMIT_TICKS = 10_000
 """Ticks between two commits of the state (group commit)."""
 
@@ -73,6 +72,10 @@ class SyncRuntime:
         self.on_event: Callable[[object], None] | None = None
         self.ticks = 0
         self.pairs: dict[str, TradingOrchestrator] = {}
+        self._handlers: dict[str, Callable[[Any], list[Envelope] | None]] = {
+            STATE: self.state.handle, RISK: self.risk.handle,
+            EXECUTION: self.execution.handle, EVENTS: self._publish,
+        }
         persisted = {b.pair: b.strategy for b in self._portfolio().books if b.strategy}
         for pair in config.pairs:
             spec = persisted.get(pair, config.strategy)
@@ -119,23 +122,22 @@ class SyncRuntime:
 
     def _run(self, envelopes: list[Envelope]) -> None:
         queue = deque(envelopes)
+        pop, extend = queue.popleft, queue.extend
+        handlers = self._handlers
         while queue:
-            envelope = queue.popleft()
-            to, message = envelope.to, envelope.message
-            if to == STATE:
-                queue.extend(self.state.handle(message))
-            elif to == RISK:
-                queue.extend(self.risk.handle(message))
-            elif to == EXECUTION:
-                queue.extend(self.execution.handle(message))
-            elif to == EVENTS:
-                self._publish(message)
-            else:
-                queue.extend(self.pairs[to].handle(message))
+            envelope = pop()
+            to = envelope.to
+            handler = handlers.get(to)
+            if handler is None:
+                handler = self.pairs[to].handle
+            out = handler(envelope.message)
+            if out:
+                extend(out)
 
     def _publish(self, event: object) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
+        on_event = self.on_event
+        if on_event is not None:
+            on_event(event)
 
     def _portfolio(self) -> PortfolioSnapshot:
         snapshot: PortfolioSnapshot = self.state.answer(GetPortfolio())
