@@ -252,7 +252,13 @@ class TradingOrchestrator:
         exit_price = tick.bid
         if exit_price > peak * (1.0 + self.rules.peak_step):
             peak = exit_price
-            self.book = attrs.evolve(book, position=attrs.evolve(position, peak_price=peak))
+            # Built directly: attrs.evolve introspects the class on every call (hot path).
+            self.book = PairBook(
+                pair=book.pair, open_orders=book.open_orders, realized_pnl=book.realized_pnl,
+                trades=book.trades, strategy=book.strategy,
+                position=Position(pair=position.pair, amount=position.amount,
+                                  entry_price=position.entry_price, cost=position.cost,
+                                  opened_ms=position.opened_ms, peak_price=peak))
             out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
                                                  generation=self.generation)))
         reason = self.exit_reason(position, peak, exit_price, signal)

@@ -167,8 +167,9 @@ class PaperExchange:
                 )
         self._config = config
         self._free: dict[str, float] = dict(balances)
-        self._tick_size = tick_size
-        self._lot_size = lot_size
+        # A pair's steps never change; the lookup behind them may build a profile per call.
+        self._tick_size = functools.cache(tick_size)
+        self._lot_size = functools.cache(lot_size)
         self._orders: dict[str, Order] = {}
         """Orders not yet finished."""
         self._done: OrderedDict[str, Order] = OrderedDict()

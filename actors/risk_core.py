@@ -17,6 +17,7 @@ runtime. It keeps no durable state: after a restart it rebuilds from the next
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -130,7 +131,8 @@ class RiskBook:
 
     def __init__(self, config: RiskConfig, lot_size: Callable[[str], float]) -> None:
         self._config = config
-        self._lot_size = lot_size
+        # A pair's lot never changes; the lookup behind it may build a profile per call.
+        self._lot_size = functools.cache(lot_size)
         self._cooldown_ms = round(config.stop_loss_cooldown_s * 1000)
         # portfolio view
         self._equity: float | None = None
