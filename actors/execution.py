@@ -1,11 +1,14 @@
 """The execution actor: sends approved orders to the exchange gateway (``ExecutionCore``).
 
-Today the gateway is the paper exchange; the state actor records every order before the
-gateway sees it (write-ahead) and every fill after. The feed sends it ticks only for pairs
-where a limit order rests, so it stays off the hot path of every other tick.
+The gateway is the paper exchange, or in live mode the ccxt gateway
+(``actors.live_execution``), which it closes when it stops; the state actor records every
+order before the gateway sees it (write-ahead) and every fill after. The feed sends it ticks
+only for pairs where a limit order rests, so it stays off the hot path of every other tick.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
 
 from actors.messages import EXECUTION
 from actors.shell import CoreActor
@@ -13,3 +16,22 @@ from actors.shell import CoreActor
 
 class ExecutionActor(CoreActor):
     name = EXECUTION
+
+    def on_stop(self) -> None:
+        self._close_core()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().on_failure(exception_type, exception_value, traceback)
+        self._close_core()
+
+    def _close_core(self) -> None:
+        """A live core's gateway owns a thread, an event loop and connections: stop them
+        with the actor (the paper core has nothing to close)."""
+        close = getattr(self.core, "close", None)
+        if close is not None:
+            close()

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+import attrs
+
+from actors.ccxt_client import Credentials, make_client
+from actors.ccxt_gateway import CcxtGateway
 from actors.execution_core import ExecutionCore
+from actors.live_execution import LiveExecutionCore
 from actors.market_data_core import MarketDataCore
+from actors.market_rules import MarketRules
 from actors.messages import MarketTick, StrategySpec
 from actors.orchestrator_core import StrategyBuilder, TradingOrchestrator
+from actors.order_lifecycle import clean_reason
 from actors.paper_exchange import PaperExchange
 from actors.replay_feed import open_feeds
 from actors.risk_core import RiskBook, RiskCore
+from actors.router import Router
 from actors.simulator import MarketSimulator, profile_for
 from actors.state_core import StateCore
 from strategies.base import Strategy
 from strategies.registry import build_strategy
-from supervision.config import SystemConfig
+from supervision.config import SIM, ConfigError, SystemConfig
 
 
 def tick_size(pair: str) -> float:
@@ -40,13 +49,64 @@ def open_state(config: SystemConfig) -> StateCore:
     return StateCore.open(config.state_db, config.quote, config.funding)
 
 
-def make_execution(config: SystemConfig, balances: dict[str, float]) -> ExecutionCore:
-    exchange = PaperExchange(config.paper, dict(balances), tick_size, lot_size)
-    return ExecutionCore(exchange)
+@attrs.frozen
+class LoadedMarkets:
+    """An exchange's markets, loaded once per run and shared by every client and core."""
+
+    markets: dict[str, Any] = attrs.field(hash=False)
+    currencies: dict[str, Any] | None = attrs.field(hash=False)
+    rules: MarketRules = attrs.field(hash=False)
 
 
-def make_risk(config: SystemConfig) -> RiskCore:
-    return RiskCore(RiskBook(config.risk, lot_size))
+def load_markets(config: SystemConfig) -> LoadedMarkets | None:
+    """Load the markets of ``config.exchange`` with a plain ccxt client (None on ``sim``).
+
+    Raises:
+        ConfigError: the exchange could not be reached (the message is cleaned of keys).
+    """
+    if config.exchange == SIM:
+        return None
+    client = make_client(config.exchange, config.exchange_settings.ccxt, flavour="sync")
+    try:
+        markets = client.load_markets()
+    except Exception as exc:  # noqa: BLE001 - any failure here means: cannot start
+        raise ConfigError(f"exchange {config.exchange}: markets could not be loaded: "
+                          f"{clean_reason(exc)}") from None
+    rules = MarketRules.from_ccxt(markets, getattr(client, "precisionMode", 4))
+    return LoadedMarkets(markets=dict(markets), currencies=client.currencies, rules=rules)
+
+
+def make_execution(config: SystemConfig, balances: dict[str, float], *,
+                   markets: LoadedMarkets | None = None, router: Router | None = None,
+                   credentials: Credentials | None = None,
+                   ) -> ExecutionCore | LiveExecutionCore:
+    """The execution core: the paper exchange (with the real exchange's steps where
+    ``markets`` are given), or with ``exchange_settings.live`` the live gateway."""
+    if markets is None:
+        return ExecutionCore(PaperExchange(config.paper, dict(balances), tick_size, lot_size))
+    rules = markets.rules
+    if not config.exchange_settings.live:
+        return ExecutionCore(PaperExchange(config.paper, dict(balances), rules.tick_size,
+                                           rules.lot_size))
+    if router is None or credentials is None:
+        raise ValueError("live execution needs the router and credentials")
+    gateway = CcxtGateway(config.exchange, config.exchange_settings, credentials, router.tell,
+                          subscribe=router.subscribe,
+                          markets=(markets.markets, markets.currencies), seed=config.seed)
+    return LiveExecutionCore(gateway.start(), rules)
+
+
+def make_risk(config: SystemConfig, markets: LoadedMarkets | None = None) -> RiskCore:
+    """Risk sized to the simulator's lots, or to the exchange's lots and minimum notional
+    (the largest of the traded pairs'; each order is checked per pair before it is sent)."""
+    if markets is None:
+        return RiskCore(RiskBook(config.risk, lot_size))
+    rules = markets.rules
+    floor = max((rules.min_notional(p) for p in config.pairs), default=0.0)
+    risk = config.risk
+    if floor > risk.min_notional:
+        risk = attrs.evolve(risk, min_notional=floor)
+    return RiskCore(RiskBook(risk, rules.lot_size))
 
 
 class MarketSource:

@@ -29,7 +29,9 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.ccxt_gateway import CcxtGateway
 from actors.execution import ExecutionActor
+from actors.live_execution import LiveExecutionCore
 from actors.market_data import MarketDataActor, StartFeed
 from actors.market_data_core import MarketDataCore
 from actors.messages import (
@@ -39,6 +41,7 @@ from actors.messages import (
     STATE,
     SUPERVISOR,
     FeedEnded,
+    Fill,
     GetBalances,
     GetPortfolio,
     GetRiskStatus,
@@ -50,12 +53,17 @@ from actors.messages import (
     StrategySpec,
     SwapStrategy,
 )
+from actors.order_lifecycle import clean_reason
 from actors.pairs import PairError, split_pair
+from actors.reconcile import ReconcileReport
 from actors.risk import RiskActor
 from actors.router import EventCallback, Router
 from actors.state import StateActor
+from actors.state_core import StateCore
 from supervision.assembly import (
+    LoadedMarkets,
     MarketSource,
+    load_markets,
     make_execution,
     make_market_data,
     make_risk,
@@ -68,6 +76,7 @@ from supervision.config import (
     SystemConfig,
     validate_strategy,
 )
+from supervision.credentials import require_credentials
 from supervision.health import HealthReport, check_health
 from supervision.metrics import MonitoringServer, SystemMetrics
 from supervision.restarts import RestartTracker
@@ -111,6 +120,13 @@ class TradingSystem:
         self._watchdog: Watchdog | None = None
         self._feed_started_ns = 0
         self._monitor: MonitoringServer | None = None
+        self.markets: LoadedMarkets | None = None
+        """The exchange's markets, loaded once at start (None on ``sim``)."""
+        self._execution_core: object = None
+        self._recorded: dict[str, list[Fill]] = {}
+        self._db_balances: dict[str, float] = {}
+        self.reconcile_report: ReconcileReport | None = None
+        """What start-up reconciliation found and did (live mode)."""
         self.metrics = SystemMetrics(
             self.router, lambda: self._market_core,
             lambda: self.status(timeout=min(2.0, self.config.ask_timeout)))
@@ -147,10 +163,19 @@ class TradingSystem:
 
     def _start_actors(self) -> None:
         config, router = self.config, self.router
+        live = config.exchange != SIM and config.exchange_settings.live
+        # Keys and markets first: a run that cannot trade leaves no database behind.
+        credentials = require_credentials(config.exchange, config.exchange_settings) \
+            if live else None
+        if live or (config.exchange != SIM and self._source is None and not config.is_replay):
+            self.markets = load_markets(config)
         state_core = open_state(config)
         try:
             snapshot: PortfolioSnapshot = state_core.answer(GetPortfolio())
             balances = state_core.answer(GetBalances())
+            if live:
+                self._recorded = unfinished_fills(state_core, snapshot)
+                self._db_balances = dict(balances)
         except Exception:
             state_core.close()
             raise
@@ -158,9 +183,10 @@ class TradingSystem:
         self._start(STATE, StateActor.start(
             state_core, router, lambda: open_state(config),
             lambda now: tracker.on_failure(STATE, now).restart))
-        execution_core = make_execution(config, balances)
+        execution_core = self._execution_core = make_execution(
+            config, balances, markets=self.markets, router=router, credentials=credentials)
         self._start(EXECUTION, ExecutionActor.start(execution_core, router))
-        risk_core = make_risk(config)
+        risk_core = make_risk(config, self.markets)
         # Risk knows the portfolio before the first tick, so an entry on it is sized properly.
         risk_core.handle(state_core.ledger.portfolio(0))
         self._start(RISK, RiskActor.start(risk_core, router))
@@ -203,7 +229,11 @@ class TradingSystem:
 
     def _cancel_orphaned_orders(self, snapshot: PortfolioSnapshot) -> None:
         """Orders a previous run left open died with its paper exchange: close them in the
-        records (reported), so no pair waits on an order that can never fill."""
+        records (reported), so no pair waits on an order that can never fill. Live, they are
+        reconciled with the exchange instead (``actors.reconcile``)."""
+        if isinstance(self._execution_core, LiveExecutionCore):
+            self._reconcile(snapshot, self._execution_core)
+            return
         now_ms = int(time.time() * 1000)
         for book in snapshot.books:
             for order in book.open_orders:
@@ -212,6 +242,23 @@ class TradingSystem:
                 self.router.tell(STATE, OrderUpdated(order=attrs.evolve(
                     order, status=OrderStatus.CANCELED, updated_ms=now_ms,
                     reject_reason="paper exchange restarted")))
+
+    def _reconcile(self, snapshot: PortfolioSnapshot, core: LiveExecutionCore) -> None:
+        """Compare the database with the exchange and resolve the differences; the report is
+        logged and kept in ``reconcile_report``. If the exchange cannot be asked, the orders
+        stay open in the records (their pairs stay busy, so nothing is placed twice)."""
+        orders = [o for book in snapshot.books for o in book.open_orders]
+        gateway = core.gateway
+        if not isinstance(gateway, CcxtGateway):
+            return
+        try:
+            self.reconcile_report = gateway.reconcile(
+                orders, self._recorded, self._db_balances,
+                self.config.pairs, timeout=max(30.0, self.config.ask_timeout))
+        except Exception as exc:  # noqa: BLE001 - trading can go on; the orders stay open
+            logger.error("ALERT reconciliation with {} failed ({}); {} unfinished order(s) "
+                         "stay open in the records until the next start", self.config.exchange,
+                         clean_reason(exc), len(orders))
 
     def _on_feed_ended(self, ended: FeedEnded) -> None:
         self._feed_ended = ended
@@ -455,3 +502,14 @@ class TradingSystem:
         if self._state != "running":
             raise SystemNotRunningError(f"the system is {self._state}")
 
+
+def unfinished_fills(state: StateCore, snapshot: PortfolioSnapshot) -> dict[str, list[Fill]]:
+    """The recorded fills of every unfinished order, by order id (read before the state actor
+    owns the database)."""
+    open_ids = {o.order_id: o.pair for book in snapshot.books for o in book.open_orders}
+    out: dict[str, list[Fill]] = {}
+    for pair in sorted(set(open_ids.values())):
+        for fill in state.store.fills(pair):
+            if fill.order_id in open_ids:
+                out.setdefault(fill.order_id, []).append(fill)
+    return out

@@ -96,8 +96,8 @@ def test_public_trades_appear_in_fetch_trades(fake: FakeBinance, client: ccxt.bi
 
 def test_unsupported_endpoint_is_a_bad_request_naming_it(client: ccxt.binance) -> None:
     """An endpoint the fake lacks answers -1020 (BadRequest), not a retryable 404."""
-    with pytest.raises(ccxt.BadRequest, match="no GET /api/v3/klines"):
-        client.fetch_ohlcv(BTC)
+    with pytest.raises(ccxt.BadRequest, match="no GET /sapi/v1/system/status"):
+        client.fetch_status()
 
 
 # ---------------------------------------------------------------------------- orders
@@ -477,3 +477,127 @@ def test_ws_drop_fails_the_watch_and_the_next_watch_reconnects(fake: FakeBinance
 
     assert isinstance(dropped, ccxt.NetworkError)
     assert [t["price"] for t in trades] == [50_300.0]
+
+
+# ---------------------------------------------------------------------------- more endpoints
+
+def test_fetch_ohlcv_serves_seeded_then_live_candles(fake: FakeBinance,
+                                                     client: ccxt.binance) -> None:
+    """Seeded history comes first; live prices build the current candle."""
+    now = client.milliseconds()
+    minute = now // 60_000 * 60_000
+    fake.seed_klines(BTC, "1m", [[minute - 120_000, 1, 2, 0.5, 1.5, 10],
+                                 [minute - 60_000, 1.5, 3, 1, 2.5, 20]])
+    fake.trade(BTC, 50_050, 0.3, "buy")
+
+    candles = client.fetch_ohlcv(BTC, "1m")
+
+    assert candles[:2] == [[minute - 120_000, 1.0, 2.0, 0.5, 1.5, 10.0],
+                           [minute - 60_000, 1.5, 3.0, 1.0, 2.5, 20.0]]
+    last = candles[-1]
+    assert last[0] >= minute and last[4] == 50_050.0 and last[5] == 0.3
+
+
+def test_fetch_trades_since_and_fetch_order_trades(fake: FakeBinance,
+                                                   client: ccxt.binance) -> None:
+    """fetch_trades honours since (aggTrades startTime); fetch_order_trades filters by order."""
+    fake.trade(BTC, 50_010, 0.1, "buy")
+    since = fake.public_trades(BTC)[-1].time_ms + 1
+    order = client.create_order(BTC, "market", "buy", 0.02)
+
+    later = client.fetch_trades(BTC, since=since)
+    mine = client.fetch_order_trades(order["id"], BTC)
+
+    assert all(t["timestamp"] >= since for t in later)
+    assert [t["amount"] for t in mine] == [0.02]
+    assert mine[0]["order"] == order["id"]
+
+
+def test_a_stale_timestamp_is_invalid_nonce(fake: FakeBinance) -> None:
+    """A timestamp older than recvWindow answers -1021, which ccxt raises as InvalidNonce."""
+    skewed = ccxt.binance(fake.ccxt_config(options={"timeDifference": 60_000}))
+
+    with pytest.raises(ccxt.InvalidNonce, match="-1021"):
+        skewed.fetch_balance()
+
+
+def test_no_code_the_fake_sends_is_in_ccxts_spot_only_table() -> None:
+    """ccxt skips its spot table for loopback URLs; the mapping holds only if none is there.
+
+    The one known exception: -1131 (recvWindow above 60000) is BadRequest on Binance but a
+    plain ExchangeError against the fake."""
+    import re
+    from pathlib import Path
+
+    source = "".join(p.read_text() for p in Path(__file__).with_name(
+        "fake_exchange").glob("*.py"))
+    codes = set(re.findall(r"(?:ApiError\(\d{3}, |error\()(-\d+)", source))
+    assert {"-1013", "-1021", "-1022", "-2010", "-2013", "-2015"} <= codes
+
+    spot_only = ccxt.binance().exceptions["spot"]["exact"]
+
+    assert codes & set(spot_only) == {"-1131"}
+
+
+def test_a_fault_with_times_none_lasts_until_cleared(fake: FakeBinance,
+                                                     client: ccxt.binance) -> None:
+    """times=None keeps failing matching requests; clear_faults ends it."""
+    fake.inject("http_5xx", path="/api/v3/time", times=None, status=502)
+
+    for _ in range(3):
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            client.fetch_time()
+    assert client.fetch_ticker(BTC)["last"] == 50_000.0  # other paths unaffected
+    fake.clear_faults()
+
+    assert client.fetch_time() > 0
+
+
+def test_a_5xx_with_process_executes_the_order(fake: FakeBinance,
+                                               client: ccxt.binance) -> None:
+    """process=True: the order fills, the client sees only ExchangeNotAvailable."""
+    fake.inject("http_5xx", path="/api/v3/order", status=502, process=True)
+
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        client.create_order(BTC, "market", "sell", 0.1, params={"clientOrderId": "x-1"})
+
+    assert [(o.client_order_id, o.status) for o in fake.orders()] == [("x-1", "FILLED")]
+
+
+def test_async_client_times_out_on_accept_then_timeout(fake: FakeBinance) -> None:
+    """The async client raises RequestTimeout too, and the order is in the ledger."""
+    async def scenario() -> BaseException | None:
+        exchange = ccxt.async_support.binance(fake.ccxt_config(timeout=300))
+        try:
+            await exchange.load_markets()
+            fake.inject("accept_then_timeout", path="/api/v3/order")
+            await exchange.create_order(BTC, "market", "buy", 0.01)
+        except ccxt.BaseError as exc:
+            return exc
+        finally:
+            await exchange.close()
+        return None
+
+    raised = run(scenario())
+
+    assert isinstance(raised, ccxt.RequestTimeout)
+    assert fake.orders()[0].status == "FILLED"
+
+
+def test_an_abrupt_ws_drop_also_fails_the_pending_watch(fake: FakeBinance) -> None:
+    """ws_drop(abrupt=True) aborts TCP without a close frame; ccxt.pro still raises."""
+    async def scenario() -> BaseException | None:
+        exchange = ccxt.pro.binance(fake.ccxt_config(timeout=2000))
+        try:
+            watching = asyncio.create_task(exchange.watch_trades(BTC))
+            await asyncio.to_thread(fake.wait_for_subscription, BTC)
+            await asyncio.to_thread(fake.inject, "ws_drop", abrupt=True)
+            await asyncio.wait_for(watching, 5)
+        except ccxt.BaseError as exc:
+            return exc
+        finally:
+            await exchange.close()
+        return None
+
+    assert isinstance(run(scenario()), ccxt.NetworkError)
+    assert fake.ws_connections() == 0

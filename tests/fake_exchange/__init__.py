@@ -27,7 +27,8 @@ Control API (thread-safe plain methods; decimals come back as ``Decimal``)
 - ``set_price(symbol, price, spread=0, size=None)``: bid/ask = price -/+ spread/2 (rounded out
   to the tick), last = price; ``set_book(symbol, bid, ask, bid_qty, ask_qty)`` sets them exactly.
 - ``trade(symbol, price, amount, side="buy")``: a public trade (``side`` is the taker's).
-- ``set_balance(asset, free, locked=None)``.
+- ``set_balance(asset, free, locked=None)``; ``seed_klines(symbol, interval, rows)`` with rows
+  ``[open_ms, open, high, low, close, volume]`` (history for fetch_ohlcv).
 - ``orders()`` -> ``[OrderRecord]``, ``my_trades()`` -> ``[TradeRecord]``, ``balances()`` ->
   ``{asset: BalanceRecord(free, locked, .total)}``, ``public_trades(symbol)``, ``markets``.
 - ``requests`` -> ``[RequestRecord(method, path, params, time_ms, api_key)]`` in arrival order,
@@ -55,7 +56,8 @@ Endpoints (Binance's paths, params, fields and error codes)
 - Public: GET /api/v3/ping, time, exchangeInfo (symbol/symbols; PRICE_FILTER, LOT_SIZE,
   MARKET_LOT_SIZE, NOTIONAL; orderTypes LIMIT, LIMIT_MAKER, MARKET only, so ccxt refuses other
   types client-side), ticker/24hr, ticker/bookTicker, ticker/price, avgPrice, depth (one
-  level a side), trades, aggTrades (what fetch_trades uses).
+  level a side), trades, aggTrades (what fetch_trades uses), klines (fetch_ohlcv: seeded
+  history plus candles built from live prices).
 - Signed (``X-MBX-APIKEY`` + HMAC-SHA256 over query+body, ``timestamp`` within
   ``recvWindow``): POST /api/v3/order (MARKET with quantity or quoteOrderQty, LIMIT with
   GTC/IOC/FOK, LIMIT_MAKER; newClientOrderId; newOrderRespType ACK/RESULT/FULL),
@@ -85,8 +87,9 @@ Refusals, and what ccxt 4.5 raises (measured in tests/test_fake_exchange.py)
   "Filter failure: NOTIONAL" -> BadRequest. ccxt already rounds amount and price to the step
   and tick, and raises InvalidOrder itself when they round to zero.
 - -1021 (timestamp outside recvWindow) -> InvalidNonce.
-Against loopback URLs ccxt skips its spot-only code table (it picks tables by hostname); no
-code the fake sends is in that table, so the mapping above matches real Binance.
+Against loopback URLs ccxt skips its spot-only code table (it picks tables by hostname). Of
+the codes the fake sends only -1131 (recvWindow above 60000) is in it: BadRequest on Binance,
+ExchangeError against the fake. Everything above matches real Binance.
 
 Faults (``inject``): ``path``/``method`` narrow the match (``None``: any request); ``times``
 requests are hit (``None``: until ``clear_faults()``).
@@ -105,8 +108,8 @@ requests are hit (``None``: until ``clear_faults()``).
   pending ccxt.pro watch raises NetworkError and the next watch reconnects and resubscribes.
 
 Not supported: user-data streams (watch_orders/watch_balance), ws-api order placement,
-klines, OCO/stop/iceberg orders, margin and futures, self-trade prevention, order amendment,
-rate limiting (use the http_429 fault), clock skew control.
+OCO/stop/iceberg orders, margin and futures, self-trade prevention, order amendment, rate
+limiting (use the http_429 fault), clock skew control.
 """
 
 from ._ledger import ApiError, BalanceRecord, PublicTrade

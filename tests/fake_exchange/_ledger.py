@@ -20,8 +20,9 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
 
 import attrs
 
@@ -91,6 +92,35 @@ def _is_multiple(value: Decimal, step: Decimal) -> bool:
 
 def _filter_failure(name: str) -> ApiError:
     return ApiError(400, -1013, f"Filter failure: {name}")
+
+
+INTERVAL_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
+               "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
+               "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
+               "3d": 259_200_000, "1w": 604_800_000}
+_MONDAY_MS = 4 * 86_400_000  # 1970-01-05, the first Monday: Binance's weeks start on Monday
+
+
+def _bucket(time_ms: int, interval: str) -> int:
+    step = INTERVAL_MS[interval]
+    offset = _MONDAY_MS if interval == "1w" else 0
+    return (time_ms - offset) // step * step + offset
+
+
+def _live_candles(points: Iterable[tuple[int, Decimal, Decimal]],
+                  interval: str) -> dict[int, list[Decimal]]:
+    """open, high, low, close, volume, trade count per bucket of the prices seen."""
+    candles: dict[int, list[Decimal]] = {}
+    for time_ms, price, qty in points:
+        row = candles.get(_bucket(time_ms, interval))
+        if row is None:
+            candles[_bucket(time_ms, interval)] = [price, price, price, price, qty,
+                                                   Decimal(1 if qty else 0)]
+        else:
+            row[1], row[2], row[3] = max(row[1], price), min(row[2], price), price
+            row[4] += qty
+            row[5] += 1 if qty else 0
+    return candles
 
 
 @attrs.frozen(kw_only=True)
@@ -174,8 +204,13 @@ class _Book:
     quote_volume: Decimal = ZERO
     update_id: int = 1
     tape: deque[PublicTrade] = attrs.field(factory=lambda: deque(maxlen=1000))
+    # (time_ms, price, qty) of every price seen (qty 0 for set_book), for live klines.
+    points: deque[tuple[int, Decimal, Decimal]] = attrs.field(
+        factory=lambda: deque(maxlen=20_000))
+    seeded: dict[str, dict[int, list[Decimal]]] = attrs.field(factory=dict)
 
-    def saw_price(self, price: Decimal) -> None:
+    def saw_price(self, price: Decimal, time_ms: int, qty: Decimal = ZERO) -> None:
+        self.points.append((time_ms, price, qty))
         if self.open is None:
             self.open = price
         self.high = price if self.high is None else max(self.high, price)
@@ -231,7 +266,8 @@ class Ledger:
             if ask_qty is not None:
                 book.ask_qty = to_decimal(ask_qty)
             book.update_id += 1
-            book.saw_price(to_decimal(last) if last is not None else (book.bid + book.ask) / 2)
+            book.saw_price(to_decimal(last) if last is not None else (book.bid + book.ask) / 2,
+                           self.clock())
             for order in self._resting(book.spec):
                 if ((order.side == "BUY" and order.price >= book.ask)
                         or (order.side == "SELL" and order.price <= book.bid)):
@@ -371,6 +407,41 @@ class Ledger:
                      "quoteQty": fmt(t.price * t.qty), "time": t.time_ms,
                      "isBuyerMaker": t.buyer_is_maker, "isBestMatch": True}
                     for t in list(book.tape)[-limit:]]
+
+    def klines(self, params: Mapping[str, str]) -> list[list[Any]]:
+        """Candles: seeded ones, overridden bucket by bucket by those built from live prices."""
+        with self.lock:
+            book = self._books[self._spec_by_id(params.get("symbol")).symbol]
+            interval = params.get("interval") or ""
+            if not interval:
+                raise _missing("interval")
+            if interval not in INTERVAL_MS:
+                raise ApiError(400, -1120, "Invalid interval.")
+            rows = {t: list(r) for t, r in book.seeded.get(interval, {}).items()}
+            rows.update(_live_candles(book.points, interval))
+            start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
+            limit = min(_int_param(params, "limit") or 500, 1000)
+            opens = [t for t in sorted(rows) if (start is None or t >= start)
+                     and (end is None or t <= end)]
+            opens = opens[:limit] if start is not None else opens[-limit:]
+            step = INTERVAL_MS[interval]
+            return [[t, fmt(rows[t][0]), fmt(rows[t][1]), fmt(rows[t][2]), fmt(rows[t][3]),
+                     fmt(rows[t][4]), t + step - 1, fmt(rows[t][4] * rows[t][3]),
+                     int(rows[t][5]), fmt(ZERO), fmt(ZERO), "0"] for t in opens]
+
+    def seed_klines(self, symbol: str, interval: str, rows: Iterable[Iterable[object]]) -> None:
+        if interval not in INTERVAL_MS:
+            raise ValueError(f"unknown interval {interval!r}; valid: {', '.join(INTERVAL_MS)}")
+        with self.lock:
+            book = self._books[self.spec(symbol).symbol]
+            table = book.seeded.setdefault(interval, {})
+            for row in rows:
+                open_ms, *ohlcv = list(row)
+                if len(ohlcv) != 5:
+                    raise ValueError(f"a kline is [open_ms, open, high, low, close, volume], "
+                                     f"got {row!r}")
+                table[_bucket(int(str(open_ms)), interval)] = [
+                    *(to_decimal(v) for v in ohlcv), ZERO]
 
     def agg_trades(self, params: Mapping[str, str]) -> list[Json]:
         with self.lock:
@@ -600,7 +671,7 @@ class Ledger:
                             qty=qty, time_ms=self.clock(), buyer_is_maker=buyer_is_maker)
         self._next_trade_id += 1
         book.tape.append(trade)
-        book.saw_price(price)
+        book.saw_price(price, trade.time_ms, qty)
         book.last_qty = qty
         book.volume += qty
         book.quote_volume += qty * price

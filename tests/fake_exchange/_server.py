@@ -203,6 +203,12 @@ class FakeBinance:
     def set_balance(self, asset: str, free: object, locked: object = None) -> None:
         self.ledger.set_balance(asset, free, locked)
 
+    def seed_klines(self, symbol: str, interval: str, rows: Any) -> None:
+        """History for ``GET /api/v3/klines`` (fetch_ohlcv): rows of ccxt's OHLCV shape,
+        ``[open_ms, open, high, low, close, volume]``. Candles built from live prices
+        (set_price, trades) replace seeded ones of the same bucket."""
+        self.ledger.seed_klines(symbol, interval, rows)
+
     # ------------------------------------------------------------------ ledger access
     def orders(self) -> list[OrderRecord]:
         """Every order ever accepted, oldest first."""
@@ -305,6 +311,9 @@ class FakeBinance:
         if self._loop is None or self._thread is None:
             coro.close()
             raise RuntimeError("FakeBinance is not started")
+        if threading.current_thread() is self._thread:
+            coro.close()  # waiting here for our own loop would deadlock it
+            raise RuntimeError("FakeBinance control methods must not run on its own loop")
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(_PUSH_TIMEOUT_S)
 
     async def _broadcast(self, events: list[Event]) -> None:
@@ -399,6 +408,7 @@ class FakeBinance:
             ("GET", v3 + "depth"): public(led.depth),
             ("GET", v3 + "trades"): public(led.trades),
             ("GET", v3 + "aggTrades"): public(led.agg_trades),
+            ("GET", v3 + "klines"): public(led.klines),
             ("POST", v3 + "order"): (True, new_order),
             ("POST", v3 + "order/test"): (True, test_order),
             ("GET", v3 + "order"): signed(led.get_order),
