@@ -448,11 +448,14 @@ class Ledger:
             book = self._books[self._spec_by_id(params.get("symbol")).symbol]
             limit = _int_param(params, "limit") or 500
             start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
+            from_id = _int_param(params, "fromId")
             rows = [t for t in book.tape
-                    if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)]
+                    if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)
+                    and (from_id is None or t.trade_id >= from_id)]
+            rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
             return [{"a": t.trade_id, "p": fmt(t.price), "q": fmt(t.qty), "f": t.trade_id,
                      "l": t.trade_id, "T": t.time_ms, "m": t.buyer_is_maker, "M": True}
-                    for t in rows[-limit:]]
+                    for t in rows]
 
     # ------------------------------------------------------------ signed endpoints
     def account(self, params: Mapping[str, str]) -> Json:
@@ -747,7 +750,8 @@ class Ledger:
                     and (from_id is None or o.order_id >= from_id)
                     and (start is None or o.created_ms >= start)
                     and (end is None or o.created_ms <= end)]
-            return [_wire.query_order(o.record(), spec.id) for o in rows[:limit]]
+            rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+            return [_wire.query_order(o.record(), spec.id) for o in rows]
 
     def account_trades(self, params: Mapping[str, str]) -> list[Json]:
         with self.lock:
@@ -760,7 +764,9 @@ class Ledger:
                     and (from_id is None or t.trade_id >= from_id)
                     and (start is None or t.time_ms >= start)
                     and (end is None or t.time_ms <= end)]
-            return [_wire.my_trade(t, spec.id) for t in rows[:limit]]
+            # Binance: from fromId/startTime onwards when given, else the most recent ones.
+            rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+            return [_wire.my_trade(t, spec.id) for t in rows]
 
     # --------------------------------------------------------------- stream payloads
     def _emit_book(self, book: _Book) -> None:

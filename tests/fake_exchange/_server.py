@@ -33,6 +33,8 @@ FAULTS = ("http_429", "http_418", "http_5xx", "accept_then_timeout", "malformed_
 _BEFORE = ("http_429", "http_418", "http_5xx", "malformed_json")  # answered instead of handling
 _ORDER_PATH = "/api/v3/order"
 _PUSH_TIMEOUT_S = 5.0
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+            504: "Gateway Timeout"}
 
 
 @attrs.define
@@ -244,8 +246,8 @@ class FakeBinance:
         """Make the next ``times`` matching requests fail (``times=None``: until cleared).
 
         ``path`` (e.g. ``"/api/v3/order"``) and ``method`` narrow the match; ``None`` matches
-        any request. Options: ``retry_after`` (s, http_429/http_418), ``status`` (502|503,
-        http_5xx), ``body`` ("html"|"json", http_5xx), ``process`` (also execute the request,
+        any request. Options: ``retry_after`` (s, http_429/http_418), ``status`` (5xx, default
+        503; http_5xx), ``body`` ("html"|"json", http_5xx), ``process`` (also execute the request,
         http_5xx/malformed_json), ``delay`` (s, accept_then_timeout, default 30: cut short
         by ``stop``), ``abrupt`` (ws_drop: abort TCP instead of a close frame). ``ws_drop``
         acts at once and ignores ``path``/``times``.
@@ -549,8 +551,9 @@ def _fault_reply(fault: _Fault) -> web.Response:
     if fault.kind == "http_5xx":
         status = int(opts.get("status", 503))
         if opts.get("body", "json" if status == 503 else "html") == "html":
+            reason = _REASONS.get(status, "Server Error")
             return web.Response(status=status, content_type="text/html",
-                                text=f"<html><body><h1>{status} Bad Gateway</h1></body></html>")
+                                text=f"<html><body><h1>{status} {reason}</h1></body></html>")
         return _json(status, _wire.error(-1001, "Internal error; unable to process your "
                                                 "request. Please try again."))
     # malformed_json: a 200 whose body is not JSON (a proxy's error page, a truncated body)
