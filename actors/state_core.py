@@ -247,9 +247,10 @@ class StateCore:
         ledger.check_fill(fill)
         # The database decides for ids the ledger no longer remembers: only a new row is
         # applied, so an old duplicate leaves the ledger as it was.
-        with self.store.transaction():
-            if not self.store.insert_fill(fill):
-                return []
+        store = self.store
+        store.begin()
+        if not store.insert_fill(fill):
+            return []
         peak_before = ledger.peak_equity
         result = ledger.apply_fill(fill, checked=True)
         if result is None:  # pragma: no cover - knows_fill said it is new

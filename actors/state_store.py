@@ -99,6 +99,10 @@ _ORDER_COLUMNS = (
     " limit_price, filled, average_price, fee, reject_reason"
 )
 _FILL_COLUMNS = "fill_id, order_id, pair, side, amount, price, fee, ts_ms, maker"
+_INSERT_FILL = (
+    f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (fill_id) DO NOTHING"
+)
 _UPSERT_ORDER = (
     f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (order_id) DO UPDATE SET"
@@ -306,24 +310,19 @@ class StateStore:
         """Insert the fill row unless its id is stored; False (nothing written) if it is.
 
         The ``fills`` primary key is the exactly-once backstop for ids the ledger no longer
-        remembers. Call inside ``transaction()`` (or an open ``begin()``) to keep it atomic
-        with the changes it causes.
+        remembers. Call inside ``transaction()`` (or after ``begin()``) to keep it atomic with
+        the changes it causes; a failure rolls the open transaction back.
+
+        Raises:
+            StateStoreError: the insert failed.
         """
-        cursor = self._conn.execute(
-            f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (fill_id) DO NOTHING",
-            (
-                fill.fill_id,
-                fill.order_id,
-                fill.pair,
-                fill.side.value,
-                fill.amount,
-                fill.price,
-                fill.fee,
-                fill.ts_ms,
-                int(fill.maker),
-            ),
-        )
+        row = (fill.fill_id, fill.order_id, fill.pair, fill.side.value, fill.amount, fill.price,
+               fill.fee, fill.ts_ms, int(fill.maker))
+        try:
+            cursor = self._conn.execute(_INSERT_FILL, row)
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
         return cursor.rowcount == 1
 
     def write_books(

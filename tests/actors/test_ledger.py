@@ -290,6 +290,33 @@ def test_a_duplicate_fill_is_ignored_and_returns_none() -> None:
     assert ledger.fill_count == 1
 
 
+def test_only_the_most_recent_fill_ids_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded: the oldest ids leave the window, the fill count keeps growing."""
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 3)
+    ledger = usdt()
+
+    for n in range(1, 6):
+        ledger.apply_fill(fill(f"f{n}", Side.BUY, 0.01, 20_000.0))
+
+    assert ledger.fill_ids == {"f3", "f4", "f5"}
+    assert ledger.fill_count == 5
+    assert not ledger.knows_fill("f1")
+    assert ledger.apply_fill(fill("f5", Side.BUY, 0.01, 20_000.0)) is None
+
+
+def test_a_restored_ledger_keeps_the_last_ids_and_the_stored_fill_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """restore() takes ids oldest first and trims them to the window; the count is given."""
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 2)
+
+    ledger = Ledger.restore(quote="USDT", balances={"USDT": 1.0}, fill_ids=["a", "b", "c"],
+                            fill_count=40)
+
+    assert ledger.fill_ids == {"b", "c"}
+    assert ledger.fill_count == 40
+
+
 @pytest.mark.parametrize(
     ("amount", "price", "fee", "pair"),
     [

@@ -1,7 +1,9 @@
-"""The state core: who hears about each change, and a second run continuing the first."""
+"""The state core: who hears about each change, a second run continuing the first, group
+commit and exactly-once fills beyond the ledger's window."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -428,3 +430,116 @@ def test_what_the_core_stored_always_loads_back_into_the_same_ledger(
     assert loaded.fill_ids == live.fill_ids
     assert loaded.peak_equity == live.peak_equity
     core.close()
+
+
+# -- exactly once beyond the ledger's window -------------------------------------------------------
+
+
+def test_a_duplicate_older_than_the_recent_window_is_refused_and_changes_nothing(
+    core: StateCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger forgot the id; the database refuses it before the ledger is touched."""
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 2)
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0, 0.1, ts_ms=2_000))
+    core.handle(filled("f-2", Side.BUY, 1.0, 110.0, 0.1, ts_ms=3_000))
+    core.handle(filled("f-3", Side.SELL, 0.5, 120.0, 0.1, ts_ms=4_000))
+    assert not core.ledger.knows_fill("f-1")
+    before = (dict(core.ledger.balances), core.ledger.book(BTC), core.ledger.fill_count,
+              core.ledger.peak_equity)
+
+    out = core.handle(filled("f-1", Side.BUY, 1.0, 100.0, 0.1, ts_ms=2_000))
+
+    assert out == []
+    assert (dict(core.ledger.balances), core.ledger.book(BTC), core.ledger.fill_count,
+            core.ledger.peak_equity) == before
+    assert [f.fill_id for f in core.store.fills()] == ["f-1", "f-2", "f-3"]
+    assert core.store.load().balances == core.ledger.balances
+
+
+def test_an_old_duplicate_after_a_restart_is_refused_by_the_database(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reloaded ledger holds only the newest ids; an older replayed fill still applies once."""
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 1)
+    monkeypatch.setattr("actors.state_store.RECENT_FILLS", 1)
+    first = StateCore.open(db, "USDT", FUNDING)
+    first.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+    first.handle(filled("f-2", Side.BUY, 1.0, 100.0, ts_ms=3_000))
+    first.close()
+
+    second = StateCore.open(db, "USDT", FUNDING)
+    out = second.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    assert out == []
+    assert second.answer(GetBalances()) == {"USDT": 9_800.0, "BTC": 2.0}
+    assert second.ledger.fill_count == 2
+    second.close()
+
+
+# -- group commit ----------------------------------------------------------------------------------
+
+
+def committed(path: str, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as other:
+        return list(other.execute(sql))
+
+
+def test_with_group_commit_nothing_is_durable_until_commit(db: str) -> None:
+    """A batch of changes reaches the file in one commit, and only then."""
+    core = StateCore.open(db, "USDT", FUNDING)
+    core.group_commit = True
+
+    core.handle(OrderUpdated(order=an_order("o-1", Side.BUY, status=OrderStatus.NEW)))
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0, order_id="o-1"))
+    core.handle(RaisePeak(pair=BTC, price=120.0))
+    before = committed(db, "SELECT COUNT(*) FROM fills")
+    assert core.uncommitted
+    core.commit()
+
+    assert before == [(0,)]
+    assert committed(db, "SELECT fill_id FROM fills") == [("f-1",)]
+    assert committed(db, "SELECT amount, peak_price FROM positions") == [(1.0, 120.0)]
+    assert committed(db, "SELECT asset, amount FROM balances ORDER BY asset") == [
+        ("BTC", 1.0), ("USDT", 9_900.0)]
+    assert not core.uncommitted
+    core.close()
+
+
+def test_an_order_updated_three_times_in_a_batch_is_stored_once_with_its_last_value(
+    db: str,
+) -> None:
+    """NEW, OPEN and FILLED in one batch: one row, FILLED, as three commits would leave it."""
+    core = StateCore.open(db, "USDT", FUNDING)
+    core.group_commit = True
+    for status, ts in ((OrderStatus.NEW, 1_000), (OrderStatus.OPEN, 1_001),
+                       (OrderStatus.FILLED, 1_002)):
+        core.handle(OrderUpdated(order=an_order("o-1", Side.BUY, status=status,
+                                                updated_ms=ts)))
+
+    core.commit()
+
+    assert committed(db, "SELECT order_id, status, updated_ms FROM orders") == [
+        ("o-1", "filled", 1_002)]
+    core.close()
+
+
+def test_closing_without_commit_loses_the_batch_and_a_reload_replays_it_exactly(
+    db: str,
+) -> None:
+    """A batch lost before its commit is simply handled again on the reloaded state."""
+    batch = [filled("f-1", Side.BUY, 1.0, 100.0), filled("f-2", Side.SELL, 1.0, 110.0,
+                                                           ts_ms=3_000)]
+    lost = StateCore.open(db, "USDT", FUNDING)
+    lost.group_commit = True
+    expected = [lost.handle(m) for m in batch]
+    lost.close()
+
+    again = StateCore.open(db, "USDT", FUNDING)
+    again.group_commit = True
+    assert again.ledger.fill_count == 0
+    replayed = [again.handle(m) for m in batch]
+    again.commit()
+
+    assert replayed == expected
+    assert again.store.load().realized == {BTC: pytest.approx(10.0)}
+    again.close()

@@ -1,4 +1,5 @@
-"""The state database: round trips through a reopened file, one transaction per change, WAL."""
+"""The state database: round trips through a reopened file, transactions (one per change or
+one per group), WAL."""
 
 from __future__ import annotations
 
@@ -479,3 +480,95 @@ _specs = st.recursive(
 def test_any_spec_survives_a_json_round_trip(spec: StrategySpec) -> None:
     """Whatever its nesting, a spec decodes equal to what was encoded."""
     assert spec_from_json(spec_to_json(spec)) == spec
+
+
+# -- group commit ----------------------------------------------------------------------------------
+
+
+def committed_fills(path: str) -> int:
+    with sqlite3.connect(path) as other:
+        return int(other.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+
+def test_without_autocommit_writes_stay_invisible_until_commit(db: str) -> None:
+    """Group commit: other connections see a batch only once it is committed, all at once."""
+    store = fresh(db)
+    store.autocommit = False
+
+    store.record_fill(a_fill("f-1"), POSITION, BALANCES, 5.0, 1)
+    store.record_fill(a_fill("f-2", ts_ms=3_000), POSITION, BALANCES, 5.0, 1)
+    invisible = committed_fills(db)
+    store.commit()
+
+    assert invisible == 0
+    assert committed_fills(db) == 2
+    assert not store.pending
+    store.close()
+
+
+def test_a_rolled_back_batch_leaves_nothing_and_the_store_stays_usable(db: str) -> None:
+    """rollback() drops every write of the open batch; the next batch commits normally."""
+    store = fresh(db)
+    store.autocommit = False
+    store.record_fill(a_fill("f-1"), POSITION, BALANCES, 5.0, 1)
+    store.record_order(an_order("o-1", OrderStatus.OPEN))
+
+    store.rollback()
+    store.record_fill(a_fill("f-2"), POSITION, BALANCES, 5.0, 1)
+    store.commit()
+
+    assert [f.fill_id for f in store.fills()] == ["f-2"]
+    assert store.orders() == []
+    store.close()
+
+
+def test_closing_with_an_open_batch_drops_it(db: str) -> None:
+    """Uncommitted writes are not durable: a reopened file has none of them."""
+    store = fresh(db)
+    store.autocommit = False
+    store.record_fill(a_fill("f-1"), POSITION, BALANCES, 5.0, 1)
+    store.close()
+
+    with reopened(db) as again:
+        assert again.fills() == []
+        assert again.balances() == FUNDING
+
+
+def test_insert_fill_refuses_an_id_already_stored(db: str) -> None:
+    """The primary key is the exactly-once backstop: a stored id is refused, nothing written."""
+    store = fresh(db)
+    assert store.insert_fill(a_fill("f-1"))
+
+    again = store.insert_fill(attrs.evolve(a_fill("f-1"), amount=9.0))
+
+    assert again is False
+    assert store.fills() == [a_fill("f-1")]
+    store.close()
+
+
+def test_write_books_keeps_a_stored_terminal_order(db: str) -> None:
+    """Bulk order writes follow record_order's rule: a terminal row is never overwritten."""
+    store = fresh(db)
+    store.record_order(an_order("o-1", OrderStatus.FILLED, updated_ms=2_000))
+
+    store.write_books(orders=[an_order("o-1", OrderStatus.OPEN, updated_ms=3_000)])
+
+    assert [o.status for o in store.orders()] == [OrderStatus.FILLED]
+    store.close()
+
+
+def test_load_remembers_only_the_latest_fill_ids_but_counts_all(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart reloads a bounded window of ids (newest), and the true number of fills."""
+    monkeypatch.setattr("actors.state_store.RECENT_FILLS", 2)
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 2)
+    store = fresh(db)
+    for n in range(1, 5):
+        store.record_fill(a_fill(f"f-{n}", ts_ms=1_000 + n), POSITION, BALANCES, 5.0, 1)
+
+    ledger = store.load()
+
+    assert ledger.fill_ids == {"f-3", "f-4"}
+    assert ledger.fill_count == 4
+    store.close()

@@ -1,4 +1,5 @@
-"""The state actor fails in the middle of writes and loses nothing acknowledged."""
+"""The state actor fails in the middle of writes and loses nothing acknowledged; with group
+commit it never publishes a change before the change is committed."""
 
 from __future__ import annotations
 
@@ -72,3 +73,26 @@ def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch
 
     assert system.status().state == "failed"
     assert "state" in system.error
+
+
+def test_a_fill_is_published_only_after_it_is_committed(tmp_path):
+    """Group commit: when a subscriber hears of a fill, another connection already reads it."""
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
+    db = str(tmp_path / "state.sqlite")
+    seen: list[bool] = []
+
+    def check(event):
+        if isinstance(event, OrderFilled):
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as other:
+                row = other.execute("SELECT 1 FROM fills WHERE fill_id = ?",
+                                    (event.fill.fill_id,)).fetchone()
+            seen.append(row is not None)
+
+    config = build_config({}, {"pairs": "BTC/USDT", "speed": "max", "seed": 1, "state_db": db})
+    system = TradingSystem(config, source=ticks)
+    system.subscribe(check)
+    with system:
+        assert system.wait(60)
+
+    assert len(seen) > 10
+    assert all(seen)
