@@ -186,6 +186,37 @@ def test_a_trade_at_the_limit_by_a_buyer_does_not_fill_a_resting_buy(
     assert fake.orders()[0].status == "FILLED"
 
 
+def test_an_ioc_limit_that_cannot_fill_expires_and_unlocks(fake: FakeBinance,
+                                                          client: ccxt.binance) -> None:
+    """timeInForce IOC below the ask expires at once; nothing stays locked."""
+    order = client.create_order(BTC, "limit", "buy", 0.01, 49_000,
+                                params={"timeInForce": "IOC"})
+
+    assert (order["status"], order["filled"]) == ("expired", 0.0)
+    assert fake.balances()["USDT"].locked == 0
+
+
+def test_a_market_order_on_an_empty_book_expires_unfilled(fake: FakeBinance,
+                                                          client: ccxt.binance) -> None:
+    """With no price set for the market, Binance (and the fake) expire a market order."""
+    order = client.create_order("ETH/USDT", "market", "buy", 0.01)
+
+    assert (order["status"], order["filled"]) == ("expired", 0.0)
+
+
+def test_a_trade_fills_the_best_priced_resting_order_first(fake: FakeBinance,
+                                                           client: ccxt.binance) -> None:
+    """A public sell through two bids fills the higher one first, up to its amount."""
+    low = client.create_order(BTC, "limit", "buy", 0.1, 48_000)
+    high = client.create_order(BTC, "limit", "buy", 0.1, 49_000)
+
+    fake.trade(BTC, 47_000, 0.15, "sell")
+
+    filled = {o.order_id: o.executed_qty for o in fake.orders()}
+    assert filled == {int(high["id"]): Decimal("0.1"), int(low["id"]): Decimal("0.05")}
+    assert [t.price for t in fake.public_trades(BTC)] == [Decimal(49_000), Decimal(48_000)]
+
+
 def test_set_price_through_a_resting_sell_fills_it_at_its_price(
         fake: FakeBinance, client: ccxt.binance) -> None:
     """When the bid rises through a resting sell it fills in full at the sell's own price."""
