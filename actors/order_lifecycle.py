@@ -90,6 +90,7 @@ _SECRETISH = re.compile(
     r"(signature|apikey|api_key|secret|password|passphrase|token|sign|x-mbx-apikey)"
     r"([\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE)
 _URL = re.compile(r"https?://\S+")
+_CCXT_PREFIX = re.compile(r"^[a-z][a-z0-9]* ")
 _HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 _B64 = re.compile(r"\b[A-Za-z0-9+/=_-]{40,}\b")
 
@@ -105,6 +106,8 @@ def clean_reason(error: BaseException | str, secrets: Iterable[str] = (), limit:
     if isinstance(error, BaseException):
         kind = type(error).__name__
         text = str(error)
+        if "BaseError" in {c.__name__ for c in type(error).__mro__}:
+            text = _CCXT_PREFIX.sub("", text)  # ccxt starts every message with the exchange id
     else:
         kind, text = "", error
     message = _exchange_message(text) or text
