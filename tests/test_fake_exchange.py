@@ -147,6 +147,7 @@ def test_limit_order_rests_is_found_by_client_id_and_cancels(fake: FakeBinance,
     assert fake.balances()["USDT"] == fake.balances()["USDT"].__class__(
         free=Decimal("10000"), locked=Decimal("0"))
     assert client.fetch_open_orders(BTC) == []
+    assert client.fetch_open_orders() == []  # no symbol: allowed by ccxt_config
 
 
 def test_marketable_limit_fills_at_once_at_the_touch(fake: FakeBinance,

@@ -49,7 +49,8 @@ The ccxt config (what ``ccxt_config`` sets, and why)
   exchangeInfo. ``options.fetchMargins = False``: else it calls sapi margin/allPairs and
   margin/isolated/allPairs when keys are set. ``options.fetchCurrencies = False``: else it
   calls sapi capital/config/getall. ``options.defaultType = "spot"``.
-- ``options.warnOnFetchOpenOrdersWithoutSymbol = False``; ``enableRateLimit = False``.
+- ``options.fetchOpenOrders.warnWithoutSymbol = False`` (else fetch_open_orders() without a
+  symbol raises ExchangeError); ``enableRateLimit = False``.
 - ``apiKey``/``secret``: the fake's. Pass ``timeout`` (ms) yourself; keep it small in tests.
 
 Endpoints (Binance's paths, params, fields and error codes)

@@ -159,7 +159,7 @@ class FakeBinance:
                 # ... and sapi capital/config/getall for currencies.
                 "fetchCurrencies": False,
                 # fetchOpenOrders() without a symbol otherwise raises to warn about its weight.
-                "warnOnFetchOpenOrdersWithoutSymbol": False,
+                "fetchOpenOrders": {"warnWithoutSymbol": False},
             },
         }
         return _merge(config, extra)
