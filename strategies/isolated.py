@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import pickle
 import select
 import signal
@@ -104,6 +105,12 @@ def _timeout_zero(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 _seconds = float_between(0.0, math.inf, low_open=True, high_open=True)
 
 
+def _niceness(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 19):
+        raise StrategyError(f"{attribute.name}={value!r} is invalid: must be an integer in "
+                            "[0, 19]")
+
+
 @attrs.frozen(kw_only=True)
 class ProcessParams:
     timeout_s: float = attrs.field(default=3.0, validator=_seconds)
@@ -111,6 +118,9 @@ class ProcessParams:
     watchdog's 5 s heartbeat timeout, so the pair reports the clearer error."""
     start_timeout_s: float = attrs.field(default=30.0, validator=_seconds)
     """Longest wait for the child to start and build the strategy, and for a warm-up."""
+    nice: int = attrs.field(default=0, validator=_niceness)
+    """Added to the child's niceness (0-19): a higher value gives the cores to the other
+    pairs first when the machine is short of them; the isolated pair then waits longer."""
     timeframe_s: float = attrs.field(default=0.0, validator=_timeout_zero)
 
 
@@ -158,7 +168,8 @@ class ProcessStrategy(Strategy):
         # forgot to close it (the threadless runtime never closes its strategies).
         self._finalizer = weakref.finalize(self, self._child.close)
         try:
-            reply = self._exchange(pickle.dumps(inner), self._start_timeout_ms, "start")
+            reply = self._exchange(pickle.dumps((inner, self.params.nice)),
+                                   self._start_timeout_ms, "start")
         except StrategyProcessError as exc:
             # The child could not build what the parent validated: say why, as a bad spec.
             if exc.remote_kind == StrategyError.__name__:
@@ -212,13 +223,13 @@ class ProcessStrategy(Strategy):
         """All of the history in one message; the child feeds it to the strategy."""
         batch = [(t.pair, t.ts_ms, t.price, t.bid, t.ask, t.amount, _SIDE_CODE[t.side],
                   t.recv_ns) for t in ticks]
-        if batch:
-            self._signal(self._exchange(_OP_WARM + pickle.dumps(batch, 5),
-                                        self._start_timeout_ms, "warm-up"))
+        # Sent even when empty: a strategy may take its warm_up call as "live from now".
+        self._signal(self._exchange(_OP_WARM + pickle.dumps(batch, 5), self._start_timeout_ms,
+                                    "warm-up"))
 
     def describe(self) -> str:
         """``process(ema_cross(fast=10, slow=30))``, with the timeouts where not default."""
-        shown = [f"{f.name}={getattr(self.params, f.name):g}"
+        shown = [f"{f.name}={getattr(self.params, f.name)!r}"
                  for f in attrs.fields(ProcessParams)
                  if f.name != "timeframe_s" and getattr(self.params, f.name) != f.default]
         head = f"{', '.join(shown)}; " if shown else ""
@@ -364,7 +375,10 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     try:
-        strategy = _build(pickle.loads(conn.recv_bytes()))  # noqa: S301 - from our parent
+        spec, nice = pickle.loads(conn.recv_bytes())  # noqa: S301 - from our parent
+        if nice:
+            os.nice(nice)
+        strategy = _build(spec)
     except EOFError:
         return
     except Exception as exc:  # noqa: BLE001 - any failure is reported to the parent
