@@ -61,9 +61,9 @@ DUST_RELATIVE = 1e-9
 RECENT_ORDERS = 10_000
 """Terminal orders remembered for fills that arrive after their order's final update."""
 
-RECENT_FILLS = 20_000
+RECENT_FILLS = 10_000
 """Fill ids remembered to refuse a duplicate without asking the database (a redelivery
-arrives within seconds; at 3,700 fills per 100,000 ticks this spans over 500,000 ticks)."""
+arrives within seconds; at 3,700 fills per 100,000 ticks this spans 270,000 ticks)."""
 
 
 class LedgerError(ValueError):
