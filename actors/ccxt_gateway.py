@@ -252,9 +252,7 @@ class CcxtGateway:
     def _cancel_pair(self, pair: str) -> None:
         for order_id, tracker in list(self._trackers.items()):
             if tracker.order.pair == pair:
-                with self._idle:
-                    self._busy += 1
-                self._put(pair, _Cancel(order_id))
+                self._spawn(self._cancel(order_id))
 
     def _done(self) -> None:
         with self._idle:
@@ -263,9 +261,18 @@ class CcxtGateway:
                 self._idle.notify_all()
 
     def _spawn(self, coro: Any) -> None:
+        """Run ``coro`` as a task that counts as work in progress until it ends."""
+        with self._idle:
+            self._busy += 1
         task = self._loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.opt(exception=task.exception()).error("ccxt gateway: a task failed")
+        self._done()
 
     def _emit(self, events: Iterable[ExchangeEvent]) -> None:
         for event in events:
@@ -309,21 +316,55 @@ class CcxtGateway:
     async def _place(self, order: Order) -> None:
         if order.order_id in self._trackers:
             return
-        if not await self._wait_ack(order):
-            return
         cid = client_order_id(order.order_id, self.exchange_id)
         tracker = OrderTracker(order, cid, use_trades=self.use_trades)
+        if not await self._wait_ack(order):
+            self._emit(tracker.finish(OrderStatus.REJECTED, "not_sent: the intent was not "
+                                      "recorded in time", self._now_ms()))
+            return
         self._trackers[order.order_id] = tracker
-        xo = await self._create(tracker)
+        try:
+            xo = await self._create(tracker)
+        except LookupFailedError as exc:
+            logger.error("{}: order {} is in doubt ({}); asking the exchange until it says",
+                         order.pair, order.order_id, exc)
+            self._spawn(self._resolve(tracker))
+            return
         if xo is None:
             self._trackers.pop(order.order_id, None)
             return
-        with self._idle:
-            self._busy += 1
         self._spawn(self._follow(tracker, xo))
 
+    async def _resolve(self, tracker: OrderTracker) -> None:
+        """An order whose create failed ambiguously and whose look-up failed too: ask until
+        the exchange answers; then follow it, or reject it as never placed."""
+        attempt = 0
+        while True:
+            await asyncio.sleep(self.poll.delay(attempt, self._rng))
+            attempt += 1
+            try:
+                found = await self._lookup_once(tracker)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - still in doubt: ask again later
+                logger.debug("{}: order {} still in doubt: {}", tracker.order.pair,
+                             tracker.order.order_id, clean_reason(exc, self._secrets))
+                continue
+            if found is not None:
+                await self._follow(tracker, found)
+                return
+            self._trackers.pop(tracker.order.order_id, None)
+            self._reject(tracker, "never_placed: the create failed and the exchange has no "
+                                  "order with this client id")
+            return
+
     async def _create(self, tracker: OrderTracker) -> ExchangeOrder | None:
-        """Place the order once; its first snapshot, or None where it ended (rejected)."""
+        """Place the order once; its first snapshot, or None where it ended (rejected).
+
+        Raises:
+            LookupFailedError: a create failed ambiguously and the exchange could not be
+                asked whether it has the order.
+        """
         order, cid = tracker.order, tracker.client_id
         client = self._client
         params = {"clientOrderId": cid}
@@ -344,12 +385,7 @@ class CcxtGateway:
                 retry_after = self._retry_after() if action is Action.RETRY else None
                 if action is Action.LOOKUP or (action is Action.REJECT and ambiguous):
                     ambiguous = True
-                    try:
-                        found = await self._lookup(tracker)
-                    except LookupFailedError as lookup_error:
-                        logger.error("{}: order {} is in doubt ({}); it stays NEW for "
-                                     "reconciliation", order.pair, order.order_id, lookup_error)
-                        return None
+                    found = await self._lookup(tracker)  # LookupFailedError: in doubt
                     if found is not None:
                         logger.info("{}: order {} found at the exchange after {}; adopted",
                                     order.pair, order.order_id, reason)
@@ -358,6 +394,10 @@ class CcxtGateway:
                     self._reject(tracker, reason)
                     return None
                 if self.backoff.gives_up(attempt, retry_after):
+                    if ambiguous and action is not Action.LOOKUP:
+                        found = await self._lookup(tracker)  # an earlier attempt may have landed
+                        if found is not None:
+                            return found
                     self._reject(tracker, f"gave up after {attempt + 1} attempts: {reason}")
                     return None
                 delay = self.backoff.delay(attempt, self._rng, retry_after)
@@ -482,7 +522,6 @@ class CcxtGateway:
             self._trackers.pop(order.order_id, None)
             self._cancel_wanted.discard(order.order_id)
             self._cancel_sent.discard(order.order_id)
-            self._done()
 
     async def _poll(self, tracker: OrderTracker) -> ExchangeOrder | None:
         """The order's current snapshot, or None where this poll failed (retried later)."""
@@ -584,8 +623,6 @@ class CcxtGateway:
             self._trackers[tracker.order.order_id] = tracker
             snapshot = next(c.found for c in checks if c.order.order_id == tracker.order.order_id)
             assert snapshot is not None
-            with self._idle:
-                self._busy += 1
             self._spawn(self._follow(tracker, snapshot))
         return result.report
 

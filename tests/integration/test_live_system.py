@@ -1,0 +1,197 @@
+"""The whole system in live mode (``--live``) against the loopback fake Binance.
+
+Write-ahead before the create, restart reconciliation (exactly once), keys refused or kept
+out of logs and the database. Retry delays are milliseconds; waits are on conditions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from actors.messages import Fill, MarketTick, Order, OrderStatus, OrderUpdated, StrategySpec
+from actors.state_store import StateStore
+from supervision import TradingSystem, build_config
+from supervision.config import ConfigError
+from tests.fake_exchange import FakeBinance
+from tests.helpers import EventLog, eventually
+from tests.integration.test_live_orders import MARKETS, ORDER_PATH, assert_agrees, ccxt_table
+
+API_KEY = "tcTESTKEY" + "A1b2C3d4" * 6
+SECRET = "tcTESTSECRET" + "Z9y8X7w6" * 6
+
+
+def live_config(fake: FakeBinance, db: str, *, entry: str = "market") -> Any:
+    return build_config(
+        {"exchange": {"id": "binance", "live": True, "ccxt": ccxt_table(fake, 400),
+                      "retry_initial_s": 0.01, "retry_max_s": 0.05, "order_retries": 5},
+         "exits": {"entry_order_type": entry}},
+        {"pairs": "BTC/USDT", "strategy": StrategySpec.of("tests.helpers:BuyOnce"),
+         "state_db": db})
+
+
+def ticks(stop: threading.Event, price: float = 60_000.0) -> Iterator[MarketTick]:
+    """BTC ticks at ``price`` every 20 ms until ``stop``; market time is wall time."""
+    idle = threading.Event()
+    while not stop.is_set():
+        now = int(time.time() * 1000)
+        yield MarketTick(pair="BTC/USDT", ts_ms=now, price=price, bid=price - 0.01,
+                         ask=price + 0.01)
+        idle.wait(0.02)
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONDUCTOR_BINANCE_API_KEY", API_KEY)
+    monkeypatch.setenv("CONDUCTOR_BINANCE_SECRET", SECRET)
+
+
+@contextlib.contextmanager
+def running(config: Any) -> Iterator[TradingSystem]:
+    stop = threading.Event()
+    system = TradingSystem(config, source=ticks(stop))
+    try:
+        with system:
+            yield system
+    finally:
+        stop.set()
+
+
+def db_fills(db: str) -> list[Fill]:
+    with StateStore(db) as store:
+        return store.fills()
+
+
+def db_orders(db: str) -> list[Order]:
+    with StateStore(db) as store:
+        return store.orders()
+
+
+def test_live_without_keys_refuses_to_start_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--live with no keys: a ConfigError naming the variables; no database appears."""
+    monkeypatch.delenv("CONDUCTOR_BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("CONDUCTOR_BINANCE_SECRET", raising=False)
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, api_key=API_KEY, secret=SECRET) as fake, \
+            pytest.raises(ConfigError, match="CONDUCTOR_BINANCE_API_KEY"):
+        TradingSystem(live_config(fake, db)).start()
+    assert not os.path.exists(db)
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_live_entry_is_recorded_ahead_filled_once_and_agrees_with_the_exchange(
+        tmp_path: Path) -> None:
+    """The order reaches the exchange only after its intent is in the database; afterwards
+    the database's order and fills are the exchange's."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        seen_new: list[bool] = []
+        with running(live_config(fake, db)) as system:
+            def on_event(event: object) -> None:
+                if isinstance(event, OrderUpdated) and event.order.status is OrderStatus.NEW:
+                    seen_new.append(not fake.orders())
+            system.subscribe(on_event)
+            eventually(lambda: len(fake.my_trades()) == 1, 10, "the entry to fill")
+            eventually(lambda: system.status().pairs[0].position > 0, 5, "the position")
+        assert seen_new == [True], "the NEW intent must be committed before the create"
+        orders = db_orders(db)
+        assert [o.status for o in orders] == [OrderStatus.FILLED]
+        assert_agrees(fake, orders[0].order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: Path) -> None:
+    """The exchange accepted the entry but the reply never came before the stop: the next
+    start finds the NEW intent by its client id, adopts it and books its fill once."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
+        fake.inject("accept_then_timeout", ORDER_PATH, method="POST", times=None, delay=30)
+        with running(live_config(fake, db)):
+            eventually(lambda: len(fake.orders()) == 1, 10, "the create to reach the exchange")
+        fake.clear_faults()
+        order_id = fake.orders()[0].client_order_id
+        assert [(o.order_id, o.status) for o in db_orders(db)] == [(order_id, OrderStatus.NEW)]
+        assert db_fills(db) == []
+        with running(live_config(fake, db)) as system:
+            report = system.reconcile_report
+            assert report is not None
+            assert report.closed == ((order_id, "filled"),)
+            assert len(report.missed_fills) == 1
+            eventually(lambda: system.status().pairs[0].position > 0, 5, "the position")
+        with running(live_config(fake, db)) as system:
+            assert system.reconcile_report is not None
+            assert system.reconcile_report.checked == 0
+        assert len(fake.orders()) == 1
+        assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
+        assert_agrees(fake, order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_resting_order_filled_while_stopped_is_booked_once_at_the_next_start(
+        tmp_path: Path) -> None:
+    """A limit entry rests at the exchange when the system stops and fills meanwhile; the
+    next start closes it as FILLED with its fill, exactly once, and holds the position."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
+        fake.set_price("BTC/USDT", 60_100, spread=1)  # above our ticks: the bid limit rests
+        with running(live_config(fake, db, entry="limit")):
+            eventually(lambda: [o.status for o in fake.orders()] == ["NEW"], 10,
+                       "the limit to rest at the exchange")
+        [resting] = fake.orders()
+        assert [o.status for o in db_orders(db)] == [OrderStatus.OPEN]
+        fake.set_price("BTC/USDT", 59_900, spread=1)  # crosses it: filled while we are away
+        with running(live_config(fake, db, entry="limit")) as system:
+            report = system.reconcile_report
+            assert report is not None
+            assert report.closed == ((resting.client_order_id, "filled"),)
+            eventually(lambda: system.status().pairs[0].position > 0, 5, "the position")
+        with running(live_config(fake, db, entry="limit")) as system:
+            assert system.reconcile_report is not None
+            assert system.reconcile_report.missed_fills == ()
+        assert len(fake.orders()) == 1
+        assert_agrees(fake, resting.client_order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
+def test_keys_and_signatures_never_reach_logs_errors_or_the_database(tmp_path: Path) -> None:
+    """With a 5xx and a rejection on the way, no log line, reason or database byte holds the
+    API key, the secret or a signature."""
+    db = str(tmp_path / "live.sqlite")
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{message}")
+    logger.enable("actors")
+    logger.enable("supervision")
+    try:
+        with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
+            fake.inject("http_5xx", ORDER_PATH, method="POST", status=502, body="html")
+            fake.inject("insufficient_balance", ORDER_PATH)
+            events = EventLog()
+            with running(live_config(fake, db)) as system:
+                system.subscribe(events)
+                events.wait_for(lambda evs: any(
+                    isinstance(e, OrderUpdated) and e.order.status is OrderStatus.REJECTED
+                    for e in evs), 10, "the rejected entry")
+    finally:
+        logger.disable("actors")
+        logger.disable("supervision")
+        logger.remove(sink)
+    text = "\n".join(lines)
+    assert "rejected" in text
+    for secret in (API_KEY, SECRET, API_KEY[-12:], SECRET[-12:], "signature="):
+        assert secret not in text
+    [order] = db_orders(db)
+    assert order.reject_reason.startswith("InsufficientFunds: Account has insufficient")
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("live"))
+    assert b"insufficient balance" in raw
+    for secret in (API_KEY, SECRET):
+        assert secret.encode() not in raw
+        assert secret[-12:].encode() not in raw
