@@ -54,7 +54,7 @@ from typing import Any
 import attrs
 
 from actors.messages import MarketTick, Side, Signal, StrategySpec
-from strategies.base import Strategy, StrategyError, float_between
+from strategies.base import Strategy, StrategyError, float_between, one_of
 
 ISOLATIONS = ("thread", "process")
 """Where a pair's strategy runs: on the pair's own thread (default) or in its own process."""
@@ -105,10 +105,7 @@ def _timeout_zero(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -
 _seconds = float_between(0.0, math.inf, low_open=True, high_open=True)
 
 
-def _niceness(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 19):
-        raise StrategyError(f"{attribute.name}={value!r} is invalid: must be an integer in "
-                            "[0, 19]")
+PRIORITIES = ("normal", "low", "idle")
 
 
 @attrs.frozen(kw_only=True)
@@ -118,9 +115,12 @@ class ProcessParams:
     watchdog's 5 s heartbeat timeout, so the pair reports the clearer error."""
     start_timeout_s: float = attrs.field(default=30.0, validator=_seconds)
     """Longest wait for the child to start and build the strategy, and for a warm-up."""
-    nice: int = attrs.field(default=0, validator=_niceness)
-    """Added to the child's niceness (0-19): a higher value gives the cores to the other
-    pairs first when the machine is short of them; the isolated pair then waits longer."""
+    priority: str = attrs.field(default="normal", validator=one_of(*PRIORITIES))
+    """The child's CPU priority: ``normal`` (as this process), ``low`` (nice 19) or ``idle``
+    (Linux ``SCHED_IDLE``: it runs only on a core nothing else wants, and any pair's thread
+    that wakes up takes the core from it at once). Below normal, the other pairs keep their
+    latency even when the cores are all busy, and the isolated pair pays: on a saturated
+    machine an ``idle`` child can starve until ``timeout_s`` declares it hung."""
     timeframe_s: float = attrs.field(default=0.0, validator=_timeout_zero)
 
 
@@ -168,7 +168,7 @@ class ProcessStrategy(Strategy):
         # forgot to close it (the threadless runtime never closes its strategies).
         self._finalizer = weakref.finalize(self, self._child.close)
         try:
-            reply = self._exchange(pickle.dumps((inner, self.params.nice)),
+            reply = self._exchange(pickle.dumps((inner, self.params.priority)),
                                    self._start_timeout_ms, "start")
         except StrategyProcessError as exc:
             # The child could not build what the parent validated: say why, as a bad spec.
@@ -229,7 +229,7 @@ class ProcessStrategy(Strategy):
 
     def describe(self) -> str:
         """``process(ema_cross(fast=10, slow=30))``, with the timeouts where not default."""
-        shown = [f"{f.name}={getattr(self.params, f.name)!r}"
+        shown = [f"{f.name}={_show(getattr(self.params, f.name))}"
                  for f in attrs.fields(ProcessParams)
                  if f.name != "timeframe_s" and getattr(self.params, f.name) != f.default]
         head = f"{', '.join(shown)}; " if shown else ""
@@ -280,6 +280,10 @@ class ProcessStrategy(Strategy):
                     f"{self.inner.path}: the strategy raised {kind}: {message}", kind, message,
                 ) from RemoteStrategyError(text)
             return reply
+
+
+def _show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _exit_text(code: int | None) -> str:
@@ -375,9 +379,8 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     try:
-        spec, nice = pickle.loads(conn.recv_bytes())  # noqa: S301 - from our parent
-        if nice:
-            os.nice(nice)
+        spec, priority = pickle.loads(conn.recv_bytes())  # noqa: S301 - from our parent
+        _lower_priority(priority)
         strategy = _build(spec)
     except EOFError:
         return
@@ -417,6 +420,15 @@ def serve(fd: int) -> None:
             _send_error(conn, exc)
             return
         conn.send_bytes(bytes([codes[signal_] | (_WARM_BIT if strategy.is_warm else 0)]))
+
+
+def _lower_priority(priority: str) -> None:
+    if priority == "low":
+        os.nice(19)
+    elif priority == "idle":
+        if not hasattr(os, "SCHED_IDLE"):
+            raise StrategyError("priority='idle' needs Linux (SCHED_IDLE); use 'low'")
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _build(spec: StrategySpec) -> Strategy:

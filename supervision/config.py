@@ -263,12 +263,12 @@ def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> Stra
         raise ConfigError(f"[{where}] needs name = \"ema_cross\" (a built-in or "
                           "package.module:ClassName) and optional params = {...}")
     extra = set(data) - {"name", "params", "members", "rule", "threshold", "weight",
-                         "isolation", "isolation_timeout_s"}
+                         "isolation", *_ISOLATION_KEYS}
     if extra:
         raise ConfigError(f"[{where}] unknown keys {sorted(extra)}; valid keys: name, params, "
                           "members, rule, threshold (aggregates), weight (members), "
-                          "isolation, isolation_timeout_s")
-    if "isolation" in data or "isolation_timeout_s" in data:
+                          f"isolation, {', '.join(_ISOLATION_KEYS)}")
+    if "isolation" in data or set(_ISOLATION_KEYS) & set(data):
         return _isolated_spec_from(data, where)
     params = data.get("params", {})
     if not isinstance(params, Mapping):
@@ -291,6 +291,10 @@ def strategy_spec_from(data: Mapping[str, Any], where: str = "strategy") -> Stra
     return StrategySpec(path="aggregate", params=tuple(sorted(params.items())), members=built)
 
 
+_ISOLATION_KEYS = ("isolation_timeout_s", "isolation_priority")
+"""``[strategy]`` keys for an isolated strategy: its ``timeout_s`` and ``priority``."""
+
+
 def _isolated_spec_from(data: Mapping[str, Any], where: str) -> StrategySpec:
     """``isolation = "thread"`` (the default) or ``"process"``, on the whole [strategy]."""
     from strategies.isolated import ISOLATIONS, isolated
@@ -302,15 +306,15 @@ def _isolated_spec_from(data: Mapping[str, Any], where: str) -> StrategySpec:
     if isolation not in ISOLATIONS:
         raise ConfigError(f"[{where}] isolation = {isolation!r} is invalid: expected one of "
                           f"{', '.join(ISOLATIONS)}")
-    rest = {k: v for k, v in data.items() if k not in ("isolation", "isolation_timeout_s")}
+    given = [key for key in _ISOLATION_KEYS if key in data]
+    rest = {k: v for k, v in data.items() if k != "isolation" and k not in given}
     spec = strategy_spec_from(rest, where)
     if isolation == "thread":
-        if "isolation_timeout_s" in data:
-            raise ConfigError(f"[{where}] isolation_timeout_s needs isolation = \"process\"")
+        if given:
+            raise ConfigError(f"[{where}] {given[0]} needs isolation = \"process\"")
         return spec
-    if "isolation_timeout_s" in data:
-        return isolated(spec, timeout_s=data["isolation_timeout_s"])
-    return isolated(spec)
+    # Checked with the spec (validate_strategy): the errors name timeout_s, priority.
+    return isolated(spec, **{key.removeprefix("isolation_"): data[key] for key in given})
 
 
 def _weight(value: Any, where: str) -> float:

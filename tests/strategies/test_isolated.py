@@ -209,6 +209,9 @@ def test_checking_an_isolated_spec_validates_it_in_this_process_without_a_child(
         check_strategy(isolated(StrategySpec.of("ema_cross", fast=0)))
     with pytest.raises(StrategyError, match=r"timeout_s=-1\.0 is invalid"):
         check_strategy(isolated(StrategySpec.of("ema_cross"), timeout_s=-1))
+    with pytest.raises(StrategyError, match="priority='high' is invalid: must be one of "
+                                            "normal, low, idle"):
+        check_strategy(isolated(StrategySpec.of("ema_cross"), priority="high"))
     with pytest.raises(StrategyError, match="unknown parameter 'fast'"):
         check_strategy(StrategySpec(path="process", params=(("fast", 3),),
                                     members=((StrategySpec.of("ema_cross"), 1.0),)))
@@ -228,10 +231,27 @@ def test_malformed_isolation_specs_are_refused_with_the_valid_form(spec, message
         check_strategy(spec)
 
 
+@pytest.mark.parametrize(("priority", "nice", "policy"), [
+    ("normal", os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)),
+    ("low", 19, os.SCHED_OTHER),
+    ("idle", os.getpriority(os.PRIO_PROCESS, 0), os.SCHED_IDLE),
+])
+def test_the_child_runs_at_the_cpu_priority_asked_for(priority, nice, policy, started):
+    proxy = build(isolated(StrategySpec.of("ema_cross"), priority=priority), started)
+
+    assert os.getpriority(os.PRIO_PROCESS, proxy.pid) == nice
+    assert os.sched_getscheduler(proxy.pid) == policy
+    assert proxy.describe() == (
+        "process(ema_cross(fast=10, slow=30))" if priority == "normal"
+        else f"process(priority={priority}; ema_cross(fast=10, slow=30))")
+
+
 def test_the_config_turns_isolation_on_for_the_whole_strategy():
     spec = strategy_spec_from({"name": "ema_cross", "params": {"fast": 12},
-                               "isolation": "process", "isolation_timeout_s": 1.5})
-    assert spec == isolated(StrategySpec.of("ema_cross", fast=12), timeout_s=1.5)
+                               "isolation": "process", "isolation_timeout_s": 1.5,
+                               "isolation_priority": "low"})
+    assert spec == isolated(StrategySpec.of("ema_cross", fast=12), timeout_s=1.5,
+                            priority="low")
     assert inner_spec(spec) == StrategySpec.of("ema_cross", fast=12)
     assert strategy_spec_from({"name": "ema_cross", "isolation": "thread"}) == \
         StrategySpec.of("ema_cross")
