@@ -270,8 +270,10 @@ class CcxtGateway:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.opt(exception=task.exception()).error("ccxt gateway: a task failed")
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            # No traceback: a chained ccxt error would print its URL and signature.
+            logger.error("ccxt gateway: a task failed: {}", clean_reason(error, self._secrets))
         self._done()
 
     def _emit(self, events: Iterable[ExchangeEvent]) -> None:
@@ -293,8 +295,9 @@ class CcxtGateway:
                     await self._cancel(job.order_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a bug must not kill the pair's worker
-                logger.exception("ccxt gateway: {} job failed", pair)
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the pair's worker
+                logger.error("ccxt gateway: {} job failed: {}", pair,
+                             clean_reason(exc, self._secrets))
             finally:
                 self._done()
 
@@ -436,6 +439,8 @@ class CcxtGateway:
                 retry_after = self._retry_after() if action is Action.RETRY else None
                 if action is Action.REJECT or self.backoff.gives_up(attempt, retry_after):
                     raise LookupFailedError(reason) from None
+                logger.info("{}: looking up order {} failed: {}; asking again",
+                            tracker.order.pair, tracker.order.order_id, reason)
                 attempt += 1
                 await asyncio.sleep(self.backoff.delay(attempt, self._rng, retry_after))
 

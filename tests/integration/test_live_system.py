@@ -173,6 +173,7 @@ def test_keys_and_signatures_never_reach_logs_errors_or_the_database(tmp_path: P
     try:
         with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
             fake.inject("http_5xx", ORDER_PATH, method="POST", status=502, body="html")
+            fake.inject("http_5xx", ORDER_PATH, method="GET", status=503)  # the signed look-up
             fake.inject("insufficient_balance", ORDER_PATH)
             events = EventLog()
             with running(live_config(fake, db)) as system:
@@ -186,6 +187,7 @@ def test_keys_and_signatures_never_reach_logs_errors_or_the_database(tmp_path: P
         logger.remove(sink)
     text = "\n".join(lines)
     assert "rejected" in text
+    assert "looking up order" in text
     for secret in (API_KEY, SECRET, API_KEY[-12:], SECRET[-12:], "signature="):
         assert secret not in text
     [order] = db_orders(db)
