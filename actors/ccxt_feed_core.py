@@ -197,6 +197,10 @@ class FeedCore:
     def trades(self, pair: str, records: Iterable[Any], now: float, wall_ms: int) -> Converted:
         """ccxt trades of ``pair`` (oldest first) -> ticks; bad and repeated ones are counted.
 
+        Valid data makes the pair fresh when its newest trade is recent (stamped within
+        ``stale_after_s`` of ``wall_ms``): a backlog resent after an outage is traded on as
+        history (strategies see it) but does not lift staleness.
+
         A tick's quotes are the pair's last quote when it is fresher than ``stale_after_s``,
         widened to include the trade price (a trade happens at the bid or the ask of its
         moment); otherwise they are modelled from the price and the tick size.
@@ -211,7 +215,7 @@ class FeedCore:
                 continue
             if tick is not None:
                 out.append(tick)
-        return self._emit(data, pair, out, now)
+        return self._emit(data, pair, out, now, wall_ms)
 
     def _trade(self, pair: str, data: _Pair, record: Any, now: float,
                wall_ms: int) -> MarketTick | None:
@@ -284,7 +288,7 @@ class FeedCore:
             data.dropped[invalid.args[0]] += 1
             return Converted(ticks=())
         data.quote = Quote(bid=tick.bid, ask=tick.ask, at=now)
-        return self._emit(data, pair, [tick], now)
+        return self._emit(data, pair, [tick], now, wall_ms)
 
     def _ticker(self, pair: str, data: _Pair, record: Any, wall_ms: int) -> MarketTick:
         if not isinstance(record, Mapping):
@@ -310,11 +314,17 @@ class FeedCore:
         """A reply ccxt choked on (it raised something other than a ccxt error)."""
         self._pairs[pair].dropped[FAILED_REQUEST] += 1
 
-    def _emit(self, data: _Pair, pair: str, ticks: list[MarketTick], now: float) -> Converted:
+    def _emit(self, data: _Pair, pair: str, ticks: list[MarketTick], now: float,
+              wall_ms: int) -> Converted:
         if not ticks:
             return Converted(ticks=())
         data.ticks += len(ticks)
-        return Converted(ticks=tuple(ticks), fresh=self._fresh(data, pair, now))
+        # A backlog (trades the exchange stamped more than stale_after_s ago, resent after an
+        # outage) is delivered, but only recent data makes the pair fresh: no entry is
+        # opened on a feed that lags.
+        recent = ticks[-1].ts_ms >= wall_ms - self.stale_after_s * 1000
+        return Converted(ticks=tuple(ticks),
+                         fresh=self._fresh(data, pair, now) if recent else None)
 
     # -- freshness ---------------------------------------------------------------------------
 
@@ -398,7 +408,8 @@ class LinkChange:
 
 class Links:
     """The streams' connection states and backoffs; an outage is one ``down`` and one ``up``
-    however many streams and retries it takes.
+    however many streams and retries it takes: it starts with the first failure and ends with
+    the first delivery after it.
 
     Args:
         streams: stream names (``trades:BTC/USDT``, ``poll:ETH/USDT``, ...).
@@ -429,16 +440,16 @@ class Links:
         return delay, change
 
     def succeeded(self, stream: str, now: float) -> LinkChange | None:
-        """``stream`` delivered: its backoff starts over; the change to log if the outage
-        ended."""
+        """``stream`` delivered: its backoff starts over, and the outage (if any) is over. The
+        streams share the exchange's connections, so data on any of them means the exchange
+        is reachable again; a quiet stream (no quotes changing) would otherwise hold the outage
+        open. A stream that keeps failing on its own opens a new outage on its next failure."""
         backoff = self._backoff.get(stream)
         if backoff is not None:
             backoff.reset()
-        if stream not in self._down:
+        if not self._down:
             return None
-        self._down.discard(stream)
-        if self._down:
-            return None
+        self._down.clear()
         self.reconnects += 1
         return LinkChange(kind="up", stream=stream, down_s=round(now - self._since, 3),
                           failures=self._failures)
@@ -447,7 +458,14 @@ class Links:
         """Stop tracking ``stream`` (given up on, unsupported): it no longer holds an outage
         open."""
         self._backoff.pop(stream, None)
-        return self.succeeded(stream, now)
+        if stream not in self._down:
+            return None
+        self._down.discard(stream)
+        if self._down:
+            return None
+        self.reconnects += 1
+        return LinkChange(kind="up", stream=stream, down_s=round(now - self._since, 3),
+                          failures=self._failures)
 
     @property
     def down(self) -> frozenset[str]:

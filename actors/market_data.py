@@ -53,11 +53,20 @@ class MarketDataActor(CoreActor):
         source: Iterable[MarketTick],
         speed: float,
         tick_pairs: Callable[[], frozenset[str]],
+        *,
+        live: bool = False,
+        close_source: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(core, router)  # type: ignore[arg-type]
         self.source = source
         self.speed = speed
         self.tick_pairs = tick_pairs
+        self.live = live
+        """Real-time data from an exchange: never paced (``speed`` is ignored), and a pair
+        without credits sheds ticks rather than holding the feed up."""
+        self.close_source = close_source
+        """Ends a source that blocks waiting for data (a live feed), so that stopping does
+        not wait for its next tick."""
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -76,6 +85,8 @@ class MarketDataActor(CoreActor):
 
     def on_stop(self) -> None:
         self.stop_event.set()
+        if self.close_source is not None:
+            self.close_source()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
@@ -100,8 +111,9 @@ class MarketDataActor(CoreActor):
         """Deliver ticks until the source ends or the actor stops; returns (count, last ts)."""
         core, router, stop = self.core, self.router, self.stop_event
         pacer = Pacer(self.speed)
-        paced = not math.isinf(self.speed)
-        block = not paced  # replay at full speed waits for credits; paced feeds shed
+        paced = not (self.live or math.isinf(self.speed))
+        # Replay at full speed waits for credits; paced and live feeds shed.
+        block = not paced and not self.live
         pairs = router.pairs
         count = last_ts = 0
         perf_ns = time.perf_counter_ns

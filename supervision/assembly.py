@@ -7,18 +7,19 @@ driven in one thread makes the same decisions as the live system.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
 
 from actors.ccxt_client import Credentials, make_client
+from actors.ccxt_feed import ExchangeUnavailableError, LiveFeed, UnknownMarketError
 from actors.ccxt_gateway import CcxtGateway
 from actors.execution_core import ExecutionCore
 from actors.live_execution import LiveExecutionCore
 from actors.market_data_core import MarketDataCore
 from actors.market_rules import MarketRules
-from actors.messages import MarketTick, StrategySpec
+from actors.messages import FeedStale, MarketTick, StrategySpec
 from actors.orchestrator_core import StrategyBuilder, TradingOrchestrator
 from actors.order_lifecycle import clean_reason
 from actors.paper_exchange import PaperExchange
@@ -114,19 +115,53 @@ class MarketSource:
 
     ``custom`` (tests, scenarios, embedding tools) replaces the configured simulator or replay
     files; like a replay it brings no warm-up history: strategies warm up on its first ticks.
+    A real exchange id (not ``sim``) means live market data through ccxt (``live_feed``): its
+    markets are loaded here, before anything starts, and warm-up comes from its recent 1-minute
+    candles where it serves them.
+
+    Args:
+        markets: the exchange's markets and currencies when already loaded (the feed then asks
+            the exchange nothing at start); else the feed loads them.
+        on_notice: receives the live feed's ``FeedStale`` changes (on its thread).
+
+    Raises:
+        ConfigError: a pair is not a market at the exchange, or its markets cannot be loaded.
     """
 
     def __init__(self, config: SystemConfig, start_ms: int,
-                 custom: Iterable[MarketTick] | None = None) -> None:
+                 custom: Iterable[MarketTick] | None = None, *,
+                 markets: tuple[dict[str, Any], dict[str, Any] | None] | None = None,
+                 on_notice: Callable[[FeedStale], None] | None = None) -> None:
         self.config = config
         self.custom = custom
         self.simulator: MarketSimulator | None = None
-        if custom is None and not config.is_replay:
+        self.live_feed: LiveFeed | None = None
+        if custom is None and not config.is_replay and config.exchange != SIM:
+            feed = LiveFeed(config.exchange, config.exchange_settings, config.pairs,
+                            on_notice=on_notice, seed=config.seed)
+            try:
+                self.live_feed = feed.open(markets)
+            except (UnknownMarketError, ExchangeUnavailableError) as exc:
+                raise ConfigError(str(exc)) from None
+        elif custom is None and not config.is_replay:
             self.simulator = MarketSimulator(config.pairs, config.seed, start_ms,
                                              config.tick_interval_ms)
 
+    @property
+    def is_live(self) -> bool:
+        """Market data from a real exchange, in real time: never paced, shed when behind."""
+        return self.live_feed is not None
+
+    def close(self) -> None:
+        """Stop the live feed (if any) and end its ticks; safe to call more than once."""
+        if self.live_feed is not None:
+            self.live_feed.close()
+
     def warmup(self, pair: str) -> list[MarketTick]:
-        """Warm-up history ending at the simulator's current market time."""
+        """Warm-up history ending at the simulator's current market time (or, live, the
+        exchange's last closed candles)."""
+        if self.live_feed is not None:
+            return self.live_feed.warmup(pair, self.config.warmup_ticks)
         if self.simulator is None:
             return []
         return self.simulator.warmup_history(pair, self.config.warmup_ticks,
@@ -135,7 +170,9 @@ class MarketSource:
     def add_pair(self, pair: str) -> None:
         """Start ticks for a pair added at runtime; only the simulator can make them."""
         if self.simulator is None:
-            what = "recorded files" if self.config.is_replay else "a custom source"
+            what = ("recorded files" if self.config.is_replay else
+                    f"live data from {self.config.exchange}" if self.is_live else
+                    "a custom source")
             raise ValueError(f"cannot add {pair}: the feed is {what}, which has no data for "
                              "it; pairs can be added at runtime on the simulator")
         self.simulator.add_pair(pair)
@@ -149,6 +186,8 @@ class MarketSource:
             return iter(self.custom)
         if self.simulator is not None:
             return self.simulator.ticks()
+        if self.live_feed is not None:
+            return self.live_feed.ticks()
         return open_feeds(dict(self.config.replay))
 
 

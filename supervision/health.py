@@ -9,12 +9,14 @@ reports. Healthy means all of:
 - no pair has failed (given up on after too many restarts);
 - on a live feed, once it has started, every running or paused pair has processed a tick
   within ``max_tick_age_s`` (wall time). A restarting pair is the supervisor's business and
-  does not count: only one that is given up on does.
+  does not count: only one that is given up on does;
+- no pair's exchange feed is stale (no valid market data for ``stale_after_s``; such a pair
+  opens no positions until data returns). Stale pairs are listed in ``stale_pairs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -48,6 +50,8 @@ class HealthReport:
     failed_pairs: tuple[str, ...]
     problems: tuple[str, ...]
     """Why it is unhealthy, one line each; empty when healthy."""
+    stale_pairs: tuple[str, ...] = ()
+    """Pairs whose live market data is stale (no new positions on them)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON body of ``/health``."""
@@ -57,6 +61,7 @@ class HealthReport:
             "actors": {name: {"alive": alive} for name, alive in self.actors},
             "pairs": {pair: attrs.asdict(h) for pair, h in self.pairs},
             "failed_pairs": list(self.failed_pairs),
+            "stale_pairs": list(self.stale_pairs),
             "problems": list(self.problems),
         }
 
@@ -70,6 +75,7 @@ def check_health(
     now_ns: int,
     feed_started_ns: int,
     max_tick_age_s: float | None,
+    stale_pairs: Iterable[str] = (),
 ) -> HealthReport:
     """Judge the system from its parts.
 
@@ -80,6 +86,7 @@ def check_health(
         feed_started_ns: when the feed started (0: not yet); a pair's tick age counts from
             its last tick or from this, whichever is later.
         max_tick_age_s: the oldest acceptable last tick; None to skip the check (replays).
+        stale_pairs: pairs the live feed reports stale.
     """
     problems: list[str] = []
     if error:
@@ -104,5 +111,9 @@ def check_health(
               and (age := (now_ns - max(last, feed_started_ns)) / 1e9) > max_tick_age_s):
             problems.append(f"pair {pair} processed no tick for {age:.1f} s "
                             f"(limit {max_tick_age_s:g} s)")
+    stale = tuple(sorted(p for p in stale_pairs if p in pairs))
+    problems += [f"pair {pair} has stale market data: no new positions until it returns"
+                 for pair in stale]
     return HealthReport(healthy=not problems, state=state, actors=actors, pairs=tuple(report),
-                        failed_pairs=tuple(failed), problems=tuple(problems))
+                        failed_pairs=tuple(failed), problems=tuple(problems),
+                        stale_pairs=stale)

@@ -192,6 +192,34 @@ class _Collector:
         yield GaugeMetricFamily(f"{PREFIX}_risk_halted",
                                 "1 while risk's kill switch blocks new entries",
                                 value=float(snapshot.halted))
+        if snapshot.feed is not None:
+            yield from _live_feed(snapshot)
+
+
+def _live_feed(snapshot: SystemStatus) -> Iterator[Metric]:
+    """The exchange feed's figures (only on a live feed), from the status snapshot."""
+    feed = snapshot.feed or {}
+    stale = GaugeMetricFamily(f"{PREFIX}_feed_stale",
+                              "1 while the pair's live market data is stale (no new positions)",
+                              labels=["pair"])
+    for p in snapshot.pairs:
+        stale.add_metric([p.pair], float(p.stale))
+    yield stale
+    dropped = CounterMetricFamily(
+        f"{PREFIX}_feed_records_dropped",
+        "Exchange records (trades, tickers, quotes) refused before becoming ticks, per pair and "
+        "reason (missing_field, not_a_number, non_positive, crossed_book, duplicate, ...)",
+        labels=["pair", "reason"])
+    for pair, counts in sorted(feed.get("dropped", {}).items()):
+        for reason, count in sorted(counts.items()):
+            dropped.add_metric([pair, reason], count)
+    yield dropped
+    yield CounterMetricFamily(f"{PREFIX}_feed_disconnects",
+                              "Outages of the exchange feed (one per outage, however many "
+                              "streams and retries)", value=feed.get("disconnects", 0))
+    yield CounterMetricFamily(f"{PREFIX}_feed_reconnects",
+                              "Outages of the exchange feed that ended with every stream back",
+                              value=feed.get("reconnects", 0))
 
 
 class MonitoringServer:

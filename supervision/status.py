@@ -50,6 +50,8 @@ class PairStatus:
     latency_p50_ms: float | None = None
     """Median tick latency (feed receipt to processed) over the last minute; None: no ticks."""
     latency_p99_ms: float | None = None
+    stale: bool = False
+    """The pair's live market data is stale: it opens no positions until data returns."""
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +72,9 @@ class SystemStatus:
     ticks_dropped: tuple[tuple[str, int], ...]
     pairs: tuple[PairStatus, ...]
     error: str = ""
+    feed: dict[str, Any] | None = None
+    """The live exchange feed's figures (``LiveFeed.stats``: stale pairs, records dropped by
+    reason, reconnects); None on the simulator and replays."""
 
     def pair(self, pair: str) -> PairStatus:
         return next(p for p in self.pairs if p.pair == pair)
@@ -114,7 +119,7 @@ def format_table(status: SystemStatus) -> str:
     """The compact per-pair table the CLI prints every few seconds; p50 and p99 are the tick
     latencies of the last minute."""
     rows = [_COLUMNS] + [
-        (p.pair, p.state, _num(p.price), _num(p.position),
+        (p.pair, f"{p.state} (stale)" if p.stale else p.state, _num(p.price), _num(p.position),
          _num(p.entry_price) if p.position else "-", f"{p.unrealized_pnl:+.2f}",
          f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), _ms(p.latency_p50_ms),
          _ms(p.latency_p99_ms), str(p.restarts), p.strategy)
@@ -124,6 +129,8 @@ def format_table(status: SystemStatus) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
     halted = f"  HALTED: {status.halt_reason}" if status.halted else ""
+    stale = [p.pair for p in status.pairs if p.stale]
+    halted += f"  STALE FEED: {', '.join(stale)}" if stale else ""
     lines.append(
         f"equity {status.equity:,.2f} {status.quote}  cash {status.cash:,.2f}  realized "
         f"{status.realized_pnl:+,.2f}  fills {status.fills}  ticks {status.ticks_accepted}"

@@ -29,18 +29,21 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.ccxt_feed import LiveFeed
 from actors.ccxt_gateway import CcxtGateway
 from actors.execution import ExecutionActor
 from actors.live_execution import LiveExecutionCore
 from actors.market_data import MarketDataActor, StartFeed
 from actors.market_data_core import MarketDataCore
 from actors.messages import (
+    EVENTS,
     EXECUTION,
     MARKET_DATA,
     RISK,
     STATE,
     SUPERVISOR,
     FeedEnded,
+    FeedStale,
     Fill,
     GetBalances,
     GetPortfolio,
@@ -148,12 +151,20 @@ class TradingSystem:
         except BaseException:
             if monitor is not None:
                 monitor.close()
+            if self._market is not None:
+                self._market.close()
             raise
         if monitor is not None:
             self._monitor = monitor.start()
             logger.info("metrics on http://127.0.0.1:{}/metrics, health on /health",
                         monitor.port)
         return self
+
+    @property
+    def live_feed(self) -> LiveFeed | None:
+        """The exchange's market data feed (``stats()``, ``stale_pairs()``, its loaded
+        ``markets``), or None on the simulator, replays and custom sources."""
+        return self._market.live_feed if self._market is not None else None
 
     @property
     def metrics_port(self) -> int | None:
@@ -169,6 +180,11 @@ class TradingSystem:
             if live else None
         if live or (config.exchange != SIM and self._source is None and not config.is_replay):
             self.markets = load_markets(config)
+        loaded = self.markets
+        # The feed before the database too: a pair the exchange does not list starts nothing.
+        market = self._market = MarketSource(
+            config, int(time.time() * 1000), self._source, on_notice=self._on_feed_notice,
+            markets=None if loaded is None else (loaded.markets, loaded.currencies))
         state_core = open_state(config)
         try:
             snapshot: PortfolioSnapshot = state_core.answer(GetPortfolio())
@@ -191,10 +207,10 @@ class TradingSystem:
         risk_core.handle(state_core.ledger.portfolio(0))
         self._start(RISK, RiskActor.start(risk_core, router))
 
-        market = self._market = MarketSource(config, int(time.time() * 1000), self._source)
         market_core = self._market_core = make_market_data(config, market)
         self._start(MARKET_DATA, MarketDataActor.start(
-            market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs))
+            market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
+            live=market.is_live, close_source=market.close))
         self._start(SUPERVISOR, SupervisorActor.start(
             config, router, market_core.history, self._on_feed_ended, self._on_escalation))
 
@@ -215,13 +231,11 @@ class TradingSystem:
         self._watchdog.start()
         self._refs[MARKET_DATA].tell(StartFeed())
         self._feed_started_ns = time.perf_counter_ns()
-        if config.exchange != SIM:
-            logger.warning("exchange {!r}: live market data through ccxt is not built yet; "
-                           "trading on the embedded simulator and paper exchange", config.exchange)
         logger.info("trade-conductor running: {} pair(s) on {}, state in {}",
                     len(config.pairs), "a custom source" if self._source is not None
-                    else "recorded files" if config.is_replay else "the simulator",
-                    config.state_db)
+                    else "recorded files" if config.is_replay
+                    else f"live market data from {config.exchange}" if market.is_live
+                    else "the simulator", config.state_db)
 
     def _start(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         self._refs[name] = ref
@@ -259,6 +273,12 @@ class TradingSystem:
             logger.error("ALERT reconciliation with {} failed ({}); {} unfinished order(s) "
                          "stay open in the records until the next start", self.config.exchange,
                          clean_reason(exc), len(orders))
+
+    def _on_feed_notice(self, notice: FeedStale) -> None:
+        """The live feed's staleness changes: risk gates entries on them, subscribers see
+        them (runs on the feed's thread: two tells)."""
+        self.router.tell(RISK, notice)
+        self.router.tell(EVENTS, notice)
 
     def _on_feed_ended(self, ended: FeedEnded) -> None:
         self._feed_ended = ended
@@ -394,6 +414,10 @@ class TradingSystem:
         marks = dict(portfolio.marks)
         pairs = []
         now_ns = time.perf_counter_ns()
+        live = self.live_feed
+        stats = live.stats() if live is not None else None
+        stale = set(stats.stale_pairs) if stats is not None else set()
+        feed_drops = dict(stats.dropped) if stats is not None else {}
         for pair, h in self.router.pairs.items():
             price = h.last_price or marks.get(pair, 0.0)
             p50, p99 = h.latency.percentiles(now_ns) or (None, None)
@@ -401,14 +425,19 @@ class TradingSystem:
                 pair=pair, state="paused" if h.paused and h.state == "running" else h.state,
                 generation=h.generation, restarts=h.restarts,
                 strategy=h.strategy, price=price, ticks=h.ticks, ticks_shed=h.shed,
-                ticks_dropped=feed.dropped_for(pair), last_latency_ms=h.last_latency_ns / 1e6,
+                ticks_dropped=feed.dropped_for(pair) + sum(n for _, n in feed_drops.get(pair, ())),
+                last_latency_ms=h.last_latency_ns / 1e6,
                 last_error=h.last_error, latency_p50_ms=p50, latency_p99_ms=p99,
-                **pair_figures(books.get(pair), price)))
+                stale=pair in stale, **pair_figures(books.get(pair), price)))
+        dropped = feed.dropped()
+        for counts in feed_drops.values():
+            for reason, n in counts:
+                dropped[reason] = dropped.get(reason, 0) + n
         return SystemStatus(
             state=self._state, **portfolio_figures(portfolio, risk),
             ticks_accepted=sum(feed.accepted(p) for p in self.router.pairs),
-            ticks_dropped=tuple(sorted(feed.dropped().items())), pairs=tuple(pairs),
-            error=self._error)
+            ticks_dropped=tuple(sorted(dropped.items())), pairs=tuple(pairs),
+            error=self._error, feed=None if stats is None else stats.as_dict())
 
     def health(self) -> HealthReport:
         """Whether the system is healthy, and why not (what ``/health`` answers). It never
@@ -418,7 +447,8 @@ class TradingSystem:
             state=self._state, error=self._error, services=self.router.services,
             pairs=self.router.pairs, now_ns=time.perf_counter_ns(),
             feed_started_ns=self._feed_started_ns,
-            max_tick_age_s=self.config.health_max_tick_age_s if live else None)
+            max_tick_age_s=self.config.health_max_tick_age_s if live else None,
+            stale_pairs=self.live_feed.stale_pairs() if self.live_feed is not None else ())
 
     def _empty_status(self, state: str) -> SystemStatus:
         return SystemStatus(state=state, quote=self.config.quote, cash=0.0, equity=0.0,
@@ -513,3 +543,4 @@ def unfinished_fills(state: StateCore, snapshot: PortfolioSnapshot) -> dict[str,
             if fill.order_id in open_ids:
                 out.setdefault(fill.order_id, []).append(fill)
     return out
+

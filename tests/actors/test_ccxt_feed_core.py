@@ -175,6 +175,23 @@ def test_a_pair_goes_stale_after_silence_and_fresh_on_valid_data_once_each():
     assert (back.fresh.pair, back.fresh.stale, back.fresh.age_s) == (PAIR, False, 8.0)
 
 
+def test_a_backlog_of_old_trades_is_delivered_but_does_not_end_staleness():
+    """Trades stamped long ago (a lagging feed) become ticks; only a recent one is fresh."""
+    feed = core(stale_after_s=5.0)
+    feed.check_stale(5.0)
+    now_wall = WALL + 60_000
+
+    backlog = feed.trades(PAIR, [trade(1), trade(2)], now=6.0, wall_ms=now_wall)
+    still_stale = PAIR in feed.stale_pairs
+    recent = feed.trades(PAIR, [trade(3, ts=now_wall - 1_000)], now=7.0, wall_ms=now_wall)
+
+    assert len(backlog.ticks) == 2
+    assert backlog.fresh is None
+    assert still_stale
+    assert recent.fresh is not None
+    assert PAIR not in feed.stale_pairs
+
+
 def test_the_stale_clock_starts_when_the_feed_starts():
     """Time spent loading markets before the feed runs does not count as silence."""
     feed = core(stale_after_s=5.0)
@@ -210,17 +227,20 @@ def test_backoff_doubles_with_jitter_between_the_bounds_and_resets():
 
 
 def test_an_outage_over_many_streams_and_retries_is_one_down_and_one_up():
-    """Two streams fail and retry repeatedly: one change to log each way."""
+    """Two streams fail and retry repeatedly: one change to log each way; the first delivery
+    after the outage ends it (the streams share the exchange's connections)."""
     links = Links(["trades:A", "trades:B"], 0.1, 1.0, random.Random(0))
 
-    changes = [links.failed("trades:A", "closed", 1.0)[1], links.failed("trades:B", "closed",
-                                                                      1.0)[1],
-               links.failed("trades:A", "refused", 2.0)[1], links.succeeded("trades:A", 3.0)]
-    up = links.succeeded("trades:B", 4.0)
+    changes = [links.failed("trades:A", "closed", 1.0)[1],
+               links.failed("trades:B", "closed", 1.0)[1],
+               links.failed("trades:A", "refused", 2.0)[1]]
+    up = links.succeeded("trades:A", 3.0)
+    after = links.succeeded("trades:B", 4.0)
 
-    assert [c.kind if c else None for c in changes] == ["down", None, None, None]
+    assert [c.kind if c else None for c in changes] == ["down", None, None]
     assert up is not None
-    assert (up.kind, up.down_s, up.failures) == ("up", 3.0, 3)
+    assert (up.kind, up.down_s, up.failures) == ("up", 2.0, 3)
+    assert after is None
     assert (links.disconnects, links.reconnects) == (1, 1)
 
 

@@ -1,0 +1,325 @@
+"""Live market data through ccxt against the loopback fake Binance: the real ccxt.pro client,
+the real actors, paper trading on what the fake streams.
+
+Every wait is on an event, a status figure or the fake's subscription condition, with a
+timeout; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from loguru import logger
+
+from actors.messages import (
+    RISK,
+    ExitReason,
+    FeedStale,
+    OrderFilled,
+    OrderRejected,
+    OrderType,
+    ProposeOrder,
+    Side,
+    Signal,
+)
+from strategies.base import Strategy
+from supervision.config import build_config
+from supervision.system import TradingSystem
+from tests.fake_exchange import FakeBinance
+from tests.helpers import EventLog, eventually
+
+BTC, ETH = "BTC/USDT", "ETH/USDT"
+MARKETS = {BTC: {"price": 60_000}, ETH: {"price": 3_000}}
+
+
+@attrs.frozen(kw_only=True)
+class _Params:
+    timeframe_s: float = 0.0
+
+
+class BuyLive(Strategy):
+    """Ignores warm-up history; BUY on the first live tick (risk refuses the rest)."""
+
+    name = "buy_live"
+    Params = _Params
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def warm_up(self, ticks: Any) -> None:
+        pass
+
+    def on_price(self, price: float) -> Signal:
+        if getattr(self, "_done", False):
+            return Signal.HOLD
+        self._done = True
+        return Signal.BUY
+
+
+class Hold(BuyLive):
+    """Never trades: the feed alone is under test."""
+
+    name = "hold"
+
+    def on_price(self, price: float) -> Signal:
+        return Signal.HOLD
+
+
+def feed_table(fake: FakeBinance, **settings: Any) -> dict[str, Any]:
+    """The ``[exchange]`` table pointing ccxt at the fake (its keys left out: the feed is
+    public data, and keys never go in the ccxt table)."""
+    ccxt_table = {k: v for k, v in fake.ccxt_config(timeout=2000).items()
+                  if k not in ("apiKey", "secret")}
+    return {"id": "binance", "ccxt": ccxt_table, "reconnect_initial_s": 0.05,
+            "reconnect_max_s": 0.2, **settings}
+
+
+def live_system(fake: FakeBinance, tmp_path: Path, strategy: str = "hold",
+                pairs: str = f"{BTC},{ETH}", **settings: Any) -> TradingSystem:
+    config = build_config(
+        {"exchange": feed_table(fake, **settings), "warmup_ticks": 10},
+        {"pairs": pairs, "state_db": str(tmp_path / "state.sqlite"),
+         "strategy": {"name": f"tests.integration.test_live_feed:{_classes[strategy]}"}})
+    return TradingSystem(config)
+
+
+_classes = {"hold": "Hold", "buy_live": "BuyLive"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBinance]:
+    with FakeBinance(markets=MARKETS) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """The feed's log messages at INFO and above."""
+    lines: list[str] = []
+    logger.enable("actors")
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
+
+
+def ticks_of(system: TradingSystem, pair: str) -> int:
+    return system.status().pair(pair).ticks
+
+
+def publish(fake: FakeBinance, pair: str, prices: list[float]) -> None:
+    for price in prices:
+        fake.trade(pair, price, 0.01, "buy")
+
+
+# -- websocket feed ------------------------------------------------------------------------------
+
+
+def test_streamed_trades_become_ticks_that_are_paper_traded(fake, tmp_path):
+    """ws: fake trades reach the pair as ticks; its BUY fills on the paper exchange."""
+    events = EventLog()
+    with live_system(fake, tmp_path, "buy_live", pairs=BTC) as system:
+        system.subscribe(events)
+        fake.wait_for_subscription(BTC)
+        fake.set_price(BTC, 60_000, spread=2)
+
+        publish(fake, BTC, [60_000.0, 60_001.0, 60_002.0])
+
+        events.wait_for(lambda es: any(isinstance(e, OrderFilled) for e in es),
+                        message="a paper fill")
+        eventually(lambda: ticks_of(system, BTC) >= 3, message="three ticks")
+        status = system.status()
+    (fill,) = [e.fill for e in events.of(OrderFilled)]
+    assert (fill.pair, fill.side) == (BTC, Side.BUY)
+    assert 59_990 < fill.price < 60_010  # at the streamed ask, not a simulator price
+    assert status.fills == 1
+    assert status.feed is not None
+    assert status.feed["exchange"] == "binance"
+
+
+def test_a_dropped_websocket_reconnects_and_ticks_flow_again_without_duplicates(
+        fake, tmp_path, log_lines):
+    """ws_drop: one WARNING, a resubscribe, one INFO; each trade is one tick."""
+    with live_system(fake, tmp_path, pairs=BTC) as system:
+        fake.wait_for_subscription(BTC)
+        publish(fake, BTC, [60_000.0, 60_001.0, 60_002.0])
+        eventually(lambda: ticks_of(system, BTC) == 3, message="three ticks before the drop")
+        feed = system.live_feed
+
+        fake.inject("ws_drop")
+        eventually(lambda: feed.stats().disconnects == 1, message="the drop noticed")
+        fake.wait_for_subscription(BTC)
+        publish(fake, BTC, [60_003.0, 60_004.0])
+        eventually(lambda: ticks_of(system, BTC) == 5, message="ticks after the reconnect")
+        eventually(lambda: feed.stats().reconnects == 1, message="the reconnect noticed")
+        stats = feed.stats()
+        history = system._market_core.history(BTC)
+
+    assert [t.price for t in history[-5:]] == [60_000.0, 60_001.0, 60_002.0, 60_003.0,
+                                               60_004.0]
+    assert stats.dropped_for(BTC)["duplicate"] == 0  # nothing resent: nothing to drop
+    assert sum("interrupted" in line for line in log_lines) == 1
+    assert sum("flowing again" in line for line in log_lines) == 1
+
+
+# -- REST feed -----------------------------------------------------------------------------------
+
+
+def test_rest_polling_drops_and_counts_malformed_replies_and_never_ticks_on_them(
+        fake, tmp_path):
+    """A 200 reply that is not JSON becomes a ticker of Nones in ccxt: counted, not traded."""
+    fake.set_price(BTC, 60_000, spread=2)
+    fake.inject("malformed_json", path="/api/v3/ticker/24hr", times=3)
+    with live_system(fake, tmp_path, pairs=BTC, feed="rest", poll_interval_s=0.05) as system:
+        feed = system.live_feed
+        eventually(lambda: sum(feed.stats().dropped_for(BTC).values()) >= 3,
+                   message="three malformed replies counted")
+        eventually(lambda: ticks_of(system, BTC) >= 2, message="ticks from good replies")
+        history = system._market_core.history(BTC)
+        status = system.status()
+
+    assert feed.stats().dropped_for(BTC)["missing_field"] >= 3
+    assert all(t.is_sane() for t in history)
+    assert all(t.price == 60_000.0 for t in history if t.ts_ms > 0)
+    assert dict(status.ticks_dropped)["missing_field"] >= 3
+    assert status.pair(BTC).ticks_dropped >= 3
+
+
+def test_rest_polling_backs_off_on_server_errors_and_recovers(fake, tmp_path, log_lines):
+    """5xx and 429 replies: the poller waits and retries; one outage is logged once."""
+    fake.set_price(BTC, 60_000, spread=2)
+    fake.inject("http_5xx", path="/api/v3/ticker/24hr", times=2, status=502, body="html")
+    fake.inject("http_429", path="/api/v3/ticker/24hr", times=1, retry_after=0)
+    with live_system(fake, tmp_path, pairs=BTC, feed="rest", poll_interval_s=0.05) as system:
+        feed = system.live_feed
+        eventually(lambda: feed.stats().reconnects == 1, message="the outage ended")
+        eventually(lambda: ticks_of(system, BTC) >= 1, message="ticks after the outage")
+
+    assert feed.stats().disconnects == 1
+    assert sum("interrupted" in line for line in log_lines) == 1
+
+
+# -- staleness -----------------------------------------------------------------------------------
+
+
+def test_a_silent_feed_goes_stale_refuses_entries_then_fresh_data_allows_them(
+        fake, tmp_path, log_lines):
+    """No data for stale_after_s: FeedStale, health says so, an entry is refused with
+    stale_feed; a fresh trade lifts it and the pair's BUY fills."""
+    events = EventLog()
+    with live_system(fake, tmp_path, "buy_live", pairs=BTC, stale_after_s=0.3) as system:
+        system.subscribe(events)
+        events.wait_for(lambda es: any(isinstance(e, FeedStale) and e.stale for e in es),
+                        message="the pair going stale")
+        health = system.health()
+        handle = system.router.pairs[BTC]
+        # A decision made on data that arrived before the silence, still in flight:
+        system.router.tell(RISK, ProposeOrder(
+            proposal_id="late", pair=BTC, generation=handle.generation, side=Side.BUY,
+            order_type=OrderType.MARKET, reason=ExitReason.ENTRY, price=60_000.0,
+            bid=59_999.0, ask=60_001.0, ts_ms=1))
+        events.wait_for(lambda es: any(isinstance(e, OrderRejected) for e in es),
+                        message="the late entry refused")
+        stale_status = system.status()
+
+        fake.wait_for_subscription(BTC)
+        fake.set_price(BTC, 60_000, spread=2)
+        publish(fake, BTC, [60_000.0])
+        events.wait_for(lambda es: any(isinstance(e, OrderFilled) for e in es),
+                        message="an entry once data is fresh")
+
+    (rejected,) = events.of(OrderRejected)
+    assert (rejected.reason, rejected.pair) == ("stale_feed", BTC)
+    assert not health.healthy
+    assert health.stale_pairs == (BTC,)
+    assert health.as_dict()["stale_pairs"] == [BTC]
+    assert stale_status.pair(BTC).stale
+    notices = [(e.stale, e.pair) for e in events.of(FeedStale)]
+    assert notices[:2] == [(True, BTC), (False, BTC)]
+    assert sum("no market data" in line for line in log_lines) == 1
+    assert sum("market data is back" in line for line in log_lines) == 1
+
+
+def test_a_pair_the_exchange_does_not_list_is_refused_before_anything_starts(fake, tmp_path):
+    """Bad input: the error names the pair and the close matches; no database is made."""
+    from supervision.config import ConfigError
+
+    system = live_system(fake, tmp_path, pairs="BTC/USDC")
+    with pytest.raises(ConfigError, match=r"BTC/USDC is not a market at binance.*BTC/USDT"):
+        system.start()
+    assert not (tmp_path / "state.sqlite").exists()
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_the_cli_paper_trades_live_data_from_a_config_file(fake, tmp_path):
+    """``--exchange binance`` with a config file whose ccxt table points at the fake: exit 0,
+    ticks processed in --summary-json."""
+    table = feed_table(fake)
+    config = tmp_path / "live.toml"
+    config.write_text(_toml({"exchange": table}))
+    summary = tmp_path / "summary.json"
+    stop = threading.Event()
+
+    def trade_until_stopped() -> None:
+        fake.wait_for_subscription(BTC, timeout=20)
+        price = 60_000.0
+        while not stop.wait(0.05):
+            price += 1
+            fake.trade(BTC, price, 0.01, "buy")
+
+    pusher = threading.Thread(target=trade_until_stopped, daemon=True)
+    pusher.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "supervision.main", "--pairs", f"{BTC},{ETH}",
+             "--exchange", "binance", "--config", str(config), "--duration", "2",
+             "--state-db", str(tmp_path / "s.sqlite"), "--summary-json", str(summary),
+             "--log-dir", str(tmp_path / "logs")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        stop.set()
+        pusher.join(5)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(summary.read_text())
+    btc = next(p for p in result["pairs"] if p["pair"] == BTC)
+    assert btc["ticks"] > 0
+    assert result["feed"]["exchange"] == "binance"
+    assert "live market data from binance" in done.stderr
+
+
+def _toml(data: dict[str, Any], prefix: str = "") -> str:
+    """A tiny TOML writer for nested tables of strings, numbers and booleans."""
+    scalars, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            scalars.append(f"{json.dumps(key)} = {_value(value)}")
+    out = ""
+    if prefix and scalars:
+        out += f"[{prefix}]\n"
+    out += "".join(line + "\n" for line in scalars)
+    for key, value in tables:
+        out += _toml(value, f"{prefix}.{json.dumps(key)}" if prefix else json.dumps(key))
+    return out
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return json.dumps(value)
