@@ -365,12 +365,19 @@ class StateStore:
                 )
             if balances is not None:
                 self._write_balances(balances)
-            conn.executemany(
-                "INSERT OR REPLACE INTO pnl (pair, realized, trades) VALUES (?, ?, ?)", pnl
-            )
+            # Each statement lets go of the GIL and may wait to get it back behind busy
+            # threads: an empty one is skipped, not sent.
+            pnl_rows = list(pnl)
+            if pnl_rows:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO pnl (pair, realized, trades) VALUES (?, ?, ?)",
+                    pnl_rows,
+                )
             if peak_equity is not None:
                 self._write_meta("peak_equity", peak_equity)
-            conn.executemany(_UPSERT_ORDER, [(*_order_row(o), *_TERMINAL) for o in orders])
+            order_rows = [(*_order_row(o), *_TERMINAL) for o in orders]
+            if order_rows:
+                conn.executemany(_UPSERT_ORDER, order_rows)
 
     def record_peak_price(self, pair: str, price: float) -> None:
         """Store a raised trailing-stop peak of the pair's open position."""
