@@ -5,7 +5,7 @@ anything else starts: a pair the exchange does not list is refused with the clos
 keeps them for the order side (``client``, ``markets``, ``share_markets``), and can fetch
 warm-up candles. Its ``ticks()`` is the iterable the market data actor consumes, like the
 simulator's: the first ``next()`` starts an asyncio event loop on a thread of its own
-("feed-ccxt"), which runs
+("feed", which the logs show as the market data actor), which runs
 - with ``feed = "ws"``: one ``ccxt.pro`` ``watch_trades`` task per pair, plus best bid/ask from
   ``watch_bids_asks`` (or ``watch_ticker`` per pair) where the exchange streams them; without
   quotes, bid/ask are modelled from the trade price and the market's tick size;
@@ -267,7 +267,7 @@ class LiveFeed:
                 raise RuntimeError("open() the feed before reading its ticks")
             self._core.reset_clock(self._clock())
             self._start_wall_ms = int(time.time() * 1000)
-            self._thread = threading.Thread(target=self._run, name="feed-ccxt", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="feed", daemon=True)
             self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
