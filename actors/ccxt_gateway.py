@@ -473,6 +473,9 @@ class CcxtGateway:
         the order's cumulative ``filled``)."""
         if not self.use_trades or xo.filled <= 0:
             return [] if self.use_trades else None
+        embedded = sum(t.amount for t in xo.trades)
+        if embedded >= xo.filled * (1 - 1e-9):
+            return []  # the reply carried every trade (Binance's FULL response): no request
         client, order = self._client, tracker.order
         has = getattr(client, "has", {}) or {}
         self.requests += 1
