@@ -436,7 +436,7 @@ class LiveFeed:
                     try:
                         trades = await client.fetch_trades(pair, since=since, limit=100) or []
                     except Exception as exc:
-                        if not _is_unsupported(exc):
+                        if not _is_refusal(exc):
                             raise
                         trades_ok = False
                         logger.info("{}: {} does not serve recent trades ({}); polling its "
@@ -565,6 +565,14 @@ def _is_unsupported(exc: BaseException) -> bool:
 
     return isinstance(exc, ccxt.NotSupported | ccxt.BadRequest) and not isinstance(
         exc, ccxt.BadSymbol)
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """The exchange answered and said no (not a network or server trouble): asking again will
+    not change it."""
+    import ccxt
+
+    return isinstance(exc, ccxt.ExchangeError) and not isinstance(exc, ccxt.BadSymbol)
 
 
 def _wall_ms() -> int:

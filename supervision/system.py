@@ -30,6 +30,7 @@ import pykka
 from loguru import logger
 
 from actors.ccxt_feed import LiveFeed
+from actors.ccxt_feed_core import DUPLICATE
 from actors.ccxt_gateway import CcxtGateway
 from actors.execution import ExecutionActor
 from actors.live_execution import LiveExecutionCore
@@ -417,7 +418,9 @@ class TradingSystem:
         live = self.live_feed
         stats = live.stats() if live is not None else None
         stale = set(stats.stale_pairs) if stats is not None else set()
-        feed_drops = dict(stats.dropped) if stats is not None else {}
+        # Resent trades (``duplicate``) are no loss: the feed's own stats count them.
+        feed_drops = {pair: tuple((r, n) for r, n in counts if r != DUPLICATE)
+                      for pair, counts in stats.dropped} if stats is not None else {}
         for pair, h in self.router.pairs.items():
             price = h.last_price or marks.get(pair, 0.0)
             p50, p99 = h.latency.percentiles(now_ns) or (None, None)

@@ -19,6 +19,7 @@ import attrs
 import pytest
 from loguru import logger
 
+from actors.ccxt_feed import LiveFeed
 from actors.messages import (
     RISK,
     ExitReason,
@@ -32,6 +33,7 @@ from actors.messages import (
 )
 from strategies.base import Strategy
 from supervision.config import build_config
+from supervision.status import format_table
 from supervision.system import TradingSystem
 from tests.fake_exchange import FakeBinance
 from tests.helpers import EventLog, eventually
@@ -209,6 +211,45 @@ def test_rest_polling_backs_off_on_server_errors_and_recovers(fake, tmp_path, lo
     assert sum("interrupted" in line for line in log_lines) == 1
 
 
+def test_an_exchange_without_recent_trades_is_polled_by_its_ticker_alone(fake, tmp_path,
+                                                                          log_lines):
+    """fetch_trades refused (an endpoint the exchange lacks): said once, tickers still tick."""
+    fake.set_price(BTC, 60_000, spread=2)
+    ccxt_table = feed_table(fake)["ccxt"]
+    ccxt_table["options"]["fetchTradesMethod"] = "publicGetHistoricalTrades"  # not served
+    with live_system(fake, tmp_path, pairs=BTC, feed="rest", poll_interval_s=0.05,
+                     ccxt=ccxt_table) as system:
+        eventually(lambda: ticks_of(system, BTC) >= 3, message="ticker ticks")
+        stats = system.live_feed.stats()
+
+    assert sum("does not serve recent trades" in line for line in log_lines) == 1
+    assert stats.disconnects == 0
+
+
+def test_closing_the_feed_ends_its_ticks_and_is_safe_twice(fake):
+    """close() stops the loop thread and ends ticks(); before start it only marks closed."""
+    settings = build_config({"exchange": feed_table(fake)}, {"pairs": BTC}).exchange_settings
+    never_started = LiveFeed("binance", settings, [BTC]).open()
+    never_started.close()
+    assert list(never_started.ticks()) == []
+
+    feed = LiveFeed("binance", settings, [BTC]).open()
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.extend(feed.ticks()), daemon=True)
+    reader.start()
+    fake.wait_for_subscription(BTC)
+    publish(fake, BTC, [60_000.0])
+    eventually(lambda: len(got) == 1, message="one tick")
+
+    feed.close()
+    feed.close()
+    reader.join(5)
+
+    assert not reader.is_alive()
+    assert not feed.stats().running
+    assert got[0].price == 60_000.0
+
+
 # -- staleness -----------------------------------------------------------------------------------
 
 
@@ -231,6 +272,7 @@ def test_a_silent_feed_goes_stale_refuses_entries_then_fresh_data_allows_them(
         events.wait_for(lambda es: any(isinstance(e, OrderRejected) for e in es),
                         message="the late entry refused")
         stale_status = system.status()
+        scrape = system.metrics.exposition().decode()
 
         fake.wait_for_subscription(BTC)
         fake.set_price(BTC, 60_000, spread=2)
@@ -244,6 +286,10 @@ def test_a_silent_feed_goes_stale_refuses_entries_then_fresh_data_allows_them(
     assert health.stale_pairs == (BTC,)
     assert health.as_dict()["stale_pairs"] == [BTC]
     assert stale_status.pair(BTC).stale
+    table = format_table(stale_status)
+    assert "running (stale)" in table
+    assert "STALE FEED: BTC/USDT" in table
+    assert 'trade_conductor_feed_stale{pair="BTC/USDT"} 1.0' in scrape
     notices = [(e.stale, e.pair) for e in events.of(FeedStale)]
     assert notices[:2] == [(True, BTC), (False, BTC)]
     assert sum("no market data" in line for line in log_lines) == 1
