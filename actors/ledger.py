@@ -348,10 +348,10 @@ class Ledger:
     def book(self, pair: str) -> PairBook:
         orders: tuple[Order, ...] = ()
         if self.open_orders:
-            orders = tuple(sorted(
-                (o for o in self.open_orders.values() if o.pair == pair),
-                key=lambda o: (o.created_ms, o.order_id),
-            ))
+            mine = [o for o in self.open_orders.values() if o.pair == pair]
+            if len(mine) > 1:
+                mine.sort(key=_created)
+            orders = tuple(mine)
         return PairBook(
             pair=pair,
             position=self.positions.get(pair),
@@ -383,6 +383,10 @@ class Ledger:
             fills=self.fill_count,
             orders=self.order_count,
         )
+
+
+def _created(order: Order) -> tuple[int, str]:
+    return order.created_ms, order.order_id
 
 
 _VALID_PAIRS: set[str] = set()
