@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import random
 import threading
@@ -161,7 +162,11 @@ class CcxtGateway:
     def start(self, timeout: float = 30.0) -> CcxtGateway:
         """Start the loop thread and the client (markets shared or loaded)."""
         self._thread.start()
-        self._call(self._open(), timeout)
+        try:
+            self._call(self._open(), timeout)
+        except BaseException:
+            self.close()
+            raise
         if self._subscribe is not None:
             self._unsubscribe = self._subscribe(self._on_event)
         return self
@@ -233,7 +238,8 @@ class CcxtGateway:
             with self._acks_lock:
                 future = self._acks.pop(event.order.order_id, None)
             if future is not None:
-                future.set_result(None)
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    future.set_result(None)  # unless its wait just timed out
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no command is queued and no order is being placed or followed."""
