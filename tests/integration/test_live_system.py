@@ -109,6 +109,22 @@ def test_a_live_entry_is_recorded_ahead_filled_once_and_agrees_with_the_exchange
 
 
 @pytest.mark.usefixtures("keys")
+def test_live_market_data_and_live_orders_run_end_to_end(tmp_path: Path) -> None:
+    """No custom source: ticks come from the fake's websocket trades through the live feed,
+    and the entry they trigger is filled at the fake and booked once."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake, \
+            TradingSystem(live_config(fake, db)) as system:
+        fake.wait_for_subscription("BTC/USDT", "trade", timeout=10)
+        fake.set_price("BTC/USDT", 60_000, spread=0.02)
+        fake.trade("BTC/USDT", 60_000, 0.01)
+        eventually(lambda: system.status().pairs[0].position > 0, 10, "the entry")
+        [order] = fake.orders()
+    assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
+    assert_agrees(fake, order.client_order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
 def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: Path) -> None:
     """The exchange accepted the entry but the reply never came before the stop: the next
     start finds the NEW intent by its client id, adopts it and books its fill once."""
