@@ -38,6 +38,10 @@ BATCH_S = 0.02
 """Longest a change waits for its commit while the inbox never drains."""
 
 
+class _Die:
+    """The actor's note to itself: a commit failed past recovery while answering a query."""
+
+
 class StateActor(CoreActor):
     name = STATE
     core: StateCore
@@ -58,10 +62,20 @@ class StateActor(CoreActor):
         self._outbox: list[Envelope] = []
         """What the batch's messages send, held until the batch is committed."""
         self._batch_started = 0.0
+        self._broken: Exception | None = None
 
     def on_receive(self, message: Any) -> Any:
+        if self._broken is not None:
+            raise self._broken
         if isinstance(message, Query):
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:
+                # An ask hands the error back and keeps the actor alive, with memory ahead of
+                # the database: die on the next message instead, as after a failed tell.
+                self._broken = exc
+                self.actor_ref.tell(_Die())
+                raise
             return message if isinstance(message, Ping) else self.core.answer(message)
         batch = self._batch
         if not batch:

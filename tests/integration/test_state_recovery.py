@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from actors.messages import OrderFilled, ServiceRestarted
+import pytest
+
+from actors.messages import Fill, GetPortfolio, OrderFilled, ServiceRestarted, Side
+from actors.router import Router
 from actors.scenarios import scenario_ticks
+from actors.state import StateActor
+from actors.state_core import StateCore
 from actors.state_store import StateStore, StateStoreError
 from supervision import TradingSystem, build_config
 from supervision.sync_runtime import SyncRuntime
@@ -96,3 +101,25 @@ def test_a_fill_is_published_only_after_it_is_committed(tmp_path):
 
     assert len(seen) > 10
     assert all(seen)
+
+
+def test_a_commit_failing_past_recovery_while_answering_a_query_kills_the_state_actor(
+        tmp_path, monkeypatch):
+    """An ask would hand the error back and keep the actor alive with memory ahead of the
+    file: the query fails, and the actor refuses everything after it (so a tell kills it)."""
+    core = StateCore.open(str(tmp_path / "s.sqlite"), "USDT", {"USDT": 10_000.0})
+    actor = StateActor(core, Router(), reopen=lambda: core, may_restart=lambda now: False)
+    actor.actor_inbox.put(object())  # the inbox is not drained: the fill waits for its commit
+    fill = Fill(fill_id="f-1", order_id="o-1", pair="BTC/USDT", side=Side.BUY, amount=1.0,
+                price=100.0, fee=0.0, ts_ms=1_000)
+    actor.on_receive(OrderFilled(fill=fill))
+
+    def broken(self, **kwargs):
+        raise StateStoreError("disk gone (injected)")
+
+    monkeypatch.setattr(StateStore, "write_books", broken)
+    with pytest.raises(StateStoreError, match="disk gone"):
+        actor.on_receive(GetPortfolio())
+    with pytest.raises(StateStoreError, match="disk gone"):
+        actor.on_receive(OrderFilled(fill=fill))
+    core.close()
