@@ -41,13 +41,16 @@ def lot_size(pair: str) -> float:
     return profile_for(pair).lot_size
 
 
-def open_state(config: SystemConfig) -> StateCore:
+def open_state(config: SystemConfig, markets: LoadedMarkets | None = None) -> StateCore:
     """Open (or create) the state database; its directory is made here, at start, never
-    during validation, so a bad config leaves nothing behind."""
+    during validation, so a bad config leaves nothing behind. With a real exchange's
+    ``markets``, a position's remainder below the exchange's lot is dust (after a fee taken
+    in the base, the exit can only sell whole lots)."""
     if config.state_db != ":memory:":
         parent = os.path.dirname(os.path.abspath(config.state_db))
         os.makedirs(parent, exist_ok=True)
-    return StateCore.open(config.state_db, config.quote, config.funding)
+    lots = None if markets is None else {p: markets.rules.lot_size(p) for p in config.pairs}
+    return StateCore.open(config.state_db, config.quote, config.funding, lots=lots)
 
 
 @attrs.frozen

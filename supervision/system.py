@@ -186,7 +186,7 @@ class TradingSystem:
         market = self._market = MarketSource(
             config, int(time.time() * 1000), self._source, on_notice=self._on_feed_notice,
             markets=None if loaded is None else (loaded.markets, loaded.currencies))
-        state_core = open_state(config)
+        state_core = open_state(config, self.markets)
         try:
             snapshot: PortfolioSnapshot = state_core.answer(GetPortfolio())
             balances = state_core.answer(GetBalances())
@@ -198,7 +198,7 @@ class TradingSystem:
             raise
         tracker = RestartTracker(config.restart)
         self._start(STATE, StateActor.start(
-            state_core, router, lambda: open_state(config),
+            state_core, router, lambda: open_state(config, self.markets),
             lambda now: tracker.on_failure(STATE, now).restart))
         execution_core = self._execution_core = make_execution(
             config, balances, markets=self.markets, router=router, credentials=credentials)

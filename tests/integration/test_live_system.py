@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from actors.messages import Fill, MarketTick, Order, OrderStatus, OrderUpdated, StrategySpec
+from actors.messages import (
+    Fill,
+    MarketTick,
+    Order,
+    OrderStatus,
+    OrderUpdated,
+    Side,
+    StrategySpec,
+)
 from actors.state_store import StateStore
 from supervision import TradingSystem, build_config
 from supervision.config import ConfigError
@@ -122,6 +130,29 @@ def test_live_market_data_and_live_orders_run_end_to_end(tmp_path: Path) -> None
         [order] = fake.orders()
     assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
     assert_agrees(fake, order.client_order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_round_trip_with_the_fee_taken_in_base_leaves_no_position(tmp_path: Path) -> None:
+    """Binance takes a buy's fee in the base: the exit sells what is left, floored to the
+    lot, and the dust below the lot does not keep the position open."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        config = build_config(
+            {"exchange": {"id": "binance", "live": True, "ccxt": ccxt_table(fake, 400),
+                          "retry_initial_s": 0.01, "retry_max_s": 0.05}},
+            {"pairs": "BTC/USDT", "state_db": db,
+             "strategy": StrategySpec.of("tests.helpers:Flip", period=5)})
+        with running(config) as system:
+            eventually(lambda: len(fake.my_trades()) >= 2, 10, "a buy and a sell")
+            eventually(lambda: system.status().pairs[0].trades >= 1, 5, "the round trip")
+            assert system.status().pairs[0].position == 0
+        orders = db_orders(db)
+        assert [o.side for o in orders][:2] == [Side.BUY, Side.SELL]
+        assert orders[1].status is OrderStatus.FILLED
+        for order in orders:
+            assert_agrees(fake, order.order_id,
+                          [f for f in db_fills(db) if f.order_id == order.order_id])
 
 
 @pytest.mark.usefixtures("keys")
