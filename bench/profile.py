@@ -9,6 +9,9 @@ so read the shares, not the absolute rates.
 - ``sync``: ``SyncRuntime`` on 1 pair x 200,000 GBM ticks (``bench.replay``'s data).
 - ``actors``: the same tape through ``TradingSystem`` at speed max.
 - ``live200``: 200 pairs at 20 ticks/s each for 10 s (``bench.live``'s set-up).
+- ``split``: no profiler: ``SyncRuntime`` on 1 pair x 100,000 prebuilt GBM ticks, with wall
+  time per tick stage (market data, the pair's decision, the message cascades) and per
+  consumer and message type, to show where the time goes at full speed.
 """
 
 from __future__ import annotations
@@ -96,7 +99,71 @@ def _live200() -> None:
     run_live(200, 10.0)
 
 
-TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200}
+def _split() -> None:
+    from collections import Counter, defaultdict
+
+    from supervision.sync_runtime import SyncRuntime
+
+    source = list(ReplaySource(REPLAY_PAIRS[:1], 100_000))
+    clock = time.perf_counter
+    spent: defaultdict[tuple[str, str], float] = defaultdict(float)
+    calls: Counter[tuple[str, str]] = Counter()
+
+    def timed(name: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def run(message: Any) -> Any:
+            t0 = clock()
+            out = handler(message)
+            key = (name, type(message).__name__)
+            spent[key] += clock() - t0
+            calls[key] += 1
+            return out
+        return run
+
+    with temp_db() as db:
+        runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
+        handlers = runtime._handlers
+        for name in list(handlers):
+            handlers[name] = timed(name, handlers[name])
+        pair = runtime.pairs[REPLAY_PAIRS[0]]
+        pair.handle = timed("pair", pair.handle)  # type: ignore[method-assign]
+        accept, decide, cascade = runtime.market_data.accept, pair.process_market_tick, \
+            runtime._run
+        commit, every = runtime.state.commit, runtime.commit_ticks
+        stages = {"market data": 0.0, "decision": 0.0, "cascades": 0.0, "commits": 0.0}
+        t_start = clock()
+        for count, tick in enumerate(source, start=1):
+            if count % every == 0:
+                t0 = clock()
+                commit()
+                stages["commits"] += clock() - t0
+            t0 = clock()
+            accept(tick)
+            t1 = clock()
+            out = decide(tick)
+            t2 = clock()
+            stages["market data"] += t1 - t0
+            stages["decision"] += t2 - t1
+            if out:
+                cascade(out)
+                stages["cascades"] += clock() - t2
+        t0 = clock()
+        runtime.state.commit()
+        stages["commits"] += clock() - t0
+        total = clock() - t_start
+        runtime.close()
+    n = len(source)
+    print(f"{n:,} ticks in {total:.2f} s ({n / total:,.0f} ticks/s, timers included)")
+    for stage, seconds in stages.items():
+        print(f"  {stage:<12} {seconds / n * 1e6:6.2f} us/tick")
+    print("per consumer and message (inside the cascades):")
+    for (name, kind), seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        count = calls[(name, kind)]
+        print(f"  {name:>10} {kind:<18} {count:>7,} x {seconds / count * 1e6:7.1f} us"
+              f" = {seconds / n * 1e6:5.2f} us/tick")
+
+
+TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200,
+                                          "split": _split}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.target == "split":
+        TARGETS["split"]()
+        return 0
     with ThreadProfiles() as profiles:
         TARGETS[args.target]()
     print(f"{args.target}: {time.perf_counter() - t0:.1f} s wall under the profiler")
