@@ -156,6 +156,28 @@ def test_a_round_trip_with_the_fee_taken_in_base_leaves_no_position(tmp_path: Pa
 
 
 @pytest.mark.usefixtures("keys")
+@pytest.mark.parametrize(("fault", "options"), [
+    ("http_429", {"retry_after": 0}),
+    ("http_418", {"retry_after": 0}),
+    ("http_5xx", {"process": True}),
+    ("malformed_json", {"process": True}),
+    ("accept_then_timeout", {"delay": 2.0}),
+])
+def test_the_database_agrees_with_the_exchange_after_a_failing_create(
+        tmp_path: Path, fault: str, options: dict[str, Any]) -> None:
+    """Through the whole system: one order at the exchange, FILLED in the database, the
+    database's fills are the exchange's trades."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        fake.inject(fault, ORDER_PATH, method="POST", **options)
+        with running(live_config(fake, db)) as system:
+            eventually(lambda: system.status().pairs[0].position > 0, 10, "the entry")
+        [placed] = fake.orders()
+        assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
+        assert_agrees(fake, placed.client_order_id, db_fills(db))
+
+
+@pytest.mark.usefixtures("keys")
 def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: Path) -> None:
     """The exchange accepted the entry but the reply never came before the stop: the next
     start finds the NEW intent by its client id, adopts it and books its fill once."""
