@@ -129,10 +129,15 @@ class RiskBook:
         lot_size: amount step of a pair, to size entries the exchange will not floor further.
     """
 
-    def __init__(self, config: RiskConfig, lot_size: Callable[[str], float]) -> None:
+    def __init__(self, config: RiskConfig, lot_size: Callable[[str], float], *,
+                 exchange_min_notional: Callable[[str], float] | None = None,
+                 exchange_min_amount: Callable[[str], float] | None = None) -> None:
         self._config = config
         # A pair's lot never changes; the lookup behind it may build a profile per call.
         self._lot_size = functools.cache(lot_size)
+        # A real exchange's per-pair minimums (``MarketRules``) raise the configured ones.
+        self._exchange_min_notional = exchange_min_notional
+        self._exchange_min_amount = exchange_min_amount
         self._cooldown_ms = round(config.stop_loss_cooldown_s * 1000)
         # portfolio view
         self._equity: float | None = None
@@ -226,15 +231,20 @@ class RiskBook:
             f"stake {_money(stake)}, headroom pair {_money(pair_room)} total "
             f"{_money(total_room)}, amount {amount:g} at {price:g}"
         )
-        if cfg.min_notional > 0 and value < cfg.min_notional:
+        min_notional, min_amount = cfg.min_notional, cfg.min_amount
+        if self._exchange_min_notional is not None:
+            min_notional = max(min_notional, self._exchange_min_notional(p.pair))
+        if self._exchange_min_amount is not None:
+            min_amount = max(min_amount, self._exchange_min_amount(p.pair))
+        if min_notional > 0 and value < min_notional:
             return self._reject(
                 p,
                 "below_min_notional",
-                f"notional {_money(value)} < min_notional {_money(cfg.min_notional)} ({why})",
+                f"notional {_money(value)} < min_notional {_money(min_notional)} ({why})",
             )
-        if amount <= 0 or amount < cfg.min_amount:
+        if amount <= 0 or amount < min_amount:
             return self._reject(
-                p, "below_min_amount", f"amount {amount:g} < min_amount {cfg.min_amount:g} ({why})"
+                p, "below_min_amount", f"amount {amount:g} < min_amount {min_amount:g} ({why})"
             )
         return self._approve(p, amount, value)
 

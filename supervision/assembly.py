@@ -101,16 +101,14 @@ def make_execution(config: SystemConfig, balances: dict[str, float], *,
 
 
 def make_risk(config: SystemConfig, markets: LoadedMarkets | None = None) -> RiskCore:
-    """Risk sized to the simulator's lots, or to the exchange's lots and minimum notional
-    (the largest of the traded pairs'; each order is checked per pair before it is sent)."""
+    """Risk sized to the simulator's lots, or to the exchange's lots, minimum amounts and
+    minimum notionals, pair by pair."""
     if markets is None:
         return RiskCore(RiskBook(config.risk, lot_size))
     rules = markets.rules
-    floor = max((rules.min_notional(p) for p in config.pairs), default=0.0)
-    risk = config.risk
-    if floor > risk.min_notional:
-        risk = attrs.evolve(risk, min_notional=floor)
-    return RiskCore(RiskBook(risk, rules.lot_size))
+    return RiskCore(RiskBook(config.risk, rules.lot_size,
+                             exchange_min_notional=rules.min_notional,
+                             exchange_min_amount=rules.min_amount))
 
 
 class MarketSource:
