@@ -81,3 +81,26 @@ def test_paper_trading_a_real_exchange_rounds_to_its_lots_and_risk_to_its_minimu
 
 def with_stake(config: Any, stake: float) -> Any:
     return attrs.evolve(config, risk=attrs.evolve(config.risk, stake_amount=stake))
+
+
+def test_risk_applies_each_pairs_own_exchange_minimums() -> None:
+    """BTC's minimum amount refuses a BTC entry that ETH's rules would let through."""
+    markets = {"BTC/USDT": {"price": 60_000, "step_size": "0.001", "min_qty": "0.01"},
+               "ETH/USDT": {"price": 3_000, "step_size": "0.001", "min_qty": "0.001"}}
+    with FakeBinance(markets) as fake:
+        config = with_stake(config_for(fake), 400.0)
+        loaded = load_markets(config)
+    risk = make_risk(config, loaded)
+    risk.handle(PortfolioChanged(ts_ms=1, cash=10_000.0, equity=10_000.0,
+                                 peak_equity=10_000.0, exposure=(), realized_pnl=0.0))
+
+    def propose(pair: str, price: float) -> object:
+        envelope, *_ = risk.handle(ProposeOrder(
+            proposal_id=f"p-{pair}", pair=pair, generation=0, side=Side.BUY,
+            order_type=OrderType.MARKET, reason=ExitReason.ENTRY, price=price, bid=price,
+            ask=price, ts_ms=2))
+        return envelope.message
+
+    btc = propose("BTC/USDT", 60_000.0)
+    assert getattr(btc, "reason", "") == "below_min_amount"
+    assert isinstance(propose("ETH/USDT", 3_000.0), SubmitOrder)
