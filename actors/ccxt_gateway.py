@@ -572,13 +572,15 @@ class CcxtGateway:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 names = {c.__name__ for c in type(exc).__mro__}
-                if "OrderNotFound" in names or "InvalidOrder" in names:
-                    return  # already finished: the next poll says how
+                if names & {"OrderNotFound", "InvalidOrder", "OperationRejected"}:
+                    return  # already finished (Binance: -2011): the next poll says how
                 action = classify(exc)
                 retry_after = self._retry_after() if action is Action.RETRY else None
                 if action is Action.REJECT or self.backoff.gives_up(attempt, retry_after):
-                    logger.warning("{}: cancel of {} failed: {}", tracker.order.pair, order_id,
+                    logger.warning("{}: cancel of {} failed: {}; trying again on the next "
+                                   "poll", tracker.order.pair, order_id,
                                    clean_reason(exc, self._secrets))
+                    self._cancel_sent.discard(order_id)
                     return
                 await asyncio.sleep(self.backoff.delay(attempt, self._rng, retry_after))
                 attempt += 1

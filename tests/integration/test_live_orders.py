@@ -261,6 +261,18 @@ def test_a_cancel_request_cancels_the_resting_order() -> None:
         assert sink.wait_terminal("o-cxl").status is OrderStatus.CANCELED
 
 
+def test_a_cancel_that_keeps_failing_is_tried_again_until_it_lands() -> None:
+    """Every retry of the timed-out limit's cancel fails; the next poll cancels again."""
+    with FakeBinance(MARKETS, {"USDT": 10_000}) as fake, \
+            gateway_on(fake, limit_timeout_s=0.2) as (gateway, sink):
+        fake.inject("http_5xx", ORDER_PATH, method="DELETE", times=8)
+        gateway.submit(intent("o-stubborn", order_type=OrderType.LIMIT, limit=59_000.0))
+        assert sink.wait_terminal("o-stubborn").status is OrderStatus.CANCELED
+        deletes = [r for r in fake.requests if r.method == "DELETE"]
+        assert len(deletes) == 9
+        assert [o.status for o in fake.orders()] == ["CANCELED"]
+
+
 def test_one_pairs_slow_order_does_not_delay_another_pairs_order() -> None:
     """While BTC's create hangs for 2 s at the exchange, ETH's order is placed and filled."""
     with FakeBinance(MARKETS, {"USDT": 10_000}) as fake, \
