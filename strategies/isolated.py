@@ -18,15 +18,19 @@ struct-packed frame of its fields (57 bytes for a 9-character pair), about 9 µs
 tick than a pickled ``MarketTick``; a decision comes back as one byte (signal and warm flag).
 Warm-up history travels as one pickled batch.
 
-Threads: ``on_tick``, ``feed_price``, ``on_price`` and ``warm_up`` run on the owning pair's
-thread; ``close`` may be called from any thread (the supervisor closes the strategy of a
-pair it replaces while that pair's thread is stuck waiting on the child).
+Threads: construction and ``warm_up`` run where the strategy is built (the supervisor's
+thread, or the pair's on a swap) and never wait for the child; ``on_tick``, ``feed_price``
+and ``on_price`` run on the owning pair's thread and wait; ``close`` may be called from any
+thread (the supervisor closes the strategy of a pair it replaces while that pair's thread
+is stuck waiting on the child). A lock serialises the socket between them.
 
 Failure semantics, each raising ``StrategyProcessError`` after the child has been killed and
 reaped (so the pair's actor crashes and the supervisor restarts it with a new child):
 - the child exits or is killed (a crash in C code, ``os._exit``, the OOM killer);
-- the child does not answer within ``timeout_s`` (a hung strategy);
-- the strategy raises (the child's traceback is chained as the cause).
+- the child does not answer within ``timeout_s`` (a hung strategy), or does not start, build
+  the strategy and take its warm-up within ``start_timeout_s``;
+- the strategy raises, or cannot be built in the child (the child's traceback is chained as
+  the cause).
 ``close`` kills the child (SIGTERM, then SIGKILL) and reaps it; it is idempotent, and a
 finalizer does the same when a proxy is garbage collected or the interpreter exits.
 """
@@ -47,9 +51,10 @@ import sys
 import threading
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -80,12 +85,7 @@ _KILL_WAIT_S = 1.0
 
 class StrategyProcessError(RuntimeError):
     """The strategy's process died, did not answer in time, or its strategy raised (then
-    ``remote_kind`` and ``remote_message`` say what it raised)."""
-
-    def __init__(self, message: str, remote_kind: str = "", remote_message: str = "") -> None:
-        super().__init__(message)
-        self.remote_kind = remote_kind
-        self.remote_message = remote_message
+    the child's traceback is the cause, a ``RemoteStrategyError``)."""
 
 
 class RemoteStrategyError(Exception):
@@ -147,9 +147,12 @@ def inner_spec(spec: StrategySpec) -> StrategySpec:
 class ProcessStrategy(Strategy):
     """A strategy built and evaluated in a child process; see the module docstring.
 
-    Construction starts the child and waits (up to ``start_timeout_s``) until it has built
-    the strategy; a spec the child cannot build raises ``StrategyError`` with the child's
-    message, and the child is gone.
+    Construction and ``warm_up`` do not wait for the child: they send it the spec and the
+    history and return, so a supervisor starting many isolated pairs starts their children
+    side by side (each takes about 0.3 s to import and build). The first call that needs an
+    answer (a tick, ``warmup``, ``describe``, ``ready``) waits for those first, up to
+    ``start_timeout_s`` each. A spec the child cannot build (it built in the parent, so only
+    a different import path does that) fails that first call like any other crash.
     """
 
     name = PROCESS
@@ -161,28 +164,20 @@ class ProcessStrategy(Strategy):
         self._timeout_ms = max(1, round(self.params.timeout_s * 1000))
         self._start_timeout_ms = max(1, round(self.params.start_timeout_s * 1000))
         self._warm_flag = False
+        self._description: str | None = None
+        self._warmup = 0
+        self._failure = ""
+        self._owed: deque[tuple[str, int]] = deque()
+        """Frames sent whose answers have not been read yet: (what, timeout in ms)."""
         self._pair = ""
         self._pair_bytes = b""
         self._child = _Child.start()
         # Killed and reaped when this proxy is collected or the interpreter exits, whoever
         # forgot to close it (the threadless runtime never closes its strategies).
         self._finalizer = weakref.finalize(self, self._child.close)
-        try:
-            reply = self._exchange(pickle.dumps((inner, self.params.priority)),
-                                   self._start_timeout_ms, "start")
-        except StrategyProcessError as exc:
-            # The child could not build what the parent validated: say why, as a bad spec.
-            if exc.remote_kind == StrategyError.__name__:
-                raise StrategyError(exc.remote_message) from exc.__cause__
-            raise StrategyError(f"{PROCESS}: {exc}") from exc.__cause__
-        if reply[0] != _READY:
-            self.close()
-            raise StrategyProcessError(f"unexpected first answer {reply[:16]!r}")
-        # Our own child, over a private socket: pickle is safe here.
-        description, warmup, warm = pickle.loads(reply[1:])  # noqa: S301
-        self._description: str = str(description)
-        self._warmup: int = int(warmup)
-        self._warm_flag = bool(warm)
+        with self._child.lock:
+            self._send(pickle.dumps((inner, self.params.priority)), "start",
+                       self._start_timeout_ms)
 
     # -- the Strategy contract, forwarded ----------------------------------------------------
 
@@ -195,12 +190,23 @@ class ProcessStrategy(Strategy):
     def process(self) -> subprocess.Popen[bytes]:
         return self._child.process
 
+    def ready(self) -> None:
+        """Wait until the child has built the strategy and taken the warm-up sent so far.
+
+        Raises:
+            StrategyProcessError: it could not, or did not within ``start_timeout_s``.
+        """
+        with self._child.lock:
+            self._receive()
+
     @property
     def warmup(self) -> int:
+        self.ready()
         return self._warmup
 
     @property
     def is_warm(self) -> bool:
+        """As of the last answer (False until the child has answered)."""
         return self._warm_flag
 
     def on_tick(self, tick: MarketTick) -> Signal:
@@ -209,31 +215,35 @@ class ProcessStrategy(Strategy):
             self._pair, self._pair_bytes = pair, pair.encode()
         frame = _TICK.pack(_OP_TICK, tick.ts_ms, tick.price, tick.bid, tick.ask, tick.amount,
                            tick.recv_ns, _SIDE_CODE[tick.side]) + self._pair_bytes
-        return self._signal(self._exchange(frame, self._timeout_ms, "tick"))
+        return self._call(frame, "tick")
 
     def feed_price(self, price: float) -> Signal:
-        return self._signal(self._exchange(_PRICE.pack(_OP_FEED, price), self._timeout_ms,
-                                           "price"))
+        return self._call(_PRICE.pack(_OP_FEED, price), "price")
 
     def on_price(self, price: float) -> Signal:
-        return self._signal(self._exchange(_PRICE.pack(_OP_PRICE, price), self._timeout_ms,
-                                           "price"))
+        return self._call(_PRICE.pack(_OP_PRICE, price), "price")
 
     def warm_up(self, ticks: Iterable[MarketTick]) -> None:
-        """All of the history in one message; the child feeds it to the strategy."""
+        """All of the history in one message, not waited for (see the class docstring)."""
         batch = [(t.pair, t.ts_ms, t.price, t.bid, t.ask, t.amount, _SIDE_CODE[t.side],
                   t.recv_ns) for t in ticks]
         # Sent even when empty: a strategy may take its warm_up call as "live from now".
-        self._signal(self._exchange(_OP_WARM + pickle.dumps(batch, 5), self._start_timeout_ms,
-                                    "warm-up"))
+        with self._child.lock:
+            self._send(_OP_WARM + pickle.dumps(batch, 5), "warm-up", self._start_timeout_ms)
 
     def describe(self) -> str:
-        """``process(ema_cross(fast=10, slow=30))``, with the timeouts where not default."""
+        """``process(ema_cross(fast=10, slow=30))``, with the params that are not default.
+        Never raises: the pair's actor shows it when it starts, where an exception would
+        stop the actor silently; a child that failed says so here and on its next tick."""
         shown = [f"{f.name}={_show(getattr(self.params, f.name))}"
                  for f in attrs.fields(ProcessParams)
                  if f.name != "timeframe_s" and getattr(self.params, f.name) != f.default]
         head = f"{', '.join(shown)}; " if shown else ""
-        return f"{self.name}({head}{self._description})"
+        if self._description is None:
+            with contextlib.suppress(StrategyProcessError):
+                self.ready()
+        inner = self._description or f"{self.inner.path}: not running"
+        return f"{self.name}({head}{inner})"
 
     def close(self) -> None:
         """Kill and reap the child; safe from any thread, and more than once."""
@@ -243,43 +253,64 @@ class ProcessStrategy(Strategy):
     def closed(self) -> bool:
         return self._child.closed
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- internals (the caller holds the child's lock) -----------------------------------------
 
-    def _signal(self, reply: bytes) -> Signal:
-        if len(reply) != 1:
-            self.close()
-            raise StrategyProcessError(f"{self.inner.path}: unexpected answer {reply[:16]!r}")
+    def _call(self, frame: bytes, what: str) -> Signal:
+        with self._child.lock:
+            self._send(frame, what, self._timeout_ms)
+            reply = self._receive()
         code = reply[0]
         self._warm_flag = bool(code & _WARM_BIT)
         return _SIGNALS[code & 3]
 
-    def _exchange(self, frame: bytes, timeout_ms: int, what: str) -> bytes:
-        """Send one frame and wait for its answer; on any failure kill the child and raise."""
+    def _send(self, frame: bytes, what: str, timeout_ms: int) -> None:
         child = self._child
-        with child.lock:
-            if child.closed:
-                raise StrategyProcessError(f"{self.inner.path}: the strategy's process was "
-                                           "closed")
+        if child.closed:
+            after = f" after: {self._failure}" if self._failure else ""
+            raise StrategyProcessError(f"{self.inner.path}: the strategy's process was "
+                                       f"closed{after}")
+        try:
+            child.conn.send_bytes(frame)
+        except OSError:
+            self._fail(f"{_exit_text(child.shutdown())} before a {what}")
+        self._owed.append((what, timeout_ms))
+
+    def _receive(self) -> bytes:
+        """Read every answer owed, in order; the last one. Any failure kills the child."""
+        child = self._child
+        reply = b""
+        while self._owed:
+            what, timeout_ms = self._owed[0]
             try:
-                child.conn.send_bytes(frame)
                 if not child.poller.poll(timeout_ms):
                     child.shutdown()
-                    raise StrategyProcessError(
-                        f"{self.inner.path}: the strategy's process (pid {child.process.pid}) "
-                        f"did not answer a {what} within {timeout_ms / 1000:g} s; killed it")
+                    self._fail(f"did not answer a {what} within {timeout_ms / 1000:g} s; "
+                               "killed it")
                 reply = child.conn.recv_bytes()
             except (OSError, EOFError):
-                code = child.shutdown()
-                raise StrategyProcessError(
-                    f"{self.inner.path}: the strategy's process (pid {child.process.pid}) "
-                    f"{_exit_text(code)} during a {what}") from None
-            if reply and reply[0] == _ERROR:
+                self._fail(f"{_exit_text(child.shutdown())} during a {what}")
+            self._owed.popleft()
+            if reply[0] == _ERROR:
                 child.shutdown()
                 kind, message, text = pickle.loads(reply[1:])  # noqa: S301 - our child
-                raise StrategyProcessError(
-                    f"{self.inner.path}: the strategy raised {kind}: {message}", kind, message,
-                ) from RemoteStrategyError(text)
-            return reply
+                self._fail(f"raised {kind} during a {what}: {message}", text)
+            if what == "start":
+                # Our own child, over a private socket: pickle is safe here.
+                description, warmup, warm = pickle.loads(reply[1:])  # noqa: S301
+                self._description, self._warmup = str(description), int(warmup)
+                self._warm_flag = bool(warm)
+            elif len(reply) == 1:
+                self._warm_flag = bool(reply[0] & _WARM_BIT)
+        return reply
+
+    def _fail(self, what: str, remote_traceback: str = "") -> NoReturn:
+        pid = self._child.process.pid
+        self._failure = f"{self.inner.path}: the strategy's process (pid {pid}) {what}"
+        self._owed.clear()
+        error = StrategyProcessError(self._failure)
+        if remote_traceback:
+            raise error from RemoteStrategyError(remote_traceback)
+        raise error from None
 
 
 def _show(value: object) -> str:

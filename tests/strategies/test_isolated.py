@@ -118,8 +118,8 @@ def test_a_strategy_that_raises_in_its_process_raises_in_the_pair_with_the_child
     proxy.warm_up(seeded_ticks(40))
     proxy.on_tick(seeded_ticks(1)[0])
 
-    with pytest.raises(StrategyProcessError, match="raised RuntimeError: crasher: deliberate") \
-            as caught:
+    with pytest.raises(StrategyProcessError,
+                       match="raised RuntimeError during a tick: crasher: deliberate") as caught:
         proxy.on_tick(seeded_ticks(1)[0])
 
     assert isinstance(caught.value.__cause__, RemoteStrategyError)
@@ -184,19 +184,28 @@ def test_closing_from_another_thread_wakes_a_pair_stuck_on_a_hung_child(started)
     proxy.close()  # idempotent
 
 
-def test_a_spec_the_child_cannot_build_raises_strategy_error_and_leaves_no_child(
-        tmp_path, monkeypatch):
-    """Parent and child disagree only if the import path changed; the error still names the
-    problem, and the child that tried is gone."""
+def test_a_spec_the_child_cannot_build_fails_the_first_call_and_leaves_no_child(
+        tmp_path, monkeypatch, started):
+    """Parent and child disagree only if the import path changed. Building does not wait for
+    the child; the first call that does names the problem, and the child that tried is gone;
+    ``describe`` (shown when a pair starts) still answers."""
     (tmp_path / "only_here.py").write_text(
         "from strategies.ema_cross import EmaCross\nclass Mine(EmaCross):\n    name = 'mine'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = isolated(StrategySpec.of("only_here:Mine"))
     check_strategy(spec)  # importable here
     monkeypatch.setattr("sys.path", [p for p in os.sys.path if p != str(tmp_path)])
+    proxy = build(spec, started)
+    proxy.warm_up(seeded_ticks(10))
 
-    with pytest.raises(StrategyError, match="cannot import module 'only_here'"):
-        build_strategy(spec)
+    with pytest.raises(StrategyProcessError, match="raised StrategyError during a start: "
+                                                   "cannot import module 'only_here'"):
+        proxy.ready()
+
+    assert_reaped(proxy)
+    assert proxy.describe() == "process(only_here:Mine: not running)"
+    with pytest.raises(StrategyProcessError, match=r"was closed after: .* cannot import"):
+        proxy.on_tick(seeded_ticks(1)[0])
 
 
 def test_checking_an_isolated_spec_validates_it_in_this_process_without_a_child(monkeypatch):
@@ -238,6 +247,7 @@ def test_malformed_isolation_specs_are_refused_with_the_valid_form(spec, message
 ])
 def test_the_child_runs_at_the_cpu_priority_asked_for(priority, nice, policy, started):
     proxy = build(isolated(StrategySpec.of("ema_cross"), priority=priority), started)
+    proxy.ready()  # the child sets its priority before it builds the strategy
 
     assert os.getpriority(os.PRIO_PROCESS, proxy.pid) == nice
     assert os.sched_getscheduler(proxy.pid) == policy
