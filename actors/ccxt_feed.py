@@ -78,6 +78,10 @@ class ExchangeUnavailableError(RuntimeError):
     """The exchange's markets could not be loaded at start (network, exchange down)."""
 
 
+class FeedUnsupportedError(ValueError):
+    """The exchange cannot serve the chosen feed (no websocket trades in ccxt.pro)."""
+
+
 @attrs.frozen(kw_only=True)
 class FeedStats:
     """What the feed has done so far; read from any thread."""
@@ -172,6 +176,14 @@ class LiveFeed:
         """
         import ccxt
 
+        if self.settings.feed == "ws":
+            import ccxt.pro
+
+            pro = getattr(ccxt.pro, self.exchange_id, None)
+            if pro is None or not pro().has.get("watchTrades"):
+                raise FeedUnsupportedError(
+                    f"exchange.feed: 'ws' needs websocket trades, which ccxt.pro does not "
+                    f"offer for {self.exchange_id}; use feed = \"rest\" (--feed rest)")
         client = make_client(self.exchange_id, self.settings.ccxt, flavour="sync")
         try:
             if loaded is not None:
@@ -579,5 +591,5 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["DROP_REASONS", "ExchangeUnavailableError", "FeedStats", "LiveFeed",
-           "UnknownMarketError", "tick_size_of"]
+__all__ = ["DROP_REASONS", "ExchangeUnavailableError", "FeedStats", "FeedUnsupportedError",
+           "LiveFeed", "UnknownMarketError", "tick_size_of"]

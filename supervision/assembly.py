@@ -13,7 +13,12 @@ from typing import Any
 import attrs
 
 from actors.ccxt_client import Credentials, make_client
-from actors.ccxt_feed import ExchangeUnavailableError, LiveFeed, UnknownMarketError
+from actors.ccxt_feed import (
+    ExchangeUnavailableError,
+    FeedUnsupportedError,
+    LiveFeed,
+    UnknownMarketError,
+)
 from actors.ccxt_gateway import CcxtGateway
 from actors.execution_core import ExecutionCore
 from actors.live_execution import LiveExecutionCore
@@ -142,7 +147,7 @@ class MarketSource:
                             on_notice=on_notice, seed=config.seed)
             try:
                 self.live_feed = feed.open(markets)
-            except (UnknownMarketError, ExchangeUnavailableError) as exc:
+            except (UnknownMarketError, ExchangeUnavailableError, FeedUnsupportedError) as exc:
                 raise ConfigError(str(exc)) from None
         elif custom is None and not config.is_replay:
             self.simulator = MarketSimulator(config.pairs, config.seed, start_ms,

@@ -518,6 +518,9 @@ def exchange_settings_from(table: Mapping[str, Any], exchange: str) -> ExchangeS
             raise ConfigError(f"exchange.secrets_file: {path!r} is not a file name")
         values["secrets_file"] = path
     settings = ExchangeSettings(**values)
+    if settings.feed == "ws" and exchange != SIM and not _streams_trades(exchange):
+        raise ConfigError(f"exchange.feed: 'ws' needs websocket trades, which ccxt.pro does "
+                          f"not offer for {exchange}; use feed = \"rest\" (--feed rest)")
     for low, high in (("reconnect_initial_s", "reconnect_max_s"),
                       ("retry_initial_s", "retry_max_s")):
         if getattr(settings, low) > getattr(settings, high):
@@ -525,6 +528,14 @@ def exchange_settings_from(table: Mapping[str, Any], exchange: str) -> ExchangeS
                               f"exchange.{high} ({getattr(settings, high)!r}); the backoff "
                               "grows from the first up to the second")
     return settings
+
+
+def _streams_trades(exchange: str) -> bool:
+    """ccxt.pro has a client for ``exchange`` that watches trades."""
+    import ccxt.pro
+
+    cls = getattr(ccxt.pro, exchange, None)
+    return cls is not None and bool(cls.describe(object.__new__(cls))["has"].get("watchTrades"))
 
 
 def _ccxt_options(options: Any, exchange: str) -> dict[str, Any]:

@@ -537,10 +537,12 @@ def test_flags_replace_the_id_live_and_feed_and_keep_the_rest_of_the_table():
     ({"id": "binance", "order_retries": True}, "exchange.order_retries: True"),
     ({"id": "binance", "secrets_file": ""}, "exchange.secrets_file: '' is not a file name"),
     ({"id": "binance", "ccxt": "fast"}, "exchange.ccxt: 'fast' is not a table"),
-    ({"id": "binance", "ccxt": {"timout": 1}}, "exchange.ccxt.timout: ccxt's binance has no "
-                                               "such setting (did you mean timeout"),
-    ({"id": "binance", "key": "x"}, "[exchange] unknown keys ['key']; valid keys: id, ccxt, "
-                                    "live, feed"),
+    ({"id": "binance", "ccxt": {"timout": 1}}, ("exchange.ccxt.timout: ccxt's binance has no "
+                                               "such setting (did you mean timeout")),
+    ({"id": "bitbank"}, ("exchange.feed: 'ws' needs websocket trades, which ccxt.pro does not "
+                        "offer for bitbank; use feed = \"rest\"")),
+    ({"id": "binance", "key": "x"}, ("[exchange] unknown keys ['key']; valid keys: id, ccxt, "
+                                    "live, feed")),
 ])
 def test_a_bad_exchange_setting_is_named_with_its_value_and_the_valid_choices(table, named):
     """One message per problem: the key, the bad value, what would be valid."""
