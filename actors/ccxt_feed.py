@@ -180,7 +180,7 @@ class LiveFeed:
             import ccxt.pro
 
             pro = getattr(ccxt.pro, self.exchange_id, None)
-            if pro is None or not pro().has.get("watchTrades"):
+            if pro is None or not pro.describe(object.__new__(pro))["has"].get("watchTrades"):
                 raise FeedUnsupportedError(
                     f"exchange.feed: 'ws' needs websocket trades, which ccxt.pro does not "
                     f"offer for {self.exchange_id}; use feed = \"rest\" (--feed rest)")
