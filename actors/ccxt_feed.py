@@ -62,12 +62,18 @@ ERROR_CHARS = 200
 class FeedSettings(Protocol):
     """The ``[exchange]`` settings the feed reads (``supervision.config.ExchangeSettings``)."""
 
-    ccxt: dict[str, Any]
-    feed: str
-    poll_interval_s: float
-    stale_after_s: float
-    reconnect_initial_s: float
-    reconnect_max_s: float
+    @property
+    def ccxt(self) -> dict[str, Any]: ...
+    @property
+    def feed(self) -> str: ...
+    @property
+    def poll_interval_s(self) -> float: ...
+    @property
+    def stale_after_s(self) -> float: ...
+    @property
+    def reconnect_initial_s(self) -> float: ...
+    @property
+    def reconnect_max_s(self) -> float: ...
 
 
 class UnknownMarketError(ValueError):
@@ -122,7 +128,7 @@ def tick_size_of(market: Mapping[str, Any], precision_mode: int) -> float:
     if precision_mode == ccxt.TICK_SIZE:
         return float(value)
     if precision_mode == ccxt.DECIMAL_PLACES:
-        return 10.0 ** -float(value)
+        return float(10.0 ** -float(value))
     return 0.0
 
 
@@ -351,7 +357,7 @@ class LiveFeed:
         client = make_client(self.exchange_id, self.settings.ccxt,
                              flavour="pro" if ws else "async")
         share_markets(self.client, client)
-        tasks = [asyncio.create_task(self._stale_timer(stopping))]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._stale_timer(stopping))]
         if ws:
             tasks += [asyncio.create_task(self._watch_trades(client, p)) for p in self.pairs]
             tasks += self._quote_tasks(client)
