@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -320,6 +321,23 @@ def test_a_silent_feed_goes_stale_refuses_entries_then_fresh_data_allows_them(
     assert sum("no market data" in line for line in log_lines) == notices.count((True, BTC))
     assert sum("market data is back" in line for line in log_lines) == notices.count(
         (False, BTC))
+
+
+def test_strategies_warm_up_on_the_exchanges_last_closed_one_minute_candles(fake, tmp_path):
+    """fetch_ohlcv 1m: four ticks per closed candle, about warmup_ticks of them, oldest first."""
+    minute = 60_000
+    now_bar = int(time.time() * 1000) // minute * minute
+    rows = [[now_bar - (5 - i) * minute, 100.0 + i, 102.0 + i, 99.0 + i, 101.0 + i, 1.0]
+            for i in range(5)]  # five closed candles, rising
+    fake.seed_klines(BTC, "1m", rows)
+
+    with live_system(fake, tmp_path, pairs=BTC) as system:
+        history = system._market_core.history(BTC)
+
+    assert len(history) == 10  # warmup_ticks
+    assert [t.price for t in history[-4:]] == [104.0, 103.0, 106.0, 105.0]
+    assert history[-1].ts_ms == rows[-1][0] + 45_000
+    assert all(t.is_sane() for t in history)
 
 
 def test_a_pair_the_exchange_does_not_list_is_refused_before_anything_starts(fake, tmp_path):
