@@ -6,6 +6,10 @@ thread validates it (``MarketDataCore.accept`` drops and counts bad ones), forwa
 execution actor if a limit order rests on that pair, then to the pair under the pair's tick
 credits. The actor's own thread answers history queries. If the feed thread dies, the actor
 reports it to the supervisor like any crash.
+
+A live exchange feed (``live=True``) is never paced, whatever ``speed`` says: its ticks come in
+real time, and a pair out of credits sheds them rather than holding the feed up. Such a source
+blocks waiting for data, so ``close_source`` is called on stop to end it at once.
 """
 
 from __future__ import annotations
