@@ -6,7 +6,10 @@ amount to the lot and a limit to the tick (``MarketRules``), checks the exchange
 and then:
 
 - too small (or an unknown market): it returns the ``NEW`` intent and its ``REJECTED`` update
-  with the reason, and nothing goes out;
+  with the reason, and nothing goes out. The same refusal again for the pair and side within
+  ``REPEAT_WINDOW_MS`` of market time (a stop-loss on a position the exchange will not buy
+  back proposes its exit on every tick) is answered to risk and the pair only, like a risk
+  rejection, without writing another order to the database;
 - otherwise it hands the rounded intent to the gateway and returns the ``NEW`` intent for
   state (write-ahead). The gateway sends the create only once state has committed that intent
   and reports everything after it to state itself, from its own thread.
@@ -26,6 +29,7 @@ import attrs
 
 from actors.market_rules import MarketRules
 from actors.messages import (
+    RISK,
     STATE,
     CancelOrder,
     CancelPairOrders,
@@ -33,6 +37,7 @@ from actors.messages import (
     GetBalances,
     MarketTick,
     Order,
+    OrderRejected,
     OrderStatus,
     OrderType,
     OrderUpdated,
@@ -42,6 +47,9 @@ from actors.messages import (
 
 RECENT_ORDERS = 10_000
 """Order ids remembered to refuse a replayed submit."""
+
+REPEAT_WINDOW_MS = 60_000
+"""A local refusal repeated within this much market time is not recorded again."""
 
 
 class OrderGateway(Protocol):
@@ -71,6 +79,8 @@ class LiveExecutionCore:
         self.tick_pairs: frozenset[str] = frozenset()
         self.unhandled = 0
         self.local_rejections = 0
+        self.repeated_rejections = 0
+        self._recorded_refusals: dict[tuple[str, Side, str], int] = {}
 
     def handle(self, message: object) -> list[Envelope]:
         match message:
@@ -124,6 +134,16 @@ class LiveExecutionCore:
         if why is not None:
             self.local_rejections += 1
             rejected = attrs.evolve(intent, status=OrderStatus.REJECTED, reject_reason=why)
+            code = why.split(":", 1)[0]
+            key = (pair, order.side, code)
+            last = self._recorded_refusals.get(key)
+            if last is not None and 0 <= order.ts_ms - last < REPEAT_WINDOW_MS:
+                self.repeated_rejections += 1
+                return [Envelope(RISK, OrderUpdated(order=rejected)),
+                        Envelope(pair, OrderRejected(proposal_id=order.proposal_id, pair=pair,
+                                                     reason=code, detail=why,
+                                                     ts_ms=order.ts_ms))]
+            self._recorded_refusals[key] = order.ts_ms
             out.append(Envelope(STATE, OrderUpdated(order=rejected)))
             return out
         self.gateway.submit(intent)

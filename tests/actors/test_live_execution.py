@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import attrs
+
 from actors.live_execution import LiveExecutionCore
 from actors.market_rules import MarketRules, PairRules
 from actors.messages import (
+    RISK,
     STATE,
     CancelOrder,
     CancelPairOrders,
     ExitReason,
     GetBalances,
     Order,
+    OrderRejected,
     OrderStatus,
     OrderType,
     OrderUpdated,
@@ -94,3 +98,17 @@ def test_cancels_balances_and_close_go_to_the_gateway() -> None:
     assert core.tick_pairs == frozenset()
     core.close()
     assert gateway.closed
+
+
+def test_a_refusal_repeated_within_a_minute_is_not_recorded_again() -> None:
+    """The same too-small order again: risk and the pair hear it, the database does not."""
+    core = LiveExecutionCore(FakeGateway(), RULES)
+    first = core.handle(submit(0.00005, order_id="o-1"))
+    assert {e.to for e in first} == {STATE}
+    again = core.handle(attrs.evolve(submit(0.00005, order_id="o-2"), ts_ms=30_000))
+    assert [e.to for e in again] == [RISK, "BTC/USDT"]
+    assert again[0].message.order.status is OrderStatus.REJECTED
+    assert isinstance(again[1].message, OrderRejected)
+    assert again[1].message.reason == "below_lot_size"
+    later = core.handle(attrs.evolve(submit(0.00005, order_id="o-3"), ts_ms=70_000))
+    assert {e.to for e in later} == {STATE}
