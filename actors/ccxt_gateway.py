@@ -38,7 +38,7 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -589,22 +589,27 @@ class CcxtGateway:
 
     def reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
                   db_balances: Mapping[str, float], pairs: Sequence[str],
-                  timeout: float = 60.0) -> ReconcileReport:
+                  timeout: float = 60.0, *, booked_trade_ids: Collection[str] = (),
+                  trades_since_ms: int | None = None) -> ReconcileReport:
         """Compare the database's unfinished ``orders`` (with the fills it ``recorded`` per
         order id) and balances with the exchange, tell state what resolves them, follow the
-        orders still open, and return the report (also logged).
+        orders still open, and return the report (also logged). With ``trades_since_ms``,
+        the account's trades since then are checked against ``booked_trade_ids`` too.
 
         Raises:
             LookupFailedError: the exchange could not be asked about an order.
         """
         result: ReconcileReport = self._call(
-            self._reconcile(orders, recorded, db_balances, pairs), timeout)
+            self._reconcile(orders, recorded, db_balances, pairs,
+                            booked_trade_ids=booked_trade_ids, trades_since_ms=trades_since_ms),
+            timeout)
         for line in result.lines():
             logger.warning(line) if not result.clean else logger.info(line)
         return result
 
     async def _reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
-                         db_balances: Mapping[str, float], pairs: Sequence[str]
+                         db_balances: Mapping[str, float], pairs: Sequence[str], *,
+                         booked_trade_ids: Collection[str], trades_since_ms: int | None,
                          ) -> ReconcileReport:
         checks = []
         for order in orders:
@@ -626,12 +631,23 @@ class CcxtGateway:
                     open_rows.append(parse_order(raw))
                 except MalformedReplyError:
                     continue
+        recent: list[ExchangeTrade] = []
+        if trades_since_ms is not None and self.use_trades:
+            for pair in pairs:
+                rows = await self._retrying(functools.partial(
+                    self._client.fetch_my_trades, pair, trades_since_ms))
+                for raw in rows or ():
+                    try:
+                        recent.append(parse_trade(raw))
+                    except MalformedReplyError:
+                        continue
         balance = await self._retrying(self._client.fetch_balance)
         totals = {k: float(v) for k, v in (balance.get("total") or {}).items()
                   if isinstance(v, int | float)}
         self.balances = {k: float(v) for k, v in (balance.get("free") or {}).items()
                          if isinstance(v, int | float)}
-        result = reconcile(checks, open_at_exchange=open_rows, db_balances=db_balances,
+        result = reconcile(checks, open_at_exchange=open_rows, recent_trades=recent,
+                           booked_trade_ids=booked_trade_ids, db_balances=db_balances,
                            exchange_balances=totals, now_ms=self._now_ms(),
                            use_trades=self.use_trades)
         self._emit(result.events)

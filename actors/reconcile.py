@@ -15,6 +15,9 @@ no I/O, what state must hear so both sides agree:
   the database already holds are skipped;
 - open orders at the exchange that no database order accounts for (placed by hand, or by
   another program) are reported, never touched;
+- recent trades at the exchange (my trades) that no database fill and no unfinished order
+  accounts for are reported: a fill of an order the database thinks finished, or a trade of
+  someone else's order (the trade ids are in our fill ids, so each is recognised);
 - balances are compared (the database's after the missed fills against the exchange's totals)
   and differences reported: the database tracks the money this system trades, which may be
   less than the account holds.
@@ -25,7 +28,7 @@ logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 
@@ -61,6 +64,8 @@ class ReconcileReport:
     """(fill id, amount) applied now."""
     foreign_orders: tuple[str, ...] = ()
     """Exchange order ids open at the exchange that no database order accounts for."""
+    unbooked_trades: tuple[tuple[str, str, float], ...] = ()
+    """(trade id, exchange order id, amount) of recent trades no fill accounts for."""
     balance_differences: tuple[tuple[str, float, float], ...] = ()
     """(asset, database, exchange) where they differ beyond the tolerance."""
 
@@ -68,7 +73,7 @@ class ReconcileReport:
     def clean(self) -> bool:
         """Nothing needed resolving and nothing differs."""
         return not (self.closed or self.unknown or self.missed_fills or self.foreign_orders
-                    or self.balance_differences)
+                    or self.unbooked_trades or self.balance_differences)
 
     def lines(self) -> list[str]:
         """One log line per finding."""
@@ -86,6 +91,8 @@ class ReconcileReport:
                 for fid, amount in self.missed_fills]
         out += [f"reconciliation: exchange order {xid} is open but not ours; left alone"
                 for xid in self.foreign_orders]
+        out += [f"reconciliation: exchange trade {tid} (order {xid}, {amount:g}) is in no "
+                "recorded fill; left alone" for tid, xid, amount in self.unbooked_trades]
         out += [f"reconciliation: balance {asset}: database {db:.8g}, exchange {ex:.8g}"
                 for asset, db, ex in self.balance_differences]
         return out
@@ -104,6 +111,8 @@ def reconcile(
     checks: Sequence[OrderCheck],
     *,
     open_at_exchange: Sequence[ExchangeOrder] = (),
+    recent_trades: Sequence[ExchangeTrade] = (),
+    booked_trade_ids: Collection[str] = (),
     db_balances: Mapping[str, float] | None = None,
     exchange_balances: Mapping[str, float] | None = None,
     now_ms: int,
@@ -113,7 +122,9 @@ def reconcile(
     """Decide what state must hear; see the module docstring.
 
     ``exchange_balances`` are totals (free plus in orders) per asset; only assets the
-    database holds are compared.
+    database holds are compared. ``recent_trades`` are the exchange's trades of the account
+    over a recent window, ``booked_trade_ids`` the trade ids the database's fills carry
+    (``trade_id_of``).
     """
     events: list[ExchangeEvent] = []
     resume: list[OrderTracker] = []
@@ -146,6 +157,11 @@ def reconcile(
         del complete  # an incomplete terminal snapshot stays open and is followed again
     foreign = tuple(xo.id for xo in open_at_exchange
                     if xo.id not in ours and not _ours_by_client_id(xo, checks))
+    booked = set(booked_trade_ids)
+    booked.update(trade_id_of(e.fill.fill_id) or "" for e in events
+                  if isinstance(e, OrderFilled))
+    unbooked = tuple((t.id, t.order_id or "", t.amount) for t in recent_trades
+                     if t.id not in booked and t.order_id not in ours)
     differences: list[tuple[str, float, float]] = []
     if db_balances is not None and exchange_balances is not None:
         after = dict(db_balances)
@@ -159,8 +175,15 @@ def reconcile(
     report = ReconcileReport(
         checked=len(checks), adopted=tuple(adopted), closed=tuple(closed),
         unknown=tuple(unknown), missed_fills=tuple(missed), foreign_orders=foreign,
+        unbooked_trades=unbooked,
         balance_differences=tuple(differences))
     return Reconciliation(events=tuple(events), resume=tuple(resume), report=report)
+
+
+def trade_id_of(fill_id: str) -> str | None:
+    """The exchange trade id inside a fill id made by ``order_lifecycle.fill_id_for``."""
+    head, sep, tail = fill_id.rpartition("-t")
+    return tail if sep and head and tail else None
 
 
 def _ours_by_client_id(xo: ExchangeOrder, checks: Sequence[OrderCheck]) -> bool:

@@ -59,7 +59,7 @@ from actors.messages import (
 )
 from actors.order_lifecycle import clean_reason
 from actors.pairs import PairError, split_pair
-from actors.reconcile import ReconcileReport
+from actors.reconcile import ReconcileReport, trade_id_of
 from actors.risk import RiskActor
 from actors.router import EventCallback, Router
 from actors.state import StateActor
@@ -129,6 +129,8 @@ class TradingSystem:
         self._execution_core: object = None
         self._recorded: dict[str, list[Fill]] = {}
         self._db_balances: dict[str, float] = {}
+        self._booked_trades: set[str] = set()
+        self._trades_since_ms: int | None = None
         self.reconcile_report: ReconcileReport | None = None
         """What start-up reconciliation found and did (live mode)."""
         self.metrics = SystemMetrics(
@@ -193,6 +195,9 @@ class TradingSystem:
             if live:
                 self._recorded = unfinished_fills(state_core, snapshot)
                 self._db_balances = dict(balances)
+                self._trades_since_ms = int(time.time() * 1000) - RECONCILE_TRADES_MS
+                self._booked_trades = booked_trade_ids(state_core, config.pairs,
+                                                       self._trades_since_ms)
         except Exception:
             state_core.close()
             raise
@@ -269,7 +274,8 @@ class TradingSystem:
         try:
             self.reconcile_report = gateway.reconcile(
                 orders, self._recorded, self._db_balances,
-                self.config.pairs, timeout=max(30.0, self.config.ask_timeout))
+                self.config.pairs, timeout=max(30.0, self.config.ask_timeout),
+                booked_trade_ids=self._booked_trades, trades_since_ms=self._trades_since_ms)
         except Exception as exc:  # noqa: BLE001 - trading can go on; the orders stay open
             logger.error("ALERT reconciliation with {} failed ({}); {} unfinished order(s) "
                          "stay open in the records until the next start", self.config.exchange,
@@ -534,6 +540,22 @@ class TradingSystem:
     def _require_running(self) -> None:
         if self._state != "running":
             raise SystemNotRunningError(f"the system is {self._state}")
+
+
+RECONCILE_TRADES_MS = 24 * 3600 * 1000
+"""How far back start-up reconciliation compares the exchange's trades with the fills."""
+
+
+def booked_trade_ids(state: StateCore, pairs: Iterable[str], since_ms: int) -> set[str]:
+    """Exchange trade ids of the fills recorded since ``since_ms`` (read before the state
+    actor owns the database)."""
+    out: set[str] = set()
+    for pair in pairs:
+        for fill in state.store.fills(pair):
+            trade_id = trade_id_of(fill.fill_id) if fill.ts_ms >= since_ms else None
+            if trade_id is not None:
+                out.add(trade_id)
+    return out
 
 
 def unfinished_fills(state: StateCore, snapshot: PortfolioSnapshot) -> dict[str, list[Fill]]:

@@ -6,7 +6,7 @@ import pytest
 
 from actors.messages import ExitReason, Fill, Order, OrderFilled, OrderStatus, OrderType, Side
 from actors.order_lifecycle import parse_order, parse_trade
-from actors.reconcile import OrderCheck, reconcile
+from actors.reconcile import OrderCheck, reconcile, trade_id_of
 
 
 def order(oid: str, status: OrderStatus, order_type: OrderType = OrderType.LIMIT) -> Order:
@@ -104,3 +104,19 @@ def test_a_clean_start_reports_clean() -> None:
                        now_ms=1)
     assert result.report.clean
     assert result.events == ()
+
+
+def test_recent_trades_no_fill_accounts_for_are_reported() -> None:
+    """Trades booked before, or of an order being reconciled, are ours; the rest is reported."""
+    check = OrderCheck(order=order("o-1", OrderStatus.OPEN), client_id="o-1",
+                       found=xo("11", "o-1", "closed", 0.01), trades=(trade("5", "11", 0.01),))
+    recent = [trade("3", "9", 0.02), trade("4", "10", 0.5), trade("5", "11", 0.01)]
+    result = reconcile([check], recent_trades=recent, booked_trade_ids={"3"}, now_ms=9_000)
+    assert result.report.unbooked_trades == (("4", "10", 0.5),)
+    assert any("trade 4" in line for line in result.report.lines())
+    assert not result.report.clean
+
+
+def test_the_trade_id_is_read_back_from_a_fill_id() -> None:
+    assert trade_id_of("o-ab12-BTCUSDT-g0-3-t5000001") == "5000001"
+    assert trade_id_of("o-1-c0.01") is None

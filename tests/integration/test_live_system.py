@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import pytest
 from loguru import logger
 
@@ -199,6 +200,7 @@ def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: P
         with running(live_config(fake, db)) as system:
             assert system.reconcile_report is not None
             assert system.reconcile_report.checked == 0
+            assert system.reconcile_report.clean  # its trade is booked: nothing unaccounted
         assert len(fake.orders()) == 1
         assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
         assert_agrees(fake, order_id, db_fills(db))
@@ -218,15 +220,24 @@ def test_a_resting_order_filled_while_stopped_is_booked_once_at_the_next_start(
         [resting] = fake.orders()
         assert [o.status for o in db_orders(db)] == [OrderStatus.OPEN]
         fake.set_price("BTC/USDT", 59_900, spread=1)  # crosses it: filled while we are away
+        # someone else trades on the account meanwhile: a market buy and a resting limit
+        other = ccxt.binance(fake.ccxt_config(apiKey=API_KEY, secret=SECRET, timeout=2000))
+        other.create_order("BTC/USDT", "market", "buy", 0.001, None, {"clientOrderId": "hand"})
+        other.create_order("BTC/USDT", "limit", "buy", 0.001, 50_000, {"clientOrderId": "hand2"})
         with running(live_config(fake, db, entry="limit")) as system:
             report = system.reconcile_report
             assert report is not None
             assert report.closed == ((resting.client_order_id, "filled"),)
+            [hand, hand2] = fake.orders()[1:]
+            assert report.foreign_orders == (str(hand2.order_id),)
+            assert [(xid, amount) for _, xid, amount in report.unbooked_trades] == [
+                (str(hand.order_id), 0.001)]
             eventually(lambda: system.status().pairs[0].position > 0, 5, "the position")
         with running(live_config(fake, db, entry="limit")) as system:
             assert system.reconcile_report is not None
             assert system.reconcile_report.missed_fills == ()
-        assert len(fake.orders()) == 1
+            assert len(system.reconcile_report.unbooked_trades) == 1  # the hand trade only
+        assert len(fake.orders()) == 3
         assert_agrees(fake, resting.client_order_id, db_fills(db))
 
 
