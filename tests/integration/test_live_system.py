@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -94,6 +96,33 @@ def test_live_without_keys_refuses_to_start_and_creates_nothing(
             pytest.raises(ConfigError, match="CONDUCTOR_BINANCE_API_KEY"):
         TradingSystem(live_config(fake, db)).start()
     assert not os.path.exists(db)
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    (None, "CONDUCTOR_BINANCE_API_KEY"),
+    (0o644, "chmod 600"),
+])
+def test_the_cli_refuses_live_without_usable_keys(tmp_path: Path, mode: int | None,
+                                                  expected: str) -> None:
+    """``--live`` with no keys, or keys in a file others can read: exit 2, one clear line,
+    no database; nothing reaches the network."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUCTOR_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    args = [sys.executable, "-m", "supervision.main", "--exchange", "binance", "--live",
+            "--pairs", "BTC/USDT", "--state-db", "s.sqlite", "--log-dir", "logs"]
+    if mode is not None:
+        secrets = tmp_path / "keys.toml"
+        secrets.write_text(f'api_key = "{API_KEY}"\nsecret = "{SECRET}"\n')
+        secrets.chmod(mode)
+        (tmp_path / "run.toml").write_text('[exchange]\nid = "binance"\n'
+                                           'secrets_file = "keys.toml"\n')
+        args += ["--config", "run.toml"]
+    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert SECRET not in result.stderr
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 @pytest.mark.usefixtures("keys")
