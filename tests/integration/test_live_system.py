@@ -158,6 +158,8 @@ def test_live_market_data_and_live_orders_run_end_to_end(tmp_path: Path) -> None
         fake.trade("BTC/USDT", 60_000, 0.01)
         eventually(lambda: system.status().pairs[0].position > 0, 10, "the entry")
         [order] = fake.orders()
+    gateways = [t for t in threading.enumerate() if t.name == "ccxt-gateway"]
+    assert gateways == [], "the execution actor's stop closes the gateway and its loop"
     assert [o.status for o in db_orders(db)] == [OrderStatus.FILLED]
     assert_agrees(fake, order.client_order_id, db_fills(db))
 
