@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from actors.messages import (
     Order,
     OrderStatus,
     OrderType,
+    PairBook,
+    Position,
     PositionClosed,
     Side,
     StrategySpec,
@@ -497,3 +500,12 @@ def test_cash_and_position_cost_always_account_for_every_fill(
             if position:
                 assert position.amount > 0
                 assert position.cost > 0
+
+
+def test_positions_and_books_have_exactly_the_fields_the_hot_path_copies() -> None:
+    """The ledger and the pair rebuild these field by field (attrs.evolve is slow): a new
+    field must be copied there too, or it would silently fall back to its default."""
+    assert [f.name for f in attrs.fields(Position)] == [
+        "pair", "amount", "entry_price", "cost", "opened_ms", "peak_price"]
+    assert [f.name for f in attrs.fields(PairBook)] == [
+        "pair", "position", "open_orders", "realized_pnl", "trades", "strategy"]
