@@ -11,15 +11,18 @@ Life of an order (see ``order_lifecycle`` for the rules):
 
 1. **Write-ahead.** The execution core has told state the ``NEW`` intent; the worker sends
    the create only once state has committed it (it watches the event bus for that ``NEW``).
-   No commit within ``ack_timeout_s``: the order is not sent (and stays NEW in the database,
-   for reconciliation).
+   No commit within ``ack_timeout_s``: the order is not sent, and is rejected as not sent.
 2. **Create**, with the client id derived from the order id. A refused request (rate limit)
    is retried after a backoff that honours ``Retry-After``; an ambiguous one (timeout,
    network, 5xx, unreadable reply) is first looked up by client id and adopted where the
    exchange has it; a permanent error rejects the order with the exchange's reason (after
    one look-up where an earlier attempt was ambiguous, as it may have arrived after all).
+   Where even the look-up keeps failing, the order is in doubt: it is asked about (never
+   created again) until the exchange answers, then followed or rejected as never placed.
 3. **Follow**: poll the order (and its trades) with backoff until it is terminal; each new
-   trade is a fill; a limit order older than ``limit_timeout_s`` is cancelled.
+   trade is a fill; a limit order older than ``limit_timeout_s`` is cancelled (a failed
+   cancel is tried again on the next poll). A reply that already carries every trade
+   (Binance's FULL response to a market order) needs no further request.
 
 Pairs are independent: each has its own queue and worker, and following runs in a task per
 order, so one pair's slow exchange calls or retry waits never hold another pair's orders.
