@@ -169,6 +169,23 @@ def test_swapping_into_and_out_of_isolation_starts_and_ends_the_child(tmp_path, 
     assert spec_from_json(persisted) == isolated(spec("Burner", pid_dir, loops=0))
 
 
+def test_removing_an_isolated_pair_ends_its_child_only(tmp_path, pid_dir):
+    config = config_for(tmp_path, {"name": "chaos_strategies:Burner", "isolation": "process",
+                                   "params": {"loops": 0, "pid_dir": str(pid_dir)}})
+    with trading(config) as (system, _):
+        eventually(lambda: len(pids(pid_dir)) == 2, timeout=10, message="two children")
+        both = pids(pid_dir)
+
+        system.remove_pair(BTC)
+
+        eventually(lambda: sum(map(alive, both)) == 1, timeout=10, message="one child to end")
+        before = ticks_of(system, ETH)
+        eventually(lambda: ticks_of(system, ETH) > before + 10, timeout=10,
+                   message="ETH to trade on")
+        assert system.status().pair(ETH).restarts == 0  # so the child that ended was BTC's
+    assert not any(map(alive, both))
+
+
 def test_stopping_the_system_while_a_child_hangs_leaves_no_child_behind(tmp_path, pid_dir):
     """The child hangs with a 60 s answer timeout and a 60 s heartbeat timeout, so only the
     stop can end it: ``stop(timeout=2)`` gives up on the stuck pair and the supervisor kills
