@@ -8,8 +8,8 @@ the warm-up mark and the end of the measured ticks, in MB per million ticks; the
 between the RSS at those two marks is shown too. The warm-up (300,000 ticks; quick: 100,000)
 is long enough for every bounded buffer to fill at this trading rate: the market data
 history rings (2,000 ticks per pair), the per-pair latency rings, and the ledger's 10,000
-recent orders (about 270,000 ticks at 3,700 fills per 100,000). The quick run's warm-up is
-too short for the last of these, so its figures are upper bounds.
+recent orders and 10,000 recent fill ids (about 270,000 ticks at 3,700 fills per 100,000).
+The quick run's warm-up is too short for the last of these, so its figures are upper bounds.
 
 After the measured ticks the same run goes on with ``tracemalloc`` on (started then, so it
 costs the measured part nothing): 300,000 ticks to settle (quick: 30,000), so that every
