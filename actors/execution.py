@@ -8,8 +8,6 @@ only for pairs where a limit order rests, so it stays off the hot path of every 
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from actors.messages import EXECUTION
 from actors.shell import CoreActor
 
@@ -17,19 +15,7 @@ from actors.shell import CoreActor
 class ExecutionActor(CoreActor):
     name = EXECUTION
 
-    def on_stop(self) -> None:
-        self._close_core()
-
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        super().on_failure(exception_type, exception_value, traceback)
-        self._close_core()
-
-    def _close_core(self) -> None:
+    def release(self) -> None:
         """A live core's gateway owns a thread, an event loop and connections: stop them
         with the actor (the paper core has nothing to close)."""
         close = getattr(self.core, "close", None)

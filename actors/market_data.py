@@ -87,7 +87,8 @@ class MarketDataActor(CoreActor):
                 self.unknown_messages += 1
         return None
 
-    def on_stop(self) -> None:
+    def release(self) -> None:
+        """The feed thread (and a live feed's event loop) ends with the actor."""
         self.stop_event.set()
         if self.close_source is not None:
             self.close_source()

@@ -17,7 +17,6 @@ import contextlib
 import threading
 import time
 from collections import deque
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -60,19 +59,10 @@ class OrchestratorActor(CoreActor):
         threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
         self._show_strategy()
 
-    def on_stop(self) -> None:
+    def release(self) -> None:
+        # An isolated strategy's process goes with its pair, on a stop or a crash alike (the
+        # supervisor builds a new one).
         close_strategy(self.core.strategy)
-
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        # pykka runs on_failure, not on_stop, when a tell raises: an isolated strategy's
-        # process goes with its pair either way (the supervisor builds a new one).
-        close_strategy(self.core.strategy)
-        super().on_failure(exception_type, exception_value, traceback)
 
     def on_receive(self, message: Any) -> Any:
         if type(message) is MarketTick:

@@ -58,12 +58,21 @@ class CoreActor(pykka.ThreadingActor):
         pykka drops its queued tells, and ``on_failure`` tells the supervisor."""
         raise error
 
+    def release(self) -> None:
+        """Free what the actor holds beyond its inbox (a gateway's thread and connections, an
+        isolated strategy's process). pykka runs ``on_stop`` on a stop and ``on_failure``, not
+        ``on_stop``, when a tell raises: both call this."""
+
+    def on_stop(self) -> None:
+        self.release()
+
     def on_failure(
         self,
         exception_type: type[BaseException] | None,
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.release()
         logger.error("{} (generation {}) crashed: {!r}", self.name, self.generation,
                      exception_value)
         self.router.tell(SUPERVISOR, ChildFailed(name=self.name, generation=self.generation,
