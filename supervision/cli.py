@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
+import attrs
 from loguru import logger
 
 from actors.messages import (
@@ -32,6 +33,7 @@ from actors.messages import (
 )
 from actors.state_store import StateStoreError
 from strategies.base import StrategyError
+from strategies.isolated import PROCESS, inner_spec
 from strategies.registry import BUILTIN_STRATEGIES, parse_param
 from supervision import logging_setup
 from supervision.config import (
@@ -134,12 +136,16 @@ def _strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec
         params = dict(parse_param(item) for item in args.strategy_param)
     except StrategyError as exc:
         raise ConfigError(f"strategy-param: {exc}") from None
-    if args.strategy is not None:  # "" too: an empty name is refused, not ignored
-        return StrategySpec.of(args.strategy, **params)
     base = strategy_spec_from(from_file) if from_file else StrategySpec.of("ema_cross")
-    return StrategySpec(path=base.path, params=tuple(sorted({**base.params_dict(),
-                                                             **params}.items())),
-                        members=base.members)
+    wrapper = base if base.path == PROCESS else None
+    if wrapper is not None:  # the file isolates its strategy: the flags change what it runs
+        base = inner_spec(wrapper)
+    if args.strategy is not None:  # "" too: an empty name is refused, not ignored
+        spec = StrategySpec.of(args.strategy, **params)
+    else:
+        spec = StrategySpec(path=base.path, members=base.members,
+                            params=tuple(sorted({**base.params_dict(), **params}.items())))
+    return spec if wrapper is None else attrs.evolve(wrapper, members=((spec, 1.0),))
 
 
 def configure_logging(level: str, *, json_lines: bool = False,

@@ -24,6 +24,7 @@ import pykka
 import pytest
 
 from actors.messages import StrategySpec
+from strategies.isolated import isolated
 from supervision.cli import config_from_args, parser, run
 
 TABLE_HEADER = re.compile(r"^pair\s+state\s+price\s+position", re.MULTILINE)
@@ -417,6 +418,34 @@ params = { fast = 12, slow = 26 }
     config = config_of("--config", config_file, "--strategy", "donchian_breakout")
 
     assert config.strategy == StrategySpec.of("donchian_breakout")
+
+
+ISOLATED_FILE = """
+pairs = ["BTC/USDT"]
+[strategy]
+name = "ema_cross"
+params = { fast = 12, slow = 26 }
+isolation = "process"
+isolation_timeout_s = 2.0
+"""
+
+
+def test_strategy_params_from_flags_reach_an_isolated_file_strategy(tmp_path):
+    """The file isolates its strategy: ``--strategy-param`` changes the isolated strategy's
+    params, and the isolation (with its own settings) stays."""
+    config = config_of("--config", write(tmp_path, "c.toml", ISOLATED_FILE),
+                       "--strategy-param", "fast=5")
+
+    assert config.strategy == isolated(StrategySpec.of("ema_cross", fast="5", slow=26),
+                                       timeout_s=2.0)
+
+
+def test_a_strategy_flag_runs_isolated_where_the_file_isolates(tmp_path):
+    """``--strategy`` replaces what the file's isolated process runs, not the isolation."""
+    config = config_of("--config", write(tmp_path, "c.toml", ISOLATED_FILE),
+                       "--strategy", "donchian_breakout")
+
+    assert config.strategy == isolated(StrategySpec.of("donchian_breakout"), timeout_s=2.0)
 
 
 # -- real runs in a subprocess ------------------------------------------------------------------
