@@ -35,7 +35,7 @@ from actors.messages import (
     StrategySpec,
     SwapStrategy,
 )
-from actors.orchestrator_core import TradingOrchestrator
+from actors.orchestrator_core import TradingOrchestrator, close_strategy
 from supervision.assembly import (
     MarketSource,
     make_execution,
@@ -164,8 +164,11 @@ class SyncRuntime:
                             ticks_accepted=self.ticks, ticks_dropped=dropped, pairs=tuple(pairs))
 
     def close(self) -> None:
-        """Commit what is left and close the database."""
+        """Commit what is left, close the database and every strategy (an isolated one's
+        child process ends here, not at garbage collection)."""
         try:
             self.state.commit()
         finally:
             self.state.close()
+            for orchestrator in self.pairs.values():
+                close_strategy(orchestrator.strategy)

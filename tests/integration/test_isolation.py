@@ -211,7 +211,8 @@ def test_stopping_the_system_while_a_child_hangs_leaves_no_child_behind(tmp_path
 
 def test_the_threadless_runtime_runs_an_isolated_strategy_to_the_same_fills(tmp_path,
                                                                               pid_dir):
-    """A backtest with the strategy in its own process trades exactly as in process."""
+    """A backtest with the strategy in its own process trades exactly as in process, and
+    closing the runtime ends the child."""
     from actors.scenarios import scenario_ticks
 
     ticks = scenario_ticks("chop", BTC, seed=3, n=4_000, start_ms=START_MS)
@@ -221,12 +222,11 @@ def test_the_threadless_runtime_runs_an_isolated_strategy_to_the_same_fills(tmp_
     expected = plain.run()
     runtime = SyncRuntime(build_config({}, {**values, "strategy": {
         "name": "ema_cross", "isolation": "process"}}), ticks)
+    strategy = runtime.pairs[BTC].strategy
     try:
         got = runtime.run()
     finally:
-        strategy = runtime.pairs[BTC].strategy
-        strategy.close()  # type: ignore[attr-defined]
-        runtime.close()
+        runtime.close()  # closes the isolated strategy: its child ends here
         plain.close()
 
     assert got.fills == expected.fills > 10
