@@ -54,7 +54,7 @@ def load_credentials(exchange_id: str, settings: Any,
     path = getattr(settings, "secrets_file", None)
     if not path:
         return None
-    return _from_file(str(path))
+    return _from_file(os.path.expanduser(str(path)))
 
 
 def require_credentials(exchange_id: str, settings: Any,
