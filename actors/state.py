@@ -34,8 +34,10 @@ from actors.state_core import StateCore
 
 BATCH_MESSAGES = 500
 """Most messages in one commit while the inbox never drains."""
-BATCH_S = 0.02
-"""Longest a change waits for its commit while the inbox never drains."""
+BATCH_S = 0.005
+"""Longest a change waits for its commit while the inbox never drains. A pair waiting for its
+order's answer holds its ticks until this commit: 20 ms made 200 busy pairs' tick -> order
+acknowledgement p50 50 ms, 5 ms makes it 15 ms, at no measurable cost in replay throughput."""
 
 
 class _Die:
