@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from actors.messages import FeedStale, MarketTick, Side
+from actors.recent_ids import RecentIds
 
 MALFORMED = "malformed"
 """Not a record at all (not a mapping), or a record of another symbol."""
@@ -140,15 +140,14 @@ class Quote:
 
 
 class _Pair:
-    __slots__ = ("data_at", "dropped", "last_ts", "quote", "seen", "seen_order", "stale",
-                 "stale_since", "tick_size", "ticks")
+    __slots__ = ("data_at", "dropped", "last_ts", "quote", "seen", "stale", "stale_since",
+                 "tick_size", "ticks")
 
     def __init__(self, tick_size: float, now: float) -> None:
         self.tick_size = tick_size
         self.last_ts = 0
         self.quote: Quote | None = None
-        self.seen: set[Any] = set()
-        self.seen_order: deque[Any] = deque()
+        self.seen: RecentIds[Any] = RecentIds(SEEN_IDS)
         self.data_at = now
         """When valid data last arrived (or the feed started)."""
         self.stale = False
@@ -236,7 +235,7 @@ class FeedCore:
             raise _InvalidError(DUPLICATE)
         if ts < data.last_ts:
             raise _InvalidError(TIME_BACKWARDS)
-        self._remember(data, key)
+        data.seen.add(key)
         quote = data.quote
         if quote is not None and now - quote.at <= self.stale_after_s:
             bid, ask = min(quote.bid, price), max(quote.ask, price)
@@ -245,13 +244,6 @@ class FeedCore:
         data.last_ts = ts
         return MarketTick(pair=pair, ts_ms=ts, price=price, bid=bid, ask=ask, amount=amount,
                           side=side)
-
-    @staticmethod
-    def _remember(data: _Pair, key: Any) -> None:
-        data.seen.add(key)
-        data.seen_order.append(key)
-        if len(data.seen_order) > SEEN_IDS:
-            data.seen.discard(data.seen_order.popleft())
 
     def quote(self, pair: str, record: Any, now: float) -> FeedStale | None:
         """A ccxt ticker or bid/ask record of ``pair``: keep its best bid and ask for the next

@@ -36,7 +36,7 @@ or non-finite amount or price, negative fee); the ledger is unchanged when it is
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from actors.balances import apply_fill as move_balances
@@ -54,6 +54,7 @@ from actors.messages import (
     StrategySpec,
 )
 from actors.pairs import PairError, split_pair
+from actors.recent_ids import RecentIds
 
 DUST_RELATIVE = 1e-9
 """A remainder at most this fraction of the position before the sale closes it."""
@@ -98,9 +99,8 @@ class Ledger:
         self.trades: dict[str, int] = {}
         self.strategies: dict[str, StrategySpec] = {}
         self.marks: dict[str, float] = {}
-        self.fill_ids: set[str] = set()
-        """The ids of the last ``RECENT_FILLS`` fills applied (``_fill_order`` keeps their age)."""
-        self._fill_order: deque[str] = deque()
+        self._recent_fills: RecentIds[str] = RecentIds(RECENT_FILLS)
+        """The ids of the last ``RECENT_FILLS`` fills applied."""
         self.fill_count = 0
         """Fills applied over the account's life (restored from the database)."""
         self.order_count = 0
@@ -143,8 +143,7 @@ class Ledger:
         ledger.trades = dict(trades or {})
         ledger.strategies = dict(strategies or {})
         ids = list(fill_ids)
-        for fill_id in ids:
-            ledger._remember_fill(fill_id)
+        ledger._recent_fills = RecentIds(RECENT_FILLS, ids)
         ledger.fill_count = len(ids) if fill_count is None else fill_count
         ledger.order_count = order_count
         ledger.pairs = set(pairs)
@@ -200,7 +199,7 @@ class Ledger:
         Raises:
             LedgerError: invalid pair, amount or price not positive and finite, negative fee.
         """
-        if fill.fill_id in self.fill_ids:
+        if fill.fill_id in self._recent_fills:
             return None
         if not checked:
             _check_fill(fill)
@@ -210,7 +209,7 @@ class Ledger:
         else:
             closed = self._sell(fill)
         move_balances(self.balances, fill)
-        self._remember_fill(fill.fill_id)
+        self._recent_fills.add(fill.fill_id)
         self.fill_count += 1
         self.pairs.add(fill.pair)
         self.realized.setdefault(fill.pair, 0.0)
@@ -220,18 +219,17 @@ class Ledger:
 
     def knows_fill(self, fill_id: str) -> bool:
         """True if the fill is among the recently applied ones (older ids: ask the store)."""
-        return fill_id in self.fill_ids
+        return fill_id in self._recent_fills
+
+    @property
+    def fill_ids(self) -> frozenset[str]:
+        """The ids of the last ``RECENT_FILLS`` fills applied (a copy)."""
+        return self._recent_fills.ids
 
     @staticmethod
     def check_fill(fill: Fill) -> None:
         """Raise ``LedgerError`` if ``apply_fill`` could not book ``fill``; change nothing."""
         _check_fill(fill)
-
-    def _remember_fill(self, fill_id: str) -> None:
-        self.fill_ids.add(fill_id)
-        self._fill_order.append(fill_id)
-        if len(self._fill_order) > RECENT_FILLS:
-            self.fill_ids.discard(self._fill_order.popleft())
 
     def _buy(self, fill: Fill) -> None:
         held = self.positions.get(fill.pair)

@@ -22,7 +22,6 @@ Plain and single-threaded (the execution actor's thread); the gateway's calls re
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Protocol
 
 import attrs
@@ -44,6 +43,7 @@ from actors.messages import (
     Side,
     SubmitOrder,
 )
+from actors.recent_ids import RecentIds
 
 RECENT_ORDERS = 10_000
 """Order ids remembered to refuse a replayed submit."""
@@ -75,7 +75,7 @@ class LiveExecutionCore:
     def __init__(self, gateway: OrderGateway, rules: MarketRules) -> None:
         self.gateway = gateway
         self.rules = rules
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: RecentIds[str] = RecentIds(RECENT_ORDERS)
         self.tick_pairs: frozenset[str] = frozenset()
         self.unhandled = 0
         self.local_rejections = 0
@@ -113,9 +113,7 @@ class LiveExecutionCore:
     def _submit(self, order: SubmitOrder) -> list[Envelope]:
         if order.order_id in self._seen:
             return []  # a duplicate: recorded and sent once already
-        self._seen[order.order_id] = None
-        if len(self._seen) > RECENT_ORDERS:
-            self._seen.popitem(last=False)
+        self._seen.add(order.order_id)
         rules, pair = self.rules, order.pair
         amount = rules.round_amount(pair, order.amount) if order.amount > 0 else order.amount
         side = "buy" if order.side is Side.BUY else "sell"

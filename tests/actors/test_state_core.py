@@ -436,10 +436,11 @@ def test_what_the_core_stored_always_loads_back_into_the_same_ledger(
 
 
 def test_a_duplicate_older_than_the_recent_window_is_refused_and_changes_nothing(
-    core: StateCore, monkeypatch: pytest.MonkeyPatch
+    db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ledger forgot the id; the database refuses it before the ledger is touched."""
-    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 2)
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 2)  # before the ledger sizes its window
+    core = StateCore.open(db, "USDT", FUNDING)
     core.handle(filled("f-1", Side.BUY, 1.0, 100.0, 0.1, ts_ms=2_000))
     core.handle(filled("f-2", Side.BUY, 1.0, 110.0, 0.1, ts_ms=3_000))
     core.handle(filled("f-3", Side.SELL, 0.5, 120.0, 0.1, ts_ms=4_000))
@@ -454,6 +455,7 @@ def test_a_duplicate_older_than_the_recent_window_is_refused_and_changes_nothing
             core.ledger.peak_equity) == before
     assert [f.fill_id for f in core.store.fills()] == ["f-1", "f-2", "f-3"]
     assert core.store.load().balances == core.ledger.balances
+    core.close()
 
 
 def test_an_old_duplicate_after_a_restart_is_refused_by_the_database(
