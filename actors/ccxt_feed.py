@@ -52,6 +52,7 @@ from actors.ccxt_feed_core import (
     Links,
     candle_ticks,
 )
+from actors.market_rules import DECIMAL_PLACES, TICK_SIZE, precision_step
 from actors.messages import FeedStale, MarketTick
 
 _CLOSED = object()
@@ -117,19 +118,14 @@ class FeedStats:
 
 
 def tick_size_of(market: Mapping[str, Any], precision_mode: int) -> float:
-    """A market's price step from ccxt's ``precision.price`` (a step in ``TICK_SIZE`` mode, a
-    number of decimals in ``DECIMAL_PLACES`` mode); 0.0 when unknown (quotes are then modelled
-    on a grid near 1e-4 of the price)."""
-    import ccxt
-
+    """A market's price step from ccxt's ``precision.price`` (read as ``MarketRules`` reads
+    it, so modelled quotes sit on the paper exchange's grid); 0.0 when unknown or neither a
+    tick size nor decimal places (quotes are then modelled on a grid near 1e-4 of the price)."""
     value = (market.get("precision") or {}).get("price")
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+    if (precision_mode not in (TICK_SIZE, DECIMAL_PLACES) or not isinstance(value, int | float)
+            or isinstance(value, bool) or not value > 0):
         return 0.0
-    if precision_mode == ccxt.TICK_SIZE:
-        return float(value)
-    if precision_mode == ccxt.DECIMAL_PLACES:
-        return float(10.0 ** -float(value))
-    return 0.0
+    return precision_step(value, precision_mode) or 0.0
 
 
 def _short(error: BaseException) -> str:

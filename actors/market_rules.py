@@ -43,7 +43,7 @@ class PairRules:
     known: bool = True
 
 
-def _step(value: Any, mode: int) -> float | None:
+def precision_step(value: Any, mode: int) -> float | None:
     """A ccxt precision number as a step: a tick size as is, decimal places as 10**-n."""
     if value is None or isinstance(value, bool):
         return None
@@ -102,8 +102,8 @@ class MarketRules:
             amount_limits = limits.get("amount") or {}
             cost_limits = limits.get("cost") or {}
             out[symbol] = PairRules(
-                tick=_step(precision.get("price"), precision_mode) or FALLBACK_STEP,
-                lot=_step(precision.get("amount"), precision_mode) or FALLBACK_STEP,
+                tick=precision_step(precision.get("price"), precision_mode) or FALLBACK_STEP,
+                lot=precision_step(precision.get("amount"), precision_mode) or FALLBACK_STEP,
                 min_amount=_limit(amount_limits.get("min")),
                 max_amount=_limit(amount_limits.get("max")),
                 min_notional=_limit(cost_limits.get("min")),
