@@ -440,9 +440,23 @@ class StateStore:
         )
         return [_order(row) for row in rows]
 
-    def fills(self, pair: str | None = None) -> list[Fill]:
-        """Every stored fill, in time order."""
-        where, args = ("WHERE pair = ?", (pair,)) if pair is not None else ("", ())
+    def fills(self, pair: str | None = None, *, since_ms: int | None = None,
+              order_ids: Iterable[str] | None = None) -> list[Fill]:
+        """The stored fills, in time order: every one, or those of ``pair``, from ``since_ms``
+        on, of ``order_ids`` (filtered here, so a long history never becomes objects)."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if pair is not None:
+            clauses.append("pair = ?")
+            args.append(pair)
+        if since_ms is not None:
+            clauses.append("ts_ms >= ?")
+            args.append(since_ms)
+        if order_ids is not None:
+            ids = list(order_ids)
+            clauses.append(f"order_id IN ({', '.join('?' * len(ids))})")
+            args.extend(ids)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
             f"SELECT {_FILL_COLUMNS} FROM fills {where} ORDER BY ts_ms, rowid", args
         )

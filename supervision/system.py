@@ -549,23 +549,21 @@ RECONCILE_TRADES_MS = 24 * 3600 * 1000
 def booked_trade_ids(state: StateCore, pairs: Iterable[str], since_ms: int) -> set[str]:
     """Exchange trade ids of the fills recorded since ``since_ms`` (read before the state
     actor owns the database)."""
+    traded = set(pairs)
     out: set[str] = set()
-    for pair in pairs:
-        for fill in state.store.fills(pair):
-            trade_id = trade_id_of(fill.fill_id) if fill.ts_ms >= since_ms else None
-            if trade_id is not None:
-                out.add(trade_id)
+    for fill in state.store.fills(since_ms=since_ms):
+        trade_id = trade_id_of(fill.fill_id) if fill.pair in traded else None
+        if trade_id is not None:
+            out.add(trade_id)
     return out
 
 
 def unfinished_fills(state: StateCore, snapshot: PortfolioSnapshot) -> dict[str, list[Fill]]:
     """The recorded fills of every unfinished order, by order id (read before the state actor
     owns the database)."""
-    open_ids = {o.order_id: o.pair for book in snapshot.books for o in book.open_orders}
+    open_ids = [o.order_id for book in snapshot.books for o in book.open_orders]
     out: dict[str, list[Fill]] = {}
-    for pair in sorted(set(open_ids.values())):
-        for fill in state.store.fills(pair):
-            if fill.order_id in open_ids:
-                out.setdefault(fill.order_id, []).append(fill)
+    for fill in state.store.fills(order_ids=open_ids) if open_ids else ():
+        out.setdefault(fill.order_id, []).append(fill)
     return out
 

@@ -279,6 +279,26 @@ def test_a_fill_with_its_position_balances_and_pnl_round_trips(db: str) -> None:
     assert ledger.peak_equity == 10_250.0
 
 
+def test_fills_are_filtered_by_pair_time_and_order_in_the_database(db: str) -> None:
+    """Start-up reconciliation reads only the fills it needs: since a time, or of some
+    orders; each filter keeps time order, and no order ids selects nothing."""
+    early = a_fill("f-1", ts_ms=1_000)
+    late = a_fill("f-2", ts_ms=3_000)
+    other = attrs.evolve(a_fill("f-3", ts_ms=2_000), order_id="o-2", pair="ETH/USDT")
+    with fresh(db) as store:
+        store.begin()
+        for fill in (late, other, early):
+            store.insert_fill(fill)
+        store.commit()
+
+        assert store.fills() == [early, other, late]
+        assert store.fills(since_ms=2_000) == [other, late]
+        assert store.fills(BTC, since_ms=2_000) == [late]
+        assert store.fills(order_ids=["o-2"]) == [other]
+        assert store.fills(order_ids=["o-1", "o-2"]) == [early, other, late]
+        assert store.fills(order_ids=[]) == []
+
+
 def test_a_fill_without_a_position_deletes_the_positions_row(db: str) -> None:
     """A closing fill passes None and the pair has no position after reopening."""
     with fresh(db) as store:
