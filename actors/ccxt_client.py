@@ -15,6 +15,7 @@ limits and the exchange is asked once. ccxt is imported lazily: it takes a secon
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -40,6 +41,16 @@ SPOT_ONLY: dict[str, dict[str, Any]] = {
     },
 }
 """Per exchange: the options that keep ``load_markets`` to spot endpoints."""
+
+
+SECRET_KEYS = frozenset({"apiKey", "secret", "password", "uid", "login", "privateKey",
+                         "walletAddress", "token", "twofa"})
+"""ccxt constructor settings that are credentials: never taken from the ``ccxt`` table."""
+
+
+def env_prefix(exchange_id: str) -> str:
+    """``CONDUCTOR_BINANCE_`` for ``binance``: where live keys come from in the environment."""
+    return "CONDUCTOR_" + re.sub(r"[^A-Z0-9]", "_", exchange_id.upper()) + "_"
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -84,7 +95,7 @@ def client_settings(exchange_id: str, user: Mapping[str, Any],
     (which wins), then the keys."""
     settings = deep_merge(DEFAULTS, SPOT_ONLY.get(exchange_id, {}))
     settings = deep_merge(settings, user)
-    for key in ("apiKey", "secret", "password", "uid", "privateKey"):
+    for key in SECRET_KEYS:
         settings.pop(key, None)  # keys come only from Credentials
     if credentials is not None:
         settings.update(credentials.as_ccxt())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from actors.ccxt_client import SECRET_KEYS, env_prefix
 from actors.messages import OrderType, StrategySpec
 from actors.orchestrator_core import ExitRules
 from actors.pairs import PairError, split_pair
@@ -456,8 +456,6 @@ def _port(value: Any) -> int:
 
 
 EXCHANGE_KEYS = ("id", *(f.name for f in attrs.fields(ExchangeSettings)))
-SECRET_CCXT_KEYS = frozenset({"apiKey", "secret", "password", "uid", "login", "privateKey",
-                              "walletAddress", "token", "twofa"})
 
 
 def _exchange_table(from_file: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -544,9 +542,9 @@ def _ccxt_options(options: Any, exchange: str) -> dict[str, Any]:
     if not isinstance(options, Mapping):
         raise ConfigError(f"exchange.ccxt: {options!r} is not a table; e.g. "
                           "[exchange.ccxt] timeout = 10000")
-    secret = sorted(SECRET_CCXT_KEYS & set(options))
+    secret = sorted(SECRET_KEYS & set(options))
     if secret:
-        prefix = "CONDUCTOR_" + re.sub(r"[^A-Z0-9]", "_", exchange.upper()) + "_"
+        prefix = env_prefix(exchange)
         raise ConfigError(f"exchange.ccxt.{secret[0]}: API keys never go in the config file; "
                           f"set them in the environment ({prefix}API_KEY, {prefix}SECRET, "
                           f"{prefix}PASSWORD) or in exchange.secrets_file (a TOML file with "

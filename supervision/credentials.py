@@ -13,21 +13,15 @@ Runs once, at start, on the starting thread. Raises ``ConfigError`` (the CLI exi
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from actors.ccxt_client import Credentials
+from actors.ccxt_client import Credentials, env_prefix
 from supervision.config import ConfigError
 
 FILE_KEYS = ("api_key", "secret", "password")
-
-
-def env_prefix(exchange_id: str) -> str:
-    """``CONDUCTOR_BINANCE_`` for ``binance``."""
-    return "CONDUCTOR_" + re.sub(r"[^A-Z0-9]", "_", exchange_id.upper()) + "_"
 
 
 def load_credentials(exchange_id: str, settings: Any,
