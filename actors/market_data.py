@@ -116,7 +116,7 @@ class MarketDataActor(CoreActor):
         pacer = Pacer(self.speed)
         paced = not (self.live or math.isinf(self.speed))
         # Replay at full speed waits for credits; paced and live feeds shed.
-        block = not paced and not self.live
+        block = math.isinf(self.speed) and not self.live
         pairs = router.pairs
         count = last_ts = 0
         perf_ns = time.perf_counter_ns
