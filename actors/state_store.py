@@ -134,6 +134,11 @@ class StateStore:
         self.autocommit = True
         """False: writes join one transaction until ``commit()`` (group commit)."""
         self._open = False
+        # Balances as the table holds them (committed) and as the open transaction wrote them:
+        # a write sends only the assets whose amount changed. With 200 pairs the table has 201
+        # rows, a fill changes two, and each row is a statement that lets go of the GIL.
+        self._balances_committed: dict[str, float] = {}
+        self._balances_pending: dict[str, float] = {}
         try:
             # Opened by the thread that starts the system (so a bad path fails there, with a
             # clear error) and then used only by the state actor's thread: one user at a time.
@@ -210,10 +215,14 @@ class StateStore:
             self.rollback()
             raise StateStoreError(f"cannot commit to {self.path!r}: {exc}") from exc
         self._open = False
+        if self._balances_pending:
+            self._balances_committed.update(self._balances_pending)
+            self._balances_pending.clear()
 
     def rollback(self) -> None:
         """Drop every uncommitted write (idempotent; the connection stays usable)."""
         was_open, self._open = self._open, False
+        self._balances_pending.clear()
         if was_open:
             # SQLite may have rolled back already (e.g. on a full disk): nothing left to drop.
             with suppress(sqlite3.Error):
@@ -232,6 +241,7 @@ class StateStore:
         Uncommitted writes are dropped: whoever uses group commit commits first.
         """
         self._open = False
+        self._balances_pending.clear()
         self._conn.close()
 
     def __enter__(self) -> StateStore:
@@ -406,10 +416,17 @@ class StateStore:
                 self._write_meta("peak_equity", peak_equity)
 
     def _write_balances(self, balances: Mapping[str, float]) -> None:
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO balances (asset, amount) VALUES (?, ?)",
-            [(asset, float(amount)) for asset, amount in balances.items()],
-        )
+        """Write the assets whose amount differs from what the table holds."""
+        pending, committed = self._balances_pending, self._balances_committed
+        rows = []
+        for asset, value in balances.items():
+            amount = float(value)
+            if pending.get(asset, committed.get(asset)) != amount:
+                rows.append((asset, amount))
+                pending[asset] = amount
+        if rows:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO balances (asset, amount) VALUES (?, ?)", rows)
 
     def _write_meta(self, key: str, value: Any) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

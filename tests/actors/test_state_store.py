@@ -592,3 +592,21 @@ def test_load_remembers_only_the_latest_fill_ids_but_counts_all(
     assert ledger.fill_ids == {"f-3", "f-4"}
     assert ledger.fill_count == 4
     store.close()
+
+
+def test_balances_rewritten_after_a_rollback_are_stored(db: str) -> None:
+    """Only changed balances are written; a rolled-back write is not taken as stored, so the
+    same amounts written again after the rollback reach the table."""
+    store = fresh(db)
+    store.autocommit = False
+    changed = {**FUNDING, "BTC": 0.5}
+    store.write_books(balances=changed)
+    store.rollback()
+    store.write_books(balances=changed)
+    store.commit()
+    store.write_books(balances={**changed, "USDT": 1.0})  # one asset changed
+    store.commit()
+    store.close()
+
+    with reopened(db) as again:
+        assert again.balances() == {**changed, "USDT": 1.0}
