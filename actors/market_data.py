@@ -4,7 +4,8 @@ The feed (simulator, CSV replay, or any iterable of ticks) runs on a thread this
 because pacing means waiting and an actor must never wait inside a message. Per tick the feed
 thread validates it (``MarketDataCore.accept`` drops and counts bad ones), forwards it to the
 execution actor if a limit order rests on that pair, then to the pair under the pair's tick
-credits. The actor's own thread answers history queries. If the feed thread dies, the actor
+credits, into its tick inbox (``actors.router.TickInbox``). The actor's own thread answers
+history queries. If the feed thread dies, the actor
 reports it to the supervisor like any crash.
 
 A live exchange feed (``live=True``) is never paced, whatever ``speed`` says: its ticks come in
@@ -142,9 +143,7 @@ class MarketDataActor(CoreActor):
             if router.pairs is not pairs:
                 pairs = router.pairs
             handle = pairs.get(pair)
-            if handle is not None and handle.ref is not None:
-                if handle.take_credit(block, stop):
-                    router.tell(pair, tick)
-                else:
-                    handle.shed += 1
+            if (handle is not None and handle.ref is not None
+                    and not handle.deliver(tick, block, stop)):
+                handle.shed += 1
         return count, last_ts

@@ -6,11 +6,16 @@ object that holds the current ref, its generation, the pair's lifecycle and the 
 status table shows. The feed thread, every actor and the embedding thread use it at once: the
 only writes are single attribute assignments (atomic under the GIL), made by one owner each.
 
-Ticks are the one message that can outrun a consumer, so each pair has credits: the feed
-takes one per tick and the orchestrator returns it when it has processed the tick. A replay
-at full speed waits for a credit (backpressure, nothing lost); a live feed sheds the tick
-(counted: a pair only needs the latest price to decide). Orders, fills and state updates are
-never shed.
+Ticks are the one message that can outrun a consumer, so each pair has credits: at most
+``max_inflight`` ticks wait for it. A replay at full speed waits for room (backpressure,
+nothing lost); a live feed sheds the tick (counted: a pair only needs the latest price to
+decide). Orders, fills and state updates are never shed.
+
+Ticks do not go through pykka's inbox but through the pair's ``TickInbox``: a deque beside it
+with a doorbell. The feed appends; only a tick into an empty deque sends the actor a
+``TicksReady``, and the actor drains what is there. An idle pair costs one message per tick, as
+before; a busy one takes ticks in batches, without a lock, a condition, a semaphore and a
+thread wake-up each.
 
 Each handle also measures its pair's tick latency (feed receipt to processed), on the pair's
 own thread: a cumulative histogram that the metrics endpoint reads, and a ring of recent
@@ -21,6 +26,7 @@ lock per bucket and costs several times that.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from bisect import bisect_left
@@ -28,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import pykka
 from loguru import logger
 
@@ -83,12 +90,78 @@ class TickLatency:
         return tuple(values[min(n, max(1, math.ceil(n * q))) - 1] / 1e6 for q in quantiles)
 
 
+@attrs.frozen
+class TicksReady:
+    """Feed -> pair: ticks wait in the pair's ``TickInbox`` (sent when it was empty)."""
+
+
+TICKS_READY = TicksReady()
+
+
+class TickInbox:
+    """One pair actor's tick mailbox, bounded to ``capacity`` waiting ticks (the credits).
+
+    One writer (the feed thread) and one reader (the actor): ``append`` and ``popleft`` are
+    atomic under the GIL, so neither takes a lock; a full inbox is the only case that needs
+    an event, and only while the feed waits on it. A new actor gets a new inbox, so an old one
+    that wakes up reads only its own ticks.
+    """
+
+    __slots__ = ("_ref", "_room", "_ticks", "_writer_waits", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ticks: deque[MarketTick] = deque()
+        self._ref: pykka.ActorRef[Any] | None = None
+        self._room = threading.Event()
+        self._writer_waits = False
+
+    def bind(self, ref: pykka.ActorRef[Any]) -> None:
+        """The actor whose doorbell ``put`` rings."""
+        self._ref = ref
+
+    @property
+    def full(self) -> bool:
+        return len(self._ticks) >= self.capacity
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Writer: wait until the reader takes a tick, or ``timeout`` passes."""
+        self._room.clear()
+        self._writer_waits = True
+        if len(self._ticks) >= self.capacity:  # the reader may have taken one meanwhile
+            self._room.wait(timeout)
+        self._writer_waits = False
+
+    def put(self, tick: MarketTick) -> None:
+        """Writer: queue a tick; ring if the actor may have gone idle. The only writer, so
+        ``len == 1`` means the reader had emptied the deque: it has stopped draining, or it
+        finds this tick in the drain it is in (a spare ring is harmless)."""
+        ticks = self._ticks
+        ticks.append(tick)
+        if len(ticks) == 1 and self._ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._ref.tell(TICKS_READY)
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+    def first(self) -> MarketTick:
+        return self._ticks[0]
+
+    def pop(self) -> MarketTick:
+        """Reader: take the first tick (and wake a writer waiting for room)."""
+        tick = self._ticks.popleft()
+        if self._writer_waits:
+            self._room.set()
+        return tick
+
+
 class PairHandle:
     """The stable face of one pair."""
 
     __slots__ = (
-        "_credits",
         "generation",
+        "inbox",
         "last_error",
         "last_latency_ns",
         "last_price",
@@ -126,35 +199,40 @@ class PairHandle:
         """``perf_counter_ns`` when the pair last processed a tick (0: never)."""
         self.latency = TickLatency()
         self.max_inflight = max_inflight
-        self._credits = threading.Semaphore(max_inflight)
+        self.inbox = TickInbox(max_inflight)
+        """The current actor's tick inbox (before the first ``attach``: one nobody reads)."""
 
-    def attach(self, ref: pykka.ActorRef[Any], generation: int) -> None:
-        """Point the pair at a new actor. Credits start afresh: the old inbox is gone."""
-        self._credits = threading.Semaphore(self.max_inflight)
+    def new_inbox(self) -> TickInbox:
+        """A tick inbox for the pair's next actor."""
+        return TickInbox(self.max_inflight)
+
+    def attach(self, ref: pykka.ActorRef[Any], generation: int, inbox: TickInbox) -> None:
+        """Point the pair at a new actor and its inbox; the old inbox goes with the old actor."""
+        inbox.bind(ref)
+        self.inbox = inbox
         self.generation = generation
         self.ref = ref
 
     def detach(self) -> None:
         self.ref = None
 
-    def take_credit(self, block: bool, stop: threading.Event) -> bool:
-        """A slot for one more tick in the pair's inbox; see the module docstring."""
-        pool = self._credits
-        if not block:
-            return pool.acquire(blocking=False)
-        while not stop.is_set():
-            if pool.acquire(timeout=0.2):
-                return True
+    def deliver(self, tick: MarketTick, block: bool, stop: threading.Event) -> bool:
+        """Queue ``tick`` for the pair's actor. A full inbox waits for room when ``block``
+        (until ``stop``, or the pair is gone) and sheds otherwise; False: not delivered."""
+        inbox = self.inbox
+        while inbox.full:
+            if not block or stop.is_set():
+                return False
+            inbox.wait_for_room(0.2)
             if self.ref is None or self.state in ("failed", "stopped"):
                 return False
-        return False
-
-    def return_credit(self) -> None:
-        self._credits.release()
+            inbox = self.inbox  # a restart brings a new, empty inbox
+        inbox.put(tick)
+        return True
 
     def processed(self, tick: MarketTick, now_ns: int, generation: int) -> None:
-        """Record a processed tick; called by the pair's actor only. A replaced actor that
-        wakes up is ignored: it must not hand out credits of its successor's inbox."""
+        """Record a processed tick's figures; called by the pair's actor only. A replaced
+        actor that wakes up is ignored."""
         if generation != self.generation:
             return
         self.ticks += 1
@@ -164,7 +242,6 @@ class PairHandle:
         if tick.recv_ns:
             latency = self.last_latency_ns = now_ns - tick.recv_ns
             self.latency.record(now_ns, latency)
-        self._credits.release()
 
 
 class Router:

@@ -214,8 +214,9 @@ class SupervisorActor(pykka.ThreadingActor):
             self.router.tell(STATE, StrategyAssigned(pair=pair, spec=spec, generation=generation))
         core = make_orchestrator(self.config, pair, spec, self.build_strategy, generation,
                                  paused=handle.paused)
-        ref = OrchestratorActor.start(core, self.router, handle)
-        handle.attach(ref, generation)
+        inbox = handle.new_inbox()
+        ref = OrchestratorActor.start(core, self.router, handle, inbox)
+        handle.attach(ref, generation, inbox)
         handle.state = "running"
         self.good_spec.setdefault(pair, spec)
         # Only now can the state actor's answer reach the new actor through the handle.

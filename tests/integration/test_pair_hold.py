@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from actors.messages import MarketTick, Ping, Side
@@ -57,21 +59,26 @@ def test_a_heartbeat_releases_ticks_held_past_the_hold_limit_only(hold_limit_s, 
     router = Router()
     handle = router.add_pair(PAIR, max_inflight=8)
     core = StuckCore()
-    ref = OrchestratorActor.start(core, router, handle, hold_limit_s=hold_limit_s)
+    inbox = handle.new_inbox()
+    ref = OrchestratorActor.start(core, router, handle, inbox, hold_limit_s=hold_limit_s)
     try:
-        handle.attach(ref, 0)
+        handle.attach(ref, 0, inbox)
         for ts in (1, 2, 3):
-            assert handle.take_credit(False, None)  # type: ignore[arg-type]
-            ref.tell(_tick(ts))
+            assert handle.deliver(_tick(ts), False, threading.Event())
         assert ref.ask(Ping(), timeout=5) == Ping()
-        # The ask's reply comes after every tick before it (one inbox, in order).
+        # The ask's reply comes after the doorbell the first tick rang (one pykka inbox).
         if released:
             assert core.stopped_waiting == 1
             assert core.processed == [1, 2, 3]
             assert handle.ticks == 3
+            assert len(inbox) == 0
         else:
             assert core.stopped_waiting == 0
             assert core.processed == []
             assert handle.ticks == 0
+            assert len(inbox) == 3  # held, taking 3 of the 8 credits
+            delivered = [handle.deliver(_tick(ts), False, threading.Event())
+                         for ts in range(4, 10)]
+            assert delivered == [True] * 5 + [False]
     finally:
         ref.stop(timeout=5)
