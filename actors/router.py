@@ -107,10 +107,13 @@ class TickInbox:
     that wakes up reads only its own ticks.
     """
 
-    __slots__ = ("_ref", "_room", "_ticks", "_writer_waits", "capacity")
+    __slots__ = ("_low", "_ref", "_room", "_ticks", "_writer_waits", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
+        self._low = capacity // 2
+        """A waiting writer is woken once the inbox is down to this: one wake-up per half
+        inbox, not one per tick (a full-speed feed is always ahead of its pair)."""
         self._ticks: deque[MarketTick] = deque()
         self._ref: pykka.ActorRef[Any] | None = None
         self._room = threading.Event()
@@ -125,7 +128,7 @@ class TickInbox:
         return len(self._ticks) >= self.capacity
 
     def wait_for_room(self, timeout: float) -> None:
-        """Writer: wait until the reader takes a tick, or ``timeout`` passes."""
+        """Writer: wait until the reader has taken half the inbox, or ``timeout`` passes."""
         self._room.clear()
         self._writer_waits = True
         if len(self._ticks) >= self.capacity:  # the reader may have taken one meanwhile
@@ -150,8 +153,9 @@ class TickInbox:
 
     def pop(self) -> MarketTick:
         """Reader: take the first tick (and wake a writer waiting for room)."""
-        tick = self._ticks.popleft()
-        if self._writer_waits:
+        ticks = self._ticks
+        tick = ticks.popleft()
+        if self._writer_waits and len(ticks) <= self._low:
             self._room.set()
         return tick
 
