@@ -143,9 +143,9 @@ class TradingOrchestrator:
         match message:
             case MarketTick():
                 return self.process_market_tick(message)
-            case PositionChanged(book=book):
+            case PositionChanged(book=book, settled=settled):
                 first = self.book is None
-                self.on_book(book)
+                self.on_book(book, settled)
                 return self.adopt_persisted_strategy(book.strategy) if first else _NOTHING
             case SwapStrategy(spec=spec):
                 return self.swap_strategy(spec)
@@ -164,8 +164,9 @@ class TradingOrchestrator:
         logger.warning("{}: unexpected message {!r} ignored", self.pair, message)
         return _NOTHING
 
-    def on_book(self, book: PairBook) -> None:
-        """Take the state actor's view of the pair; an order it knows settles our proposal."""
+    def on_book(self, book: PairBook, settled: str = "") -> None:
+        """Take the state actor's view of the pair; an order it knows, or has ``settled``
+        (finished without ever being open), answers our proposal."""
         cached = self.book.position if self.book is not None else None
         incoming = book.position
         if (cached is not None and incoming is not None
@@ -178,9 +179,10 @@ class TradingOrchestrator:
         if self.pending is not None:
             # State publishes a book after every order update, in order, so the book that
             # first lists our order always arrives before the one where it has finished.
-            # From then on ``open_orders`` blocks new proposals.
+            # From then on ``open_orders`` blocks new proposals. An order filled on arrival
+            # is never listed: its one book names it as ``settled``.
             order_id = order_id_for(self.pending)
-            if any(o.order_id == order_id for o in book.open_orders):
+            if settled == order_id or any(o.order_id == order_id for o in book.open_orders):
                 self.pending = None
 
     def awaiting(self, now_ms: int) -> bool:

@@ -33,6 +33,7 @@ from actors.messages import (
     GetRiskStatus,
     Order,
     OrderRejected,
+    OrderSettled,
     OrderType,
     OrderUpdated,
     PairGeneration,
@@ -324,6 +325,15 @@ class RiskBook:
             self._live[order.order_id] = _Live(pair=order.pair, side=order.side, notional=notional)
             self._busy[order.pair] = self._busy.get(order.pair, 0) + 1
 
+    def on_settled(self, settled: OrderSettled) -> None:
+        """A fill finished its order: the order frees its pair, then the portfolio after the
+        fill replaces the estimate ``on_order`` made of the new exposure (it is the booked
+        value), then a closed round trip counts."""
+        self.on_order(settled.order)
+        self.on_portfolio(settled.portfolio)
+        if settled.closed is not None:
+            self.on_position_closed(settled.closed)
+
     def on_position_closed(self, pc: PositionClosed) -> None:
         """Book realized PnL for the UTC day; halt past ``daily_loss_limit``; start cooldowns."""
         self._advance(pc.ts_ms)
@@ -419,6 +429,8 @@ class RiskCore:
                 self.book.on_portfolio(message)
             case OrderUpdated():
                 self.book.on_order(message.order)
+            case OrderSettled():
+                self.book.on_settled(message)
             case PositionClosed():
                 self.book.on_position_closed(message)
             case FeedStale():

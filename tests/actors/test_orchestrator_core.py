@@ -180,6 +180,32 @@ def test_the_book_that_lists_the_order_ends_the_pending_proposal():
     assert core.handle_buy_signal(tick(100.0)) == []
 
 
+def test_a_book_that_names_the_order_settled_ends_the_pending_proposal():
+    """An order filled on arrival is never listed open: the one book after it names it as
+    settled, which answers the proposal, and the pair decides on the next tick again."""
+    core = ready(ScriptedStrategy([Signal.BUY, Signal.SELL]))
+    [p] = proposals(core.process_market_tick(tick(100.0, ts=1)))
+    assert core.awaiting(2)
+
+    core.handle(PositionChanged(book=book(position(entry=100.0)),
+                                settled=order_id_for(p.proposal_id)))
+
+    assert core.pending is None
+    assert not core.awaiting(2)
+    [exit_] = proposals(core.process_market_tick(tick(100.0, ts=2)))
+    assert exit_.reason is ExitReason.EXIT_SIGNAL
+
+
+def test_a_book_that_settles_another_order_keeps_the_proposal_pending():
+    """Only the pair's own order answers its proposal."""
+    core = ready(ScriptedStrategy([Signal.BUY]))
+    core.process_market_tick(tick(100.0, ts=1))
+
+    core.handle(PositionChanged(book=book(), settled="o-someone-else"))
+
+    assert core.pending is not None
+
+
 def test_a_lost_proposal_is_forgotten_after_the_pending_timeout():
     """No answer within pending_timeout_ms (market time) -> the pair may propose again."""
     rules = ExitRules(pending_timeout_ms=5_000)
@@ -235,7 +261,7 @@ def test_stop_loss_wins_over_an_exit_signal():
 
 
 def test_a_new_high_is_sent_to_state_and_cached():
-    """The trailing peak is state: raised by message, remembered locally meanwhile."""
+    """The pair holds its trailing peak; state only persists it (no answer comes back)."""
     core = ready(ScriptedStrategy(), pos=position(entry=100.0))
 
     out = core.update_open_positions(tick(101.0), Signal.HOLD)
