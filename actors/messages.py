@@ -134,6 +134,9 @@ class MarkPrices:
     marks: tuple[tuple[str, float], ...]
     generation: int = 0
     """The sending pair's generation (fencing)."""
+    peaks: tuple[tuple[str, float], ...] = ()
+    """Trailing peaks raised since the last mark that no exit depends on yet (stored as
+    ``RaisePeak`` would, without a message of their own)."""
 
 
 @attrs.frozen(kw_only=True)

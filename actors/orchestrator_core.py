@@ -125,6 +125,11 @@ class TradingOrchestrator:
         self.rules = rules or ExitRules()
         self.generation = generation
         self.book: PairBook | None = None
+        self.peak = 0.0
+        """The open position's trailing peak: the pair's own, at least the book's (0 flat)."""
+        self._peak_due = 0.0
+        """A raised peak not yet sent to state (0: none): one that cannot arm the trailing
+        stop yet goes with the next mark, not in a message of its own."""
         self.pending: str | None = None
         self.unknown = 0
         self.paused = paused
@@ -169,12 +174,15 @@ class TradingOrchestrator:
         (finished without ever being open), answers our proposal."""
         cached = self.book.position if self.book is not None else None
         incoming = book.position
-        if (cached is not None and incoming is not None
-                and cached.opened_ms == incoming.opened_ms
-                and cached.peak_price > incoming.peak_price):
-            # A late answer to an earlier RaisePeak: the peak only ever rises.
-            book = attrs.evolve(book, position=attrs.evolve(
-                incoming, peak_price=cached.peak_price))
+        if incoming is None:
+            self.peak = self._peak_due = 0.0
+        elif cached is not None and cached.opened_ms == incoming.opened_ms:
+            # The same position: the peak only ever rises, and the pair's may be ahead of
+            # what state has stored.
+            self.peak = max(self.peak, incoming.peak_price)
+        else:
+            self.peak = incoming.peak_price
+            self._peak_due = 0.0
         self.book = book
         if self.pending is not None:
             # State publishes a book after every order update, in order, so the book that
@@ -225,8 +233,12 @@ class TradingOrchestrator:
             # Marks come from the pair, not the feed: the portfolio is valued at prices the
             # pairs have acted on, never at prices a fast feed has run ahead to.
             self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
+            peaks: tuple[tuple[str, float], ...] = ()
+            if self._peak_due:
+                peaks = ((self.pair, self._peak_due),)
+                self._peak_due = 0.0
             mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
-                                              generation=self.generation))
+                                              generation=self.generation, peaks=peaks))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
 
@@ -250,19 +262,21 @@ class TradingOrchestrator:
             return _NOTHING
         position = book.position
         out: list[Envelope] = []
-        peak = position.peak_price
+        peak = self.peak
         exit_price = tick.bid
-        if exit_price > peak * (1.0 + self.rules.peak_step):
-            peak = exit_price
-            # Built directly: attrs.evolve introspects the class on every call (hot path).
-            self.book = PairBook(
-                pair=book.pair, open_orders=book.open_orders, realized_pnl=book.realized_pnl,
-                trades=book.trades, strategy=book.strategy,
-                position=Position(pair=position.pair, amount=position.amount,
-                                  entry_price=position.entry_price, cost=position.cost,
-                                  opened_ms=position.opened_ms, peak_price=peak))
-            out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
-                                                 generation=self.generation)))
+        rules = self.rules
+        if exit_price > peak * (1.0 + rules.peak_step):
+            self.peak = peak = exit_price
+            if rules.trailing_stop and peak >= position.entry_price * (
+                    1.0 + rules.trailing_activation):
+                # A peak the trailing stop acts on is stored at once (a restarted pair gets
+                # it with its book); state does not answer.
+                self._peak_due = 0.0
+                out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
+                                                     generation=self.generation)))
+            else:
+                # No exit depends on it yet: it goes with the next mark.
+                self._peak_due = peak
         reason = self.exit_reason(position, peak, exit_price, signal)
         if reason is not None:
             out.extend(self._propose(tick, Side.SELL, reason, amount=position.amount))

@@ -228,26 +228,28 @@ class RiskBook:
         lot = self._lot_size(p.pair)
         amount = floor_to_step(notional / price, lot) if notional > 0 else 0.0
         value = amount * price
-        why = (
-            f"stake {_money(stake)}, headroom pair {_money(pair_room)} total "
-            f"{_money(total_room)}, amount {amount:g} at {price:g}"
-        )
         min_notional, min_amount = cfg.min_notional, cfg.min_amount
         if self._exchange_min_notional is not None:
             min_notional = max(min_notional, self._exchange_min_notional(p.pair))
         if self._exchange_min_amount is not None:
             min_amount = max(min_amount, self._exchange_min_amount(p.pair))
-        if min_notional > 0 and value < min_notional:
+        small_notional = min_notional > 0 and value < min_notional
+        if not small_notional and amount > 0 and amount >= min_amount:
+            return self._approve(p, amount, value)
+        # Only a rejection explains itself: formatting costs more than the checks.
+        why = (
+            f"stake {_money(stake)}, headroom pair {_money(pair_room)} total "
+            f"{_money(total_room)}, amount {amount:g} at {price:g}"
+        )
+        if small_notional:
             return self._reject(
                 p,
                 "below_min_notional",
                 f"notional {_money(value)} < min_notional {_money(min_notional)} ({why})",
             )
-        if amount <= 0 or amount < min_amount:
-            return self._reject(
-                p, "below_min_amount", f"amount {amount:g} < min_amount {min_amount:g} ({why})"
-            )
-        return self._approve(p, amount, value)
+        return self._reject(
+            p, "below_min_amount", f"amount {amount:g} < min_amount {min_amount:g} ({why})"
+        )
 
     def _approve(self, p: ProposeOrder, amount: float, notional: float) -> SubmitOrder:
         order_id = order_id_for(p.proposal_id)

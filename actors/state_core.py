@@ -90,6 +90,9 @@ class StateCore:
         self._last_equity_ms = store.last_equity_ms()
         self.group_commit = False
         """False: each ``handle`` commits; True: the caller commits (see the module doc)."""
+        self.publish = True
+        """False where nobody subscribes to events (a replay without a listener): no
+        ``EVENTS`` envelopes are built at all."""
         store.autocommit = False
         # Rows changed since the last commit, written with their latest values by commit().
         self._dirty_pairs: set[str] = set()
@@ -238,11 +241,13 @@ class StateCore:
         self._dirty_orders[order.order_id] = order
         # Risk hears first: the pair may propose the moment it reads its book, and risk
         # must already know that the order finished.
-        return [
+        out = [
             Envelope(to=RISK, message=message),
             Envelope(to=order.pair, message=PositionChanged(book=self.ledger.book(order.pair))),
-            Envelope(to=EVENTS, message=message),
         ]
+        if self.publish:
+            out.append(Envelope(to=EVENTS, message=message))
+        return out
 
     def _order_filled(self, message: OrderFilled) -> list[Envelope]:
         fill = message.fill
@@ -282,12 +287,15 @@ class StateCore:
             if closed is not None:
                 out.append(Envelope(RISK, closed))
             out.append(Envelope(pair, PositionChanged(book=book)))
-            out.append(Envelope(EVENTS, message))
-            if closed is not None:
-                out.append(Envelope(EVENTS, closed))
+            if self.publish:
+                out.append(Envelope(EVENTS, message))
+                if closed is not None:
+                    out.append(Envelope(EVENTS, closed))
         else:
             out = [Envelope(RISK, OrderSettled(order=order, portfolio=portfolio, closed=closed)),
                    Envelope(pair, PositionChanged(book=book, settled=order.order_id))]
+            if not self.publish:
+                return out
             if unseen:
                 # Subscribers (metrics count orders by status) see the order pass NEW and
                 # OPEN, as with an exchange that reports each step.
@@ -301,6 +309,9 @@ class StateCore:
 
     def _marks(self, message: MarkPrices) -> list[Envelope]:
         ledger = self.ledger
+        for pair, price in message.peaks:
+            if ledger.raise_peak(pair, price):
+                self._dirty_pairs.add(pair)
         if ledger.mark(message):
             self._dirty_peak = True
         last = self._last_equity_ms

@@ -358,6 +358,18 @@ def test_a_higher_peak_is_stored_without_an_answer_and_a_restarted_pair_gets_it(
     assert position is not None and position.peak_price == 110.0
 
 
+def test_a_peak_carried_by_a_mark_is_stored_like_raise_peak(core: StateCore) -> None:
+    """MarkPrices.peaks raise the position's peak (never lower it); the book keeps it."""
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    core.handle(MarkPrices(ts_ms=3_000, marks=((BTC, 104.0),), peaks=((BTC, 105.0),)))
+    core.handle(MarkPrices(ts_ms=4_000, marks=((BTC, 103.0),), peaks=((BTC, 101.0),)))
+
+    assert core.store.load().positions[BTC].peak_price == 105.0
+    position = core.answer(GetPairBook(pair=BTC)).position
+    assert position is not None and position.peak_price == 105.0
+
+
 def test_an_assigned_strategy_is_stored_and_sent_to_the_pair(core: StateCore) -> None:
     """The pair's book carries the spec, and the database keeps it."""
     out = core.handle(StrategyAssigned(pair=ETH, spec=SPEC, generation=1))
