@@ -44,15 +44,12 @@ class ExecutionCore:
             raise ValueError(f"limit_ttl_ms = {limit_ttl_ms!r} is invalid: expected > 0")
         self._exchange = exchange
         self._ttl_ms = limit_ttl_ms
-        self._tick_pairs: frozenset[str] = exchange.resting_pairs()
+        self.tick_pairs: frozenset[str] = exchange.resting_pairs()
+        """Pairs with resting orders: the only pairs whose ticks this core needs. A plain
+        attribute (read once per tick) that is replaced, never mutated."""
         self._book_changes = exchange.book_changes
         self.unhandled = 0
         """Messages of a type this core does not know (returned ``[]``)."""
-
-    @property
-    def tick_pairs(self) -> frozenset[str]:
-        """Pairs with resting orders: the only pairs whose ticks this core needs."""
-        return self._tick_pairs
 
     def handle(self, message: object) -> list[Envelope]:
         match message:
@@ -99,6 +96,6 @@ class ExecutionCore:
         if changes != self._book_changes:
             self._book_changes = changes
             pairs = self._exchange.resting_pairs()
-            if pairs != self._tick_pairs:
-                self._tick_pairs = pairs
+            if pairs != self.tick_pairs:
+                self.tick_pairs = pairs
         return [Envelope(STATE, e) for e in events]

@@ -123,6 +123,9 @@ class TradingOrchestrator:
         self.spec = spec
         self.build = build
         self.rules = rules or ExitRules()
+        self._price_exits = bool(self.rules.stop_loss or self.rules.trailing_stop
+                                 or self.rules.take_profit)
+        """False when only a SELL signal can close a position (no rule to check per tick)."""
         self.generation = generation
         self.book: PairBook | None = None
         self.peak = 0.0
@@ -261,7 +264,7 @@ class TradingOrchestrator:
         if book is None or book.position is None or book.open_orders:
             return _NOTHING
         position = book.position
-        out: list[Envelope] = []
+        out = _NOTHING  # most ticks send nothing: no list is built for them
         peak = self.peak
         exit_price = tick.bid
         rules = self.rules
@@ -272,14 +275,16 @@ class TradingOrchestrator:
                 # A peak the trailing stop acts on is stored at once (a restarted pair gets
                 # it with its book); state does not answer.
                 self._peak_due = 0.0
-                out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
-                                                     generation=self.generation)))
+                out = [Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
+                                                 generation=self.generation))]
             else:
                 # No exit depends on it yet: it goes with the next mark.
                 self._peak_due = peak
-        reason = self.exit_reason(position, peak, exit_price, signal)
-        if reason is not None:
-            out.extend(self._propose(tick, Side.SELL, reason, amount=position.amount))
+        if self._price_exits or signal is Signal.SELL:
+            reason = self.exit_reason(position, peak, exit_price, signal)
+            if reason is not None:
+                proposal = self._propose(tick, Side.SELL, reason, amount=position.amount)
+                return proposal if out is _NOTHING else [*out, *proposal]
         return out
 
     def exit_reason(
