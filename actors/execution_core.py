@@ -1,9 +1,12 @@
 """The execution actor's logic: approved orders in, exchange events out to the state actor.
 
 It owns the gateway (here the paper exchange) and the order of what state hears about an order.
-Every submit is written ahead: the order is sent to state as ``NEW`` before the exchange sees
-it, so a crash between the two leaves a recorded intent, never an order nobody knows about. The
-exchange's answers follow, each as its own envelope to state, in the order they happened.
+An order that rests or is rejected is written ahead: state hears it as ``NEW`` before the
+exchange's answer, each answer as its own envelope, in the order they happened. An order the
+paper exchange fills on arrival reaches state as one ``OrderFilled`` carrying the finished
+order, without a ``NEW`` row: the exchange lives in this process, so a crash that could lose
+the order loses the exchange's memory of it too, and nothing stays behind to reconcile. (Live
+gateways always write ahead; see ``actors.live_execution``.)
 
 It decides nothing about whether to trade (that is risk) and keeps no books of its own beyond
 the gateway. ``tick_pairs`` tells the market data actor which pairs' ticks matter here (those
@@ -20,6 +23,7 @@ from actors.messages import (
     Envelope,
     GetBalances,
     MarketTick,
+    OrderFilled,
     OrderStatus,
     OrderUpdated,
     SubmitOrder,
@@ -40,14 +44,12 @@ class ExecutionCore:
             raise ValueError(f"limit_ttl_ms = {limit_ttl_ms!r} is invalid: expected > 0")
         self._exchange = exchange
         self._ttl_ms = limit_ttl_ms
-        self._tick_pairs: frozenset[str] = exchange.resting_pairs()
+        self.tick_pairs: frozenset[str] = exchange.resting_pairs()
+        """Pairs with resting orders: the only pairs whose ticks this core needs. A plain
+        attribute (read once per tick) that is replaced, never mutated."""
+        self._book_changes = exchange.book_changes
         self.unhandled = 0
         """Messages of a type this core does not know (returned ``[]``)."""
-
-    @property
-    def tick_pairs(self) -> frozenset[str]:
-        """Pairs with resting orders: the only pairs whose ticks this core needs."""
-        return self._tick_pairs
 
     def handle(self, message: object) -> list[Envelope]:
         match message:
@@ -78,16 +80,22 @@ class ExecutionCore:
         raise TypeError(f"execution core cannot answer {type(query).__name__}")
 
     def _submit(self, order: SubmitOrder) -> list[Envelope]:
-        if self._exchange.order(order.order_id) is not None:
+        exchange = self._exchange
+        if exchange.order(order.order_id) is not None:
             return []  # a duplicate: already recorded and placed once
+        events = exchange.submit(order)
+        if len(events) == 1 and type(events[0]) is OrderFilled:
+            return [Envelope(STATE, events[0])]  # filled on arrival: one message
         intent = order.as_order(OrderStatus.NEW)
-        out = [Envelope(to=STATE, message=OrderUpdated(order=intent))]
-        out.extend(self._to_state(self._exchange.submit(order)))
+        out = [Envelope(STATE, OrderUpdated(order=intent))]
+        out.extend(self._to_state(events))
         return out
 
     def _to_state(self, events: list[ExchangeEvent]) -> list[Envelope]:
-        if events:
+        changes = self._exchange.book_changes
+        if changes != self._book_changes:
+            self._book_changes = changes
             pairs = self._exchange.resting_pairs()
-            if pairs != self._tick_pairs:
-                self._tick_pairs = pairs
-        return [Envelope(to=STATE, message=e) for e in events]
+            if pairs != self.tick_pairs:
+                self.tick_pairs = pairs
+        return [Envelope(STATE, e) for e in events]

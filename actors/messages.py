@@ -134,6 +134,9 @@ class MarkPrices:
     marks: tuple[tuple[str, float], ...]
     generation: int = 0
     """The sending pair's generation (fencing)."""
+    peaks: tuple[tuple[str, float], ...] = ()
+    """Trailing peaks raised since the last mark that no exit depends on yet (stored as
+    ``RaisePeak`` would, without a message of their own)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -353,9 +356,15 @@ class OrderUpdated:
 
 @attrs.frozen(kw_only=True)
 class OrderFilled:
-    """Execution -> state: a fill to apply to balances and positions, exactly once."""
+    """Execution -> state: a fill to apply to balances and positions, exactly once.
+
+    ``order`` is the order's final value when this fill finished it on the paper exchange:
+    state applies both at once, so an order filled on arrival costs one message, not a NEW,
+    an OPEN, the fill and a FILLED. Live gateways send the updates on their own (None).
+    """
 
     fill: Fill
+    order: Order | None = None
 
 
 # -- positions and portfolio ---------------------------------------------------------------------
@@ -391,9 +400,14 @@ class PairBook:
 
 @attrs.frozen(kw_only=True)
 class PositionChanged:
-    """State -> pair: its book after a change."""
+    """State -> pair: its book after a change.
+
+    ``settled`` names the order this change finished when the pair never saw it open (a paper
+    order filled on arrival): it answers the pair's proposal as an open order would have.
+    """
 
     book: PairBook
+    settled: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -428,8 +442,21 @@ class PositionClosed:
 
 
 @attrs.frozen(kw_only=True)
+class OrderSettled:
+    """State -> risk: a fill that finished its order is booked. One message for what would
+    be the final ``OrderUpdated``, the ``PortfolioChanged`` and the ``PositionClosed``."""
+
+    order: Order
+    portfolio: PortfolioChanged
+    closed: PositionClosed | None = None
+
+
+@attrs.frozen(kw_only=True)
 class RaisePeak:
-    """Orchestrator -> state: the highest price since entry rose (for the trailing stop)."""
+    """Orchestrator -> state: the highest price since entry rose (for the trailing stop).
+
+    Persisted only, never answered: the pair keeps its peak itself, and a restarted pair gets
+    the stored one with its book."""
 
     pair: str
     price: float

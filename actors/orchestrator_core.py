@@ -123,8 +123,16 @@ class TradingOrchestrator:
         self.spec = spec
         self.build = build
         self.rules = rules or ExitRules()
+        self._price_exits = bool(self.rules.stop_loss or self.rules.trailing_stop
+                                 or self.rules.take_profit)
+        """False when only a SELL signal can close a position (no rule to check per tick)."""
         self.generation = generation
         self.book: PairBook | None = None
+        self.peak = 0.0
+        """The open position's trailing peak: the pair's own, at least the book's (0 flat)."""
+        self._peak_due = 0.0
+        """A raised peak not yet sent to state (0: none): one that cannot arm the trailing
+        stop yet goes with the next mark, not in a message of its own."""
         self.pending: str | None = None
         self.unknown = 0
         self.paused = paused
@@ -143,9 +151,9 @@ class TradingOrchestrator:
         match message:
             case MarketTick():
                 return self.process_market_tick(message)
-            case PositionChanged(book=book):
+            case PositionChanged(book=book, settled=settled):
                 first = self.book is None
-                self.on_book(book)
+                self.on_book(book, settled)
                 return self.adopt_persisted_strategy(book.strategy) if first else _NOTHING
             case SwapStrategy(spec=spec):
                 return self.swap_strategy(spec)
@@ -164,23 +172,28 @@ class TradingOrchestrator:
         logger.warning("{}: unexpected message {!r} ignored", self.pair, message)
         return _NOTHING
 
-    def on_book(self, book: PairBook) -> None:
-        """Take the state actor's view of the pair; an order it knows settles our proposal."""
+    def on_book(self, book: PairBook, settled: str = "") -> None:
+        """Take the state actor's view of the pair; an order it knows, or has ``settled``
+        (finished without ever being open), answers our proposal."""
         cached = self.book.position if self.book is not None else None
         incoming = book.position
-        if (cached is not None and incoming is not None
-                and cached.opened_ms == incoming.opened_ms
-                and cached.peak_price > incoming.peak_price):
-            # A late answer to an earlier RaisePeak: the peak only ever rises.
-            book = attrs.evolve(book, position=attrs.evolve(
-                incoming, peak_price=cached.peak_price))
+        if incoming is None:
+            self.peak = self._peak_due = 0.0
+        elif cached is not None and cached.opened_ms == incoming.opened_ms:
+            # The same position: the peak only ever rises, and the pair's may be ahead of
+            # what state has stored.
+            self.peak = max(self.peak, incoming.peak_price)
+        else:
+            self.peak = incoming.peak_price
+            self._peak_due = 0.0
         self.book = book
         if self.pending is not None:
             # State publishes a book after every order update, in order, so the book that
             # first lists our order always arrives before the one where it has finished.
-            # From then on ``open_orders`` blocks new proposals.
+            # From then on ``open_orders`` blocks new proposals. An order filled on arrival
+            # is never listed: its one book names it as ``settled``.
             order_id = order_id_for(self.pending)
-            if any(o.order_id == order_id for o in book.open_orders):
+            if settled == order_id or any(o.order_id == order_id for o in book.open_orders):
                 self.pending = None
 
     def awaiting(self, now_ms: int) -> bool:
@@ -223,8 +236,12 @@ class TradingOrchestrator:
             # Marks come from the pair, not the feed: the portfolio is valued at prices the
             # pairs have acted on, never at prices a fast feed has run ahead to.
             self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
+            peaks: tuple[tuple[str, float], ...] = ()
+            if self._peak_due:
+                peaks = ((self.pair, self._peak_due),)
+                self._peak_due = 0.0
             mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
-                                              generation=self.generation))
+                                              generation=self.generation, peaks=peaks))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
 
@@ -247,23 +264,27 @@ class TradingOrchestrator:
         if book is None or book.position is None or book.open_orders:
             return _NOTHING
         position = book.position
-        out: list[Envelope] = []
-        peak = position.peak_price
+        out = _NOTHING  # most ticks send nothing: no list is built for them
+        peak = self.peak
         exit_price = tick.bid
-        if exit_price > peak * (1.0 + self.rules.peak_step):
-            peak = exit_price
-            # Built directly: attrs.evolve introspects the class on every call (hot path).
-            self.book = PairBook(
-                pair=book.pair, open_orders=book.open_orders, realized_pnl=book.realized_pnl,
-                trades=book.trades, strategy=book.strategy,
-                position=Position(pair=position.pair, amount=position.amount,
-                                  entry_price=position.entry_price, cost=position.cost,
-                                  opened_ms=position.opened_ms, peak_price=peak))
-            out.append(Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
-                                                 generation=self.generation)))
-        reason = self.exit_reason(position, peak, exit_price, signal)
-        if reason is not None:
-            out.extend(self._propose(tick, Side.SELL, reason, amount=position.amount))
+        rules = self.rules
+        if exit_price > peak * (1.0 + rules.peak_step):
+            self.peak = peak = exit_price
+            if rules.trailing_stop and peak >= position.entry_price * (
+                    1.0 + rules.trailing_activation):
+                # A peak the trailing stop acts on is stored at once (a restarted pair gets
+                # it with its book); state does not answer.
+                self._peak_due = 0.0
+                out = [Envelope(STATE, RaisePeak(pair=self.pair, price=peak,
+                                                 generation=self.generation))]
+            else:
+                # No exit depends on it yet: it goes with the next mark.
+                self._peak_due = peak
+        if self._price_exits or signal is Signal.SELL:
+            reason = self.exit_reason(position, peak, exit_price, signal)
+            if reason is not None:
+                proposal = self._propose(tick, Side.SELL, reason, amount=position.amount)
+                return proposal if out is _NOTHING else [*out, *proposal]
         return out
 
     def exit_reason(

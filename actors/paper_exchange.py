@@ -24,6 +24,7 @@ import attrs
 
 from actors.balances import apply_fill
 from actors.messages import (
+    ExitReason,
     Fill,
     MarketTick,
     Order,
@@ -40,7 +41,8 @@ RECENT_ORDERS = 10_000
 """Finished orders remembered for duplicate detection (memory stays bounded in long runs)."""
 
 ExchangeEvent = OrderUpdated | OrderFilled
-"""What the exchange reports: order updates and fills, in the order they happened."""
+"""What the exchange reports: order updates and fills, in the order they happened. A fill
+carries the order's final value (the paper exchange fills an order whole)."""
 
 _STEP_EPS = 1e-9
 """How close (in steps) a value must be to a step boundary to count as on it.
@@ -180,6 +182,9 @@ class PaperExchange:
         """Resting limit orders by id, in placement order (dicts keep insertion order)."""
         self._resting_by_pair: dict[str, list[str]] = {}
         self._assets: dict[str, tuple[str, str]] = {}
+        self.book_changes = 0
+        """Counts orders placed on or taken off the book: ``resting_pairs`` can only have
+        changed when this did (the execution core rebuilds its tick interest on a change)."""
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -266,7 +271,11 @@ class PaperExchange:
             crossed = tick.ask <= limit if r.order.side is Side.BUY else tick.bid >= limit
             if crossed:
                 self._release(order_id)
-                out.extend(self._fill(r.order, limit, maker=True, ts=tick.ts_ms))
+                o = r.order
+                out.append(self._fill(order_id, o.pair, o.side, order_type=o.order_type,
+                                      reason=o.reason, created_ms=o.created_ms, limit=limit,
+                                      amount=o.amount, price=limit, maker=True,
+                                      ts=tick.ts_ms))
         return out
 
     def cancel(self, order_id: str, ts_ms: int) -> list[ExchangeEvent]:
@@ -353,9 +362,13 @@ class PaperExchange:
                 return self._insufficient(order, amount, limit, notional + fee, quote)
         elif _short(amount, self._free.get(base, 0.0)):
             return self._insufficient(order, amount, limit, amount, base)
-        opened = order.as_order(OrderStatus.OPEN, amount, limit)
-        self._record(opened)
-        return [OrderUpdated(order=opened), *self._fill(opened, price, maker=False, ts=order.ts_ms)]
+        # Filled on arrival: the order is never open for anyone to see, so it is reported
+        # once, finished, with its fill (see ``OrderFilled.order``).
+        return [self._fill(order.order_id, order.pair, order.side,
+                           order_type=order.order_type, reason=order.reason,
+                           created_ms=order.ts_ms,
+                           limit=order.limit_price if limit is None else limit,
+                           amount=amount, price=price, maker=False, ts=order.ts_ms)]
 
     def _rest(
         self, order: SubmitOrder, amount: float, limit: float, assets: tuple[str, str]
@@ -374,11 +387,13 @@ class PaperExchange:
         self._record(opened)
         self._resting[order.order_id] = _Resting(order=opened, asset=asset, reserved=need)
         self._resting_by_pair.setdefault(order.pair, []).append(order.order_id)
+        self.book_changes += 1
         return [OrderUpdated(order=opened)]
 
     def _release(self, order_id: str) -> _Resting:
         """Take an order off the book and return its reservation to the free balance."""
         r = self._resting.pop(order_id)
+        self.book_changes += 1
         self._free[r.asset] = self._free.get(r.asset, 0.0) + r.reserved
         ids = self._resting_by_pair[r.order.pair]
         ids.remove(order_id)
@@ -386,38 +401,28 @@ class PaperExchange:
             del self._resting_by_pair[r.order.pair]
         return r
 
-    def _fill(self, order: Order, price: float, maker: bool, ts: int) -> list[ExchangeEvent]:
-        """Fill the whole of ``order`` at ``price`` and move the money."""
-        n = self._fills.get(order.order_id, 0) + 1
-        self._fills[order.order_id] = n
-        rate = self._config.maker_fee if maker else self._config.taker_fee
-        amount = order.amount
-        fee = amount * price * rate
-        fill = Fill(
-            fill_id=f"{order.order_id}-f{n}",
-            order_id=order.order_id,
-            pair=order.pair,
-            side=order.side,
-            amount=amount,
-            price=price,
-            fee=fee,
-            ts_ms=ts,
-            maker=maker,
-        )
-        apply_fill(self._free, fill)
-        base, quote = self._assets[order.pair]
+    def _fill(self, order_id: str, pair: str, side: Side, *, order_type: OrderType,
+              reason: ExitReason, created_ms: int, limit: float | None, amount: float,
+              price: float, maker: bool, ts: int) -> OrderFilled:
+        """Fill the whole order at ``price``, move the money, and return the fill with the
+        order's final value. The order is built once, directly: ``attrs.evolve`` introspects
+        the class on every call, and this runs for every order."""
+        n = self._fills.get(order_id, 0) + 1
+        self._fills[order_id] = n
+        config = self._config
+        fee = amount * price * (config.maker_fee if maker else config.taker_fee)
+        fill = Fill(fill_id=f"{order_id}-f{n}", order_id=order_id, pair=pair, side=side,
+                    amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
+        base, quote = self._assets[pair]
+        apply_fill(self._free, fill, (base, quote))
         self._sweep(quote, amount * price + fee)
         self._sweep(base, amount)
-        filled = attrs.evolve(
-            order,
-            status=OrderStatus.FILLED,
-            updated_ms=ts,
-            filled=amount,
-            average_price=price,
-            fee=fee,
-        )
+        filled = Order(order_id=order_id, pair=pair, side=side, order_type=order_type,
+                       reason=reason, amount=amount, status=OrderStatus.FILLED,
+                       created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
+                       average_price=price, fee=fee)
         self._record(filled)
-        return [OrderFilled(fill=fill), OrderUpdated(order=filled)]
+        return OrderFilled(fill=fill, order=filled)
 
     def _sweep(self, asset: str, moved: float) -> None:
         """Zero a balance that moving ``moved`` left below zero by float rounding only.

@@ -33,6 +33,7 @@ from actors.messages import (
     GetRiskStatus,
     Order,
     OrderRejected,
+    OrderSettled,
     OrderType,
     OrderUpdated,
     PairGeneration,
@@ -227,26 +228,28 @@ class RiskBook:
         lot = self._lot_size(p.pair)
         amount = floor_to_step(notional / price, lot) if notional > 0 else 0.0
         value = amount * price
-        why = (
-            f"stake {_money(stake)}, headroom pair {_money(pair_room)} total "
-            f"{_money(total_room)}, amount {amount:g} at {price:g}"
-        )
         min_notional, min_amount = cfg.min_notional, cfg.min_amount
         if self._exchange_min_notional is not None:
             min_notional = max(min_notional, self._exchange_min_notional(p.pair))
         if self._exchange_min_amount is not None:
             min_amount = max(min_amount, self._exchange_min_amount(p.pair))
-        if min_notional > 0 and value < min_notional:
+        small_notional = min_notional > 0 and value < min_notional
+        if not small_notional and amount > 0 and amount >= min_amount:
+            return self._approve(p, amount, value)
+        # Only a rejection explains itself: formatting costs more than the checks.
+        why = (
+            f"stake {_money(stake)}, headroom pair {_money(pair_room)} total "
+            f"{_money(total_room)}, amount {amount:g} at {price:g}"
+        )
+        if small_notional:
             return self._reject(
                 p,
                 "below_min_notional",
                 f"notional {_money(value)} < min_notional {_money(min_notional)} ({why})",
             )
-        if amount <= 0 or amount < min_amount:
-            return self._reject(
-                p, "below_min_amount", f"amount {amount:g} < min_amount {min_amount:g} ({why})"
-            )
-        return self._approve(p, amount, value)
+        return self._reject(
+            p, "below_min_amount", f"amount {amount:g} < min_amount {min_amount:g} ({why})"
+        )
 
     def _approve(self, p: ProposeOrder, amount: float, notional: float) -> SubmitOrder:
         order_id = order_id_for(p.proposal_id)
@@ -323,6 +326,15 @@ class RiskBook:
             notional = order.remaining * price if order.side is Side.BUY else 0.0
             self._live[order.order_id] = _Live(pair=order.pair, side=order.side, notional=notional)
             self._busy[order.pair] = self._busy.get(order.pair, 0) + 1
+
+    def on_settled(self, settled: OrderSettled) -> None:
+        """A fill finished its order: the order frees its pair, then the portfolio after the
+        fill replaces the estimate ``on_order`` made of the new exposure (it is the booked
+        value), then a closed round trip counts."""
+        self.on_order(settled.order)
+        self.on_portfolio(settled.portfolio)
+        if settled.closed is not None:
+            self.on_position_closed(settled.closed)
 
     def on_position_closed(self, pc: PositionClosed) -> None:
         """Book realized PnL for the UTC day; halt past ``daily_loss_limit``; start cooldowns."""
@@ -419,6 +431,8 @@ class RiskCore:
                 self.book.on_portfolio(message)
             case OrderUpdated():
                 self.book.on_order(message.order)
+            case OrderSettled():
+                self.book.on_settled(message)
             case PositionClosed():
                 self.book.on_position_closed(message)
             case FeedStale():

@@ -3,8 +3,11 @@
 ``StateCore`` is the only owner of trading state. ``handle`` takes the events that change it
 (``OrderUpdated``, ``OrderFilled``, ``MarkPrices``, ``RaisePeak``, ``StrategyAssigned``) and
 ``RequestBook`` (a tell answered with the pair's ``PositionChanged``), and returns the
-envelopes to deliver; ``answer`` replies to the queries (``GetPairBook``,
-``GetPortfolio``, ``GetBalances``, ``Ping``). It never reads a clock: time comes from the
+envelopes to deliver. A fill that carries its finished order (the paper exchange's) is booked
+with the order at once and answered with one message each to risk (``OrderSettled``) and the
+pair; ``RaisePeak`` is persisted and not answered (the pair holds its peak itself).
+``answer`` replies to the queries (``GetPairBook``, ``GetPortfolio``, ``GetBalances``,
+``Ping``). It never reads a clock: time comes from the
 messages, so a replay gives the same database every run.
 
 Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
@@ -49,6 +52,8 @@ from actors.messages import (
     MarkPrices,
     Order,
     OrderFilled,
+    OrderSettled,
+    OrderStatus,
     OrderType,
     OrderUpdated,
     PairBook,
@@ -85,6 +90,9 @@ class StateCore:
         self._last_equity_ms = store.last_equity_ms()
         self.group_commit = False
         """False: each ``handle`` commits; True: the caller commits (see the module doc)."""
+        self.publish = True
+        """False where nobody subscribes to events (a replay without a listener): no
+        ``EVENTS`` envelopes are built at all."""
         store.autocommit = False
         # Rows changed since the last commit, written with their latest values by commit().
         self._dirty_pairs: set[str] = set()
@@ -233,11 +241,13 @@ class StateCore:
         self._dirty_orders[order.order_id] = order
         # Risk hears first: the pair may propose the moment it reads its book, and risk
         # must already know that the order finished.
-        return [
+        out = [
             Envelope(to=RISK, message=message),
             Envelope(to=order.pair, message=PositionChanged(book=self.ledger.book(order.pair))),
-            Envelope(to=EVENTS, message=message),
         ]
+        if self.publish:
+            out.append(Envelope(to=EVENTS, message=message))
+        return out
 
     def _order_filled(self, message: OrderFilled) -> list[Envelope]:
         fill = message.fill
@@ -246,32 +256,62 @@ class StateCore:
             return []
         ledger.check_fill(fill)
         # The database decides for ids the ledger no longer remembers: only a new row is
-        # applied, so an old duplicate leaves the ledger as it was.
+        # applied, so an old duplicate leaves the ledger (and its order) as it was.
         store = self.store
         store.begin()
         if not store.insert_fill(fill):
             return []
+        order = message.order
+        unseen = False
+        if order is not None:
+            # The order first: a sell's closed round trip takes its reason from it.
+            unseen = ledger.known_order(order.order_id) is None
+            if ledger.apply_order(order):
+                self._dirty_orders[order.order_id] = order
+            else:
+                order = None
         peak_before = ledger.peak_equity
         result = ledger.apply_fill(fill, checked=True)
         if result is None:  # pragma: no cover - knows_fill said it is new
             return []
         book, closed = result
-        self._dirty_pairs.add(fill.pair)
+        pair = fill.pair
+        self._dirty_pairs.add(pair)
         self._dirty_balances = True
         if ledger.peak_equity != peak_before:
             self._dirty_peak = True
-        # Risk first, as for orders: its view must be current before the pair acts again.
-        out = [Envelope(to=RISK, message=ledger.portfolio(fill.ts_ms))]
-        if closed is not None:
-            out.append(Envelope(to=RISK, message=closed))
-        out.append(Envelope(to=fill.pair, message=PositionChanged(book=book)))
-        out.append(Envelope(to=EVENTS, message=message))
-        if closed is not None:
-            out.append(Envelope(to=EVENTS, message=closed))
+        portfolio = ledger.portfolio(fill.ts_ms)
+        if order is None:
+            # Risk first, as for orders: its view must be current before the pair acts again.
+            out = [Envelope(RISK, portfolio)]
+            if closed is not None:
+                out.append(Envelope(RISK, closed))
+            out.append(Envelope(pair, PositionChanged(book=book)))
+            if self.publish:
+                out.append(Envelope(EVENTS, message))
+                if closed is not None:
+                    out.append(Envelope(EVENTS, closed))
+        else:
+            out = [Envelope(RISK, OrderSettled(order=order, portfolio=portfolio, closed=closed)),
+                   Envelope(pair, PositionChanged(book=book, settled=order.order_id))]
+            if not self.publish:
+                return out
+            if unseen:
+                # Subscribers (metrics count orders by status) see the order pass NEW and
+                # OPEN, as with an exchange that reports each step.
+                out.append(Envelope(EVENTS, OrderUpdated(order=_as(order, OrderStatus.NEW))))
+                out.append(Envelope(EVENTS, OrderUpdated(order=_as(order, OrderStatus.OPEN))))
+            out.append(Envelope(EVENTS, message))
+            if closed is not None:
+                out.append(Envelope(EVENTS, closed))
+            out.append(Envelope(EVENTS, OrderUpdated(order=order)))
         return out
 
     def _marks(self, message: MarkPrices) -> list[Envelope]:
         ledger = self.ledger
+        for pair, price in message.peaks:
+            if ledger.raise_peak(pair, price):
+                self._dirty_pairs.add(pair)
         if ledger.mark(message):
             self._dirty_peak = True
         last = self._last_equity_ms
@@ -281,11 +321,11 @@ class StateCore:
         return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms))]
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
-        if not self.ledger.raise_peak(message.pair, message.price):
-            return []
-        self._dirty_pairs.add(message.pair)
-        book = self.ledger.book(message.pair)
-        return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+        """Persist only: the pair keeps its own peak, and gets this one back with its book
+        after a restart."""
+        if self.ledger.raise_peak(message.pair, message.price):
+            self._dirty_pairs.add(message.pair)
+        return []
 
     def _strategy_assigned(self, message: StrategyAssigned) -> list[Envelope]:
         self.ledger.assign_strategy(message.pair, message.spec)
@@ -315,3 +355,12 @@ class StateCore:
 
     def __repr__(self) -> str:
         return f"StateCore(path={self.store.path!r}, pairs={sorted(self.ledger.pairs)!r})"
+
+
+def _as(order: Order, status: OrderStatus) -> Order:
+    """``order`` as it stood at ``status`` before anything filled (built directly: no
+    ``attrs.evolve`` per order)."""
+    return Order(order_id=order.order_id, pair=order.pair, side=order.side,
+                 order_type=order.order_type, reason=order.reason, amount=order.amount,
+                 status=status, created_ms=order.created_ms, updated_ms=order.created_ms,
+                 limit_price=order.limit_price)

@@ -69,7 +69,8 @@ class SyncRuntime:
         self.market = MarketSource(config, start_ms, source)
         self.market_data: MarketDataCore = make_market_data(config, self.market)
         self.events: list[object] = []
-        self.on_event: Callable[[object], None] | None = None
+        self._on_event: Callable[[object], None] | None = None
+        self.state.publish = False  # until somebody listens (``on_event``)
         self.ticks = 0
         self.pairs: dict[str, TradingOrchestrator] = {}
         self._handlers: dict[str, Callable[[Any], list[Envelope] | None]] = {
@@ -134,8 +135,19 @@ class SyncRuntime:
             if out:
                 extend(out)
 
+    @property
+    def on_event(self) -> Callable[[object], None] | None:
+        """Called with every event (fills, order updates, closed positions, ...), or None."""
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, callback: Callable[[object], None] | None) -> None:
+        self._on_event = callback
+        # Without a listener the state core need not build its events at all.
+        self.state.publish = callback is not None
+
     def _publish(self, event: object) -> None:
-        on_event = self.on_event
+        on_event = self._on_event
         if on_event is not None:
             on_event(event)
 

@@ -1,4 +1,5 @@
-"""The execution core: write-ahead ordering, routing to state, tick interest and expiry."""
+"""The execution core: one message for a fill on arrival, write-ahead for the rest, routing
+to state, tick interest and expiry."""
 
 from __future__ import annotations
 
@@ -67,13 +68,28 @@ def kinds(envelopes: list[Envelope]) -> list[str]:
     return out
 
 
-def test_submit_records_the_order_as_new_before_the_exchange_answers() -> None:
-    """Write-ahead: NEW goes to state first, then OPEN, the fill and FILLED, all to state."""
+def test_a_market_order_filled_on_arrival_reaches_state_as_one_message() -> None:
+    """No NEW row for the paper exchange's fill on arrival: one OrderFilled to state carries
+    the fill and the finished order (a lost process loses the paper exchange as well)."""
     core = make_core()
 
-    envelopes = core.handle(submit(amount=1.5))
+    (envelope,) = core.handle(submit(amount=1.5))
 
-    assert kinds(envelopes) == ["new", "open", "fill", "filled"]
+    assert envelope.to == STATE
+    message = envelope.message
+    assert isinstance(message, OrderFilled)
+    assert message.order is not None
+    assert (message.order.order_id, message.order.status) == ("o-1", OrderStatus.FILLED)
+    assert message.order.filled == message.fill.amount == 1.5
+
+
+def test_a_resting_limit_is_recorded_as_new_before_the_exchange_s_answer() -> None:
+    """Write-ahead stays for an order that rests: NEW first, then OPEN, both to state."""
+    core = make_core()
+
+    envelopes = core.handle(submit(amount=1.5, limit=95.0))
+
+    assert kinds(envelopes) == ["new", "open"]
     assert {e.to for e in envelopes} == {STATE}
     intent = envelopes[0].message.order
     assert (intent.order_id, intent.amount, intent.filled) == ("o-1", 1.5, 0.0)
@@ -131,9 +147,10 @@ def test_crossing_tick_fills_the_resting_limit_and_reports_it_to_state() -> None
 
     envelopes = core.handle(tick(ask=95.0, ts=T0 + 1_000))
 
-    assert kinds(envelopes) == ["fill", "filled"]
+    assert kinds(envelopes) == ["fill"]
     assert {e.to for e in envelopes} == {STATE}
     assert envelopes[0].message.fill.maker
+    assert envelopes[0].message.order.status is OrderStatus.FILLED
 
 
 def test_tick_for_a_pair_without_resting_orders_does_nothing() -> None:
@@ -199,6 +216,7 @@ def test_statuses_reported_are_the_exchange_s_own() -> None:
 
     *_, last = core.handle(submit())
 
+    assert last.message.order == core._exchange.order("o-1")
     assert last.message.order.status is OrderStatus.FILLED
 
 

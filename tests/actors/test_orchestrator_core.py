@@ -180,6 +180,32 @@ def test_the_book_that_lists_the_order_ends_the_pending_proposal():
     assert core.handle_buy_signal(tick(100.0)) == []
 
 
+def test_a_book_that_names_the_order_settled_ends_the_pending_proposal():
+    """An order filled on arrival is never listed open: the one book after it names it as
+    settled, which answers the proposal, and the pair decides on the next tick again."""
+    core = ready(ScriptedStrategy([Signal.BUY, Signal.SELL]))
+    [p] = proposals(core.process_market_tick(tick(100.0, ts=1)))
+    assert core.awaiting(2)
+
+    core.handle(PositionChanged(book=book(position(entry=100.0)),
+                                settled=order_id_for(p.proposal_id)))
+
+    assert core.pending is None
+    assert not core.awaiting(2)
+    [exit_] = proposals(core.process_market_tick(tick(100.0, ts=2)))
+    assert exit_.reason is ExitReason.EXIT_SIGNAL
+
+
+def test_a_book_that_settles_another_order_keeps_the_proposal_pending():
+    """Only the pair's own order answers its proposal."""
+    core = ready(ScriptedStrategy([Signal.BUY]))
+    core.process_market_tick(tick(100.0, ts=1))
+
+    core.handle(PositionChanged(book=book(), settled="o-someone-else"))
+
+    assert core.pending is not None
+
+
 def test_a_lost_proposal_is_forgotten_after_the_pending_timeout():
     """No answer within pending_timeout_ms (market time) -> the pair may propose again."""
     rules = ExitRules(pending_timeout_ms=5_000)
@@ -235,15 +261,50 @@ def test_stop_loss_wins_over_an_exit_signal():
 
 
 def test_a_new_high_is_sent_to_state_and_cached():
-    """The trailing peak is state: raised by message, remembered locally meanwhile."""
+    """The pair holds its trailing peak; state only persists it (no answer comes back)."""
     core = ready(ScriptedStrategy(), pos=position(entry=100.0))
 
     out = core.update_open_positions(tick(101.0), Signal.HOLD)
 
     assert [e.message for e in out if e.to == STATE] == [RaisePeak(pair=PAIR, price=101.0)]
-    assert core.book.position.peak_price == 101.0
+    assert core.peak == 101.0
     # a rise smaller than peak_step is not worth a write
     assert core.update_open_positions(tick(101.005), Signal.HOLD) == []
+
+
+def test_a_peak_no_exit_depends_on_yet_goes_to_state_with_the_next_mark():
+    """Below the trailing stop's activation (or with the trailing stop off) a new high is
+    not a message of its own: the pair acts on it at once and the next mark carries it."""
+    rules = ExitRules(trailing_activation=0.05, stop_loss=0.0, take_profit=0.0)
+    core = ready(ScriptedStrategy([Signal.HOLD] * 3), rules, pos=position(entry=100.0))
+
+    raised = core.process_market_tick(tick(101.0, ts=1_000))
+    higher = core.process_market_tick(tick(102.0, ts=1_500))
+    marked = core.process_market_tick(tick(101.5, ts=2_000))
+
+    assert [type(e.message) for e in raised] == [MarkPrices]
+    assert raised[0].message.peaks == ()
+    assert higher == []
+    assert core.peak == 102.0
+    [mark] = [e.message for e in marked if e.to == STATE]
+    assert mark.peaks == ((PAIR, 102.0),)
+
+
+def test_a_new_position_forgets_the_old_one_s_unsent_peak():
+    """A peak waiting for the mark belongs to its position: a closed one's is never sent."""
+    rules = ExitRules(trailing_stop=0.0, stop_loss=0.0, take_profit=0.0)
+    core = ready(ScriptedStrategy([Signal.HOLD] * 2), rules, pos=position(entry=100.0))
+    core.process_market_tick(tick(100.0, ts=1_000))
+    core.process_market_tick(tick(110.0, ts=1_500))
+
+    core.handle(PositionChanged(book=book()))
+    core.handle(PositionChanged(book=book(Position(
+        pair=PAIR, amount=1.0, entry_price=90.0, cost=90.0, opened_ms=1_600,
+        peak_price=90.0))))
+    out = core.process_market_tick(tick(90.0, ts=2_000))
+
+    assert core.peak == 90.0
+    assert [e.message.peaks for e in out if isinstance(e.message, MarkPrices)] == [()]
 
 
 def test_a_late_book_never_lowers_the_trailing_peak():
@@ -254,7 +315,7 @@ def test_a_late_book_never_lowers_the_trailing_peak():
 
     core.handle(PositionChanged(book=book(position(entry=100.0, peak=102.0))))
 
-    assert core.book.position.peak_price == 103.0
+    assert core.peak == 103.0
     [p] = proposals(core.update_open_positions(tick(101.4), Signal.HOLD))
     assert p.reason is ExitReason.TRAILING_STOP
 

@@ -78,7 +78,8 @@ def test_market_buy_fills_at_ask_plus_slippage_rounded_up_to_the_tick_with_taker
     events = ex.submit(submit(amount=30.0, ask=100.0))
 
     # notional at the ask 3000 -> 0.3 bps -> 100.003 -> rounded up to 100.01
-    assert statuses(events) == ["open", "fill", "filled"]
+    assert statuses(events) == ["fill"]
+    assert only_fill(events).order == ex.order("o-1")
     fill = only_fill(events).fill
     assert fill.price == pytest.approx(100.01)
     assert fill.fee == pytest.approx(30 * 100.01 * 0.001)
@@ -112,18 +113,24 @@ def test_market_slippage_is_capped_at_max_slippage_bps() -> None:
     assert only_fill(events).fill.price == pytest.approx(100.5)
 
 
-def test_filled_update_carries_filled_amount_average_price_and_fee() -> None:
-    """The final OrderUpdated reports what the fill did."""
+def test_a_fill_on_arrival_carries_the_finished_order_in_one_event() -> None:
+    """A market order is reported once: its fill, with the order FILLED as it ended (filled
+    amount, average price, fee, the request's times and reason)."""
     ex = make_exchange({"USDT": 10_000.0}, slippage_bps_per_10k=0.0)
 
-    *_, done = ex.submit(submit(amount=2.0, ask=100.0))
+    (done,) = ex.submit(submit(amount=2.0, ask=100.0))
 
-    assert isinstance(done, OrderUpdated)
-    assert done.order.status is OrderStatus.FILLED
-    assert done.order.filled == pytest.approx(2.0)
-    assert done.order.average_price == pytest.approx(100.0)
-    assert done.order.fee == pytest.approx(0.2)
-    assert ex.order("o-1") == done.order
+    assert isinstance(done, OrderFilled)
+    order = done.order
+    assert order is not None
+    assert order.status is OrderStatus.FILLED
+    assert (order.order_id, order.pair, order.side, order.order_type) == (
+        "o-1", "BTC/USDT", Side.BUY, OrderType.MARKET)
+    assert order.filled == order.amount == pytest.approx(2.0)
+    assert order.average_price == pytest.approx(100.0) == done.fill.price
+    assert order.fee == pytest.approx(0.2) == done.fill.fee
+    assert order.created_ms == order.updated_ms == done.fill.ts_ms
+    assert ex.order("o-1") == order
 
 
 def test_amount_is_floored_to_the_lot_size() -> None:
@@ -175,7 +182,7 @@ def test_buy_that_spends_the_whole_balance_leaves_it_at_zero_not_below() -> None
 
     events = ex.submit(submit(amount=1.0, ask=100.0))
 
-    assert statuses(events) == ["open", "fill", "filled"]
+    assert statuses(events) == ["fill"]
     assert 0.0 <= ex.balances()["USDT"] < 1e-9
 
 
@@ -249,7 +256,11 @@ def test_resting_limit_buy_fills_at_its_limit_with_maker_fee_when_the_ask_crosse
     fill = only_fill(events).fill
     assert (fill.price, fill.maker, fill.ts_ms) == (95.0, True, T0 + 5_000)
     assert fill.fee == pytest.approx(0.38)
-    assert statuses(events) == ["fill", "filled"]
+    assert statuses(events) == ["fill"]
+    done = only_fill(events).order
+    assert done is not None and (done.status, done.limit_price, done.created_ms) == (
+        OrderStatus.FILLED, 95.0, T0)
+    assert (done.updated_ms, done.filled, done.fee) == (T0 + 5_000, 2.0, fill.fee)
     assert not ex.has_resting("BTC/USDT")
     assert ex.reserved() == {}
     assert ex.balances() == pytest.approx({"USDT": 1000 - 190 - 0.38, "BTC": 2.0})

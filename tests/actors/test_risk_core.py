@@ -15,6 +15,7 @@ from actors.messages import (
     GetRiskStatus,
     Order,
     OrderRejected,
+    OrderSettled,
     OrderStatus,
     OrderType,
     OrderUpdated,
@@ -298,6 +299,35 @@ def test_filled_entry_counts_as_a_position_before_the_portfolio_confirms_it() ->
     book.on_order(finished(first))
 
     assert rejected(book.check(entry("p2"))).reason == "position_open"
+
+
+def test_a_settled_order_frees_its_pair_and_the_portfolio_sets_the_exposure() -> None:
+    """OrderSettled = the finished order, then the booked portfolio (its exposure replaces
+    the order's estimate, never adds to it), then the closed round trip."""
+    book = funded_book(max_total_exposure=0.2)
+    first = approved(book.check(entry("p1")))
+    after = portfolio(exposure={"BTC/USDT": 1000.0}, ts=T0 + 1)
+
+    book.on_settled(OrderSettled(order=finished(first), portfolio=after))
+
+    assert rejected(book.check(entry("p2", ts=T0 + 2))).reason == "position_open"
+    # headroom 0.2 * 10,000 - 1,000 = the whole 1,000 stake; counted twice there would be none
+    other = approved(book.check(entry("p3", pair="ETH/USDT", ts=T0 + 2)))
+    assert other.amount == pytest.approx(10.0)
+
+
+def test_a_settled_stop_loss_closes_the_position_and_starts_the_cooldown() -> None:
+    """The closed round trip inside OrderSettled counts like a PositionClosed."""
+    core = RiskCore(make_book())
+    core.handle(portfolio(exposure={"BTC/USDT": 1000.0}))
+    sell = approved(core.book.check(exit_()))
+
+    out = core.handle(OrderSettled(order=finished(sell), portfolio=portfolio(ts=T0 + 1),
+                                   closed=closed(-20.0, reason=ExitReason.STOP_LOSS,
+                                                 ts=T0 + 1)))
+
+    assert out == []
+    assert rejected(core.book.check(entry(ts=T0 + 2))).reason == "cooldown"
 
 
 def test_closed_position_allows_a_new_entry() -> None:

@@ -24,6 +24,7 @@ from actors.messages import (
     MarkPrices,
     Order,
     OrderFilled,
+    OrderSettled,
     OrderStatus,
     OrderType,
     OrderUpdated,
@@ -210,6 +211,95 @@ def test_a_duplicate_fill_produces_nothing_and_is_stored_once(core: StateCore) -
 # -- marks -----------------------------------------------------------------------------------------
 
 
+def settled(fill: OrderFilled, reason: ExitReason = ExitReason.ENTRY) -> OrderFilled:
+    """The paper exchange's one message for an order filled on arrival: the fill and the
+    order as it ended."""
+    f = fill.fill
+    order = Order(order_id=f.order_id, pair=f.pair, side=f.side, order_type=OrderType.MARKET,
+                  reason=reason, amount=f.amount, status=OrderStatus.FILLED,
+                  created_ms=f.ts_ms, updated_ms=f.ts_ms, filled=f.amount,
+                  average_price=f.price, fee=f.fee)
+    return OrderFilled(fill=f, order=order)
+
+
+def test_a_fill_with_its_finished_order_is_booked_at_once_and_answered_once_each(
+        db: str) -> None:
+    """One message books order and fill: risk gets one OrderSettled (order, portfolio), the
+    pair one book naming the order settled, subscribers NEW, OPEN, the fill and FILLED; the
+    database holds the filled order, the fill and the position."""
+    core = StateCore.open(db, "USDT", FUNDING)
+    message = settled(filled("f-1", Side.BUY, 2.0, 100.0, 0.2))
+
+    out = core.handle(message)
+
+    assert [e.to for e in out] == [RISK, BTC, EVENTS, EVENTS, EVENTS, EVENTS]
+    to_risk = out[0].message
+    assert isinstance(to_risk, OrderSettled)
+    assert to_risk.order == message.order and to_risk.closed is None
+    assert to_risk.portfolio.cash == pytest.approx(10_000.0 - 200.2)
+    assert dict(to_risk.portfolio.exposure) == {BTC: pytest.approx(200.0)}
+    changed = out[1].message
+    assert isinstance(changed, PositionChanged) and changed.settled == "o-1"
+    assert changed.book.open_orders == ()
+    assert changed.book.position is not None and changed.book.position.amount == 2.0
+    events = [e.message for e in out[2:]]
+    assert [e.order.status if isinstance(e, OrderUpdated) else "fill" for e in events] == [
+        OrderStatus.NEW, OrderStatus.OPEN, "fill", OrderStatus.FILLED]
+    assert events[0].order.filled == 0.0 and events[0].order.updated_ms == 2_000
+    assert events[2] == message and events[3].order == message.order
+    assert committed(db, "SELECT order_id, status, filled FROM orders") == [
+        ("o-1", "filled", 2.0)]
+    assert committed(db, "SELECT fill_id, order_id FROM fills") == [("f-1", "o-1")]
+    assert committed(db, "SELECT pair, amount FROM positions") == [(BTC, 2.0)]
+    assert (core.ledger.order_count, core.ledger.fill_count) == (1, 1)
+    core.close()
+
+
+def test_a_closing_fill_with_its_order_closes_the_round_trip_for_the_order_s_reason(
+        db: str) -> None:
+    """The order is booked before its fill, so the closed round trip carries the order's
+    reason; risk hears it inside OrderSettled, subscribers as PositionClosed."""
+    core = StateCore.open(db, "USDT", FUNDING)
+    core.handle(settled(filled("f-1", Side.BUY, 1.0, 100.0)))
+
+    out = core.handle(settled(filled("f-2", Side.SELL, 1.0, 90.0, ts_ms=3_000,
+                                     order_id="o-2"), ExitReason.STOP_LOSS))
+
+    to_risk = out[0].message
+    assert isinstance(to_risk, OrderSettled)
+    assert to_risk.closed == PositionClosed(pair=BTC, reason=ExitReason.STOP_LOSS, pnl=-10.0,
+                                            ts_ms=3_000)
+    assert [e.message for e in out if isinstance(e.message, PositionClosed)] == [
+        to_risk.closed]
+    assert book_of(out[1]).position is None
+    assert committed(db, "SELECT COUNT(*) FROM positions") == [(0,)]
+    assert committed(db, "SELECT realized, trades FROM pnl") == [(-10.0, 1)]
+    core.close()
+
+
+def test_an_old_duplicate_fill_with_its_order_changes_nothing(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the ledger's window the database refuses the fill, and the order it carries is
+    not applied either: books, balances and counts stay as they were."""
+    monkeypatch.setattr("actors.ledger.RECENT_FILLS", 1)
+    core = StateCore.open(db, "USDT", FUNDING)
+    first = settled(filled("f-1", Side.BUY, 1.0, 100.0, 0.1))
+    core.handle(first)
+    core.handle(settled(filled("f-2", Side.SELL, 1.0, 110.0, 0.1, ts_ms=3_000,
+                               order_id="o-2"), ExitReason.EXIT_SIGNAL))
+    assert not core.ledger.knows_fill("f-1")
+    ledger = core.ledger
+    before = (dict(ledger.balances), ledger.book(BTC), ledger.fill_count, ledger.order_count)
+
+    assert core.handle(first) == []
+
+    assert (dict(ledger.balances), ledger.book(BTC), ledger.fill_count,
+            ledger.order_count) == before
+    assert committed(db, "SELECT COUNT(*) FROM fills") == [(2,)]
+    core.close()
+
+
 def test_marks_update_equity_and_tell_risk(core: StateCore) -> None:
     """Risk hears the portfolio valued at the new marks."""
     core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
@@ -251,21 +341,33 @@ def test_the_equity_interval_continues_across_a_restart(db: str) -> None:
 # -- peaks, strategies, book requests --------------------------------------------------------------
 
 
-def test_a_higher_peak_is_stored_and_sent_to_the_pair(core: StateCore) -> None:
-    """RaisePeak above the current peak updates the book; below it nothing happens."""
+def test_a_higher_peak_is_stored_without_an_answer_and_a_restarted_pair_gets_it(
+        core: StateCore) -> None:
+    """RaisePeak is persisted, never answered (the pair holds its own peak); a lower peak
+    changes nothing; the book a restarted pair requests carries the stored peak."""
     core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
 
     raised = core.handle(RaisePeak(pair=BTC, price=110.0))
     lower = core.handle(RaisePeak(pair=BTC, price=105.0))
     nothing_open = core.handle(RaisePeak(pair=ETH, price=1.0))
 
-    assert [e.to for e in raised] == [BTC]
-    position = book_of(raised[0]).position
-    assert position is not None
-    assert position.peak_price == 110.0
-    assert lower == []
-    assert nothing_open == []
+    assert raised == lower == nothing_open == []
     assert core.store.load().positions[BTC].peak_price == 110.0
+    (answer,) = core.handle(RequestBook(pair=BTC))
+    position = book_of(answer).position
+    assert position is not None and position.peak_price == 110.0
+
+
+def test_a_peak_carried_by_a_mark_is_stored_like_raise_peak(core: StateCore) -> None:
+    """MarkPrices.peaks raise the position's peak (never lower it); the book keeps it."""
+    core.handle(filled("f-1", Side.BUY, 1.0, 100.0))
+
+    core.handle(MarkPrices(ts_ms=3_000, marks=((BTC, 104.0),), peaks=((BTC, 105.0),)))
+    core.handle(MarkPrices(ts_ms=4_000, marks=((BTC, 103.0),), peaks=((BTC, 101.0),)))
+
+    assert core.store.load().positions[BTC].peak_price == 105.0
+    position = core.answer(GetPairBook(pair=BTC)).position
+    assert position is not None and position.peak_price == 105.0
 
 
 def test_an_assigned_strategy_is_stored_and_sent_to_the_pair(core: StateCore) -> None:

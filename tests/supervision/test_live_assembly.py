@@ -12,8 +12,8 @@ from actors.execution_core import ExecutionCore
 from actors.messages import (
     STATE,
     ExitReason,
+    OrderFilled,
     OrderType,
-    OrderUpdated,
     PortfolioChanged,
     ProposeOrder,
     Side,
@@ -66,9 +66,9 @@ def test_paper_trading_a_real_exchange_rounds_to_its_lots_and_risk_to_its_minimu
         order_id="o-1", proposal_id="p-1", pair="BTC/USDT", generation=0, side=Side.BUY,
         order_type=OrderType.MARKET, reason=ExitReason.ENTRY, amount=0.012345,
         bid=60_000.0, ask=60_000.0, ts_ms=1))
-    filled = [e.message.order for e in out
-              if e.to == STATE and isinstance(e.message, OrderUpdated)][-1]
-    assert filled.filled == pytest.approx(0.012)
+    (filled,) = [e.message for e in out if e.to == STATE and isinstance(e.message, OrderFilled)]
+    assert filled.order is not None
+    assert filled.order.filled == filled.fill.amount == pytest.approx(0.012)
     risk = make_risk(with_stake(config, 40.0), loaded)
     risk.handle(PortfolioChanged(ts_ms=1, cash=10_000.0, equity=10_000.0,
                                  peak_equity=10_000.0, exposure=(), realized_pnl=0.0))
