@@ -69,12 +69,9 @@ class OrderStatus(enum.Enum):
     CANCELED = "canceled"
     REJECTED = "rejected"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+    def __init__(self, value: str) -> None:
+        # A plain attribute, not a property: it is read several times per order.
+        self.is_terminal: bool = value in ("filled", "canceled", "rejected")
 
 
 class ExitReason(enum.Enum):
