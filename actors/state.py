@@ -7,7 +7,9 @@ its own). What the batch's messages must tell others (the pair's book, the portf
 events) is held back and sent right after the commit, so nobody hears of a change that is not
 yet durable. A query (``ask``: books, portfolio, ping) commits and publishes the open batch
 before it is answered. It is the last actor to stop, so whatever the others sent before the
-end is persisted; the last batch is committed and the database closed in ``on_stop``.
+end is persisted; the last batch is committed and the database closed in ``on_stop``. The
+WAL is checkpointed by a thread of its own (``actors.wal_checkpointer``), never inside a commit
+here.
 
 Failure: if the core raises (a failed write or commit, a bug), the actor restarts its core in
 place: it closes the database (the uncommitted batch is dropped), reopens it (the last
@@ -31,6 +33,7 @@ from actors.messages import EVENTS, STATE, Envelope, Ping, Query, ServiceRestart
 from actors.router import Router
 from actors.shell import CoreActor
 from actors.state_core import StateCore
+from actors.wal_checkpointer import WalCheckpointer
 
 BATCH_MESSAGES = 500
 """Most messages in one commit while the inbox never drains."""
@@ -65,6 +68,14 @@ class StateActor(CoreActor):
         """What the batch's messages send, held until the batch is committed."""
         self._batch_started = 0.0
         self._broken: Exception | None = None
+        self.checkpointer: WalCheckpointer | None = None
+        """Checkpoints the WAL on its own thread, so no commit here waits for an fsync."""
+        if core.store.hand_off_checkpoints():
+            self.checkpointer = WalCheckpointer(core.store.path)
+
+    def on_start(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     def on_receive(self, message: Any) -> Any:
         if self._broken is not None:
@@ -122,6 +133,7 @@ class StateActor(CoreActor):
         self.core.close()
         self.core = self.reopen()
         self.core.group_commit = True
+        self.core.store.hand_off_checkpoints()
         # Generations are not stored: the supervisor told them to the old core.
         self.core.fence = fence
         self.router.tell(EVENTS, ServiceRestarted(name=STATE, restarts=self.restarts,
@@ -132,8 +144,13 @@ class StateActor(CoreActor):
         self.core.commit()
         self._outbox = out
 
+    def release(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+
     def on_stop(self) -> None:
         try:
             self.flush()
         finally:
             self.core.close()
+            self.release()

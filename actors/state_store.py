@@ -235,6 +235,17 @@ class StateStore:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def hand_off_checkpoints(self) -> bool:
+        """Stop checkpointing the WAL inside this connection's commits (another thread does,
+        see ``actors.wal_checkpointer``); False where there is no WAL (``:memory:``)."""
+        if self.journal_mode != "wal":
+            return False
+        try:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot configure {self.path!r}: {exc}") from exc
+        return True
+
     def close(self) -> None:
         """Close the connection (idempotent); WAL content is checkpointed into the file.
 

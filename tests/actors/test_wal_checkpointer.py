@@ -1,0 +1,74 @@
+"""WAL checkpoints leave the state's commits: the writer never copies the log back, the
+checkpointer's thread does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from actors.state_store import StateStore
+from actors.wal_checkpointer import WalCheckpointer
+
+PAGE = 4096
+AUTO_CHECKPOINT_PAGES = 1000  # SQLite's default
+
+
+def _commit_many(store: StateStore, n: int) -> None:
+    for i in range(n):  # autocommit: each is a transaction of its own, at least one WAL frame
+        store.record_equity(i, float(i))
+
+
+def test_a_store_that_hands_checkpoints_off_lets_its_wal_grow_past_the_automatic_size(
+        tmp_path: Path) -> None:
+    sizes = {}
+    for hand_off in (False, True):
+        path = str(tmp_path / f"state-{hand_off}.sqlite")
+        store = StateStore(path)
+        store.initialize("USDT", {"USDT": 1_000.0})
+        if hand_off:
+            assert store.hand_off_checkpoints()
+        _commit_many(store, 1_300)
+        sizes[hand_off] = os.path.getsize(path + "-wal")
+        store.close()
+    # SQLite's own checkpoints restart the log at about 1,000 pages; handed off, it grows.
+    assert sizes[False] <= (AUTO_CHECKPOINT_PAGES + 50) * (PAGE + 24)
+    assert sizes[True] > 1_200 * PAGE
+
+
+def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite")
+    store = StateStore(path)
+    store.initialize("USDT", {"USDT": 1_000.0})
+    assert store.hand_off_checkpoints()
+    _commit_many(store, 2_000)
+    before = os.path.getsize(path)
+    checkpointer = WalCheckpointer(path, interval_s=60.0)
+    checkpointer.start()
+    checkpointer.stop()  # a last checkpoint, then the thread ends
+    after = os.path.getsize(path)
+    store.close()
+
+    assert checkpointer.checkpoints == 1 and checkpointer.failures == 0
+    assert after > before  # the equity rows' pages now live in the database file
+
+
+def test_an_in_memory_store_has_no_wal_to_hand_off() -> None:
+    store = StateStore(":memory:")
+    assert store.hand_off_checkpoints() is False
+    store.close()
+
+
+def test_the_state_actor_checkpoints_on_its_own_thread_and_stops_it(tmp_path: Path) -> None:
+    from actors.router import Router
+    from actors.state import StateActor
+    from actors.state_core import StateCore
+
+    core = StateCore.open(str(tmp_path / "s.sqlite"), "USDT", {"USDT": 10_000.0})
+    actor = StateActor(core, Router(), reopen=lambda: core, may_restart=lambda now: False)
+    checkpointer = actor.checkpointer
+    assert checkpointer is not None
+    actor.on_start()  # what pykka runs on the actor's thread
+    actor.on_stop()
+
+    assert checkpointer.checkpoints >= 1 and checkpointer.failures == 0
+    assert checkpointer.stopped
