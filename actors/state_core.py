@@ -217,8 +217,11 @@ class StateCore:
     def _admits(self, message: MarkPrices | RaisePeak | StrategyAssigned) -> bool:
         """Writes a pair sends are fenced by its generation (see ``actors.fencing``)."""
         if isinstance(message, MarkPrices):
+            marks = message.marks
+            if len(marks) == 1:  # a pair's own mark, once a market second: no generator
+                return self.fence.admits(marks[0][0], message.generation, message)
             return all(self.fence.admits(pair, message.generation, message)
-                       for pair, _ in message.marks)
+                       for pair, _ in marks)
         return self.fence.admits(message.pair, message.generation, message)
 
     def _flatten(self, message: FlattenPosition) -> list[Envelope]:
