@@ -7,8 +7,8 @@ envelopes to deliver. A fill that carries its finished order (the paper exchange
 with the order at once and answered with one message each to risk (``OrderSettled``) and the
 pair; ``RaisePeak`` is persisted and not answered (the pair holds its peak itself).
 ``answer`` replies to the queries (``GetPairBook``, ``GetPortfolio``, ``GetBalances``,
-``Ping``). It never reads a clock: time comes from the
-messages, so a replay gives the same database every run.
+``Ping``). It never reads a clock: time comes from the messages, so a replay gives the same
+database every run.
 
 Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
 database path fails there); afterwards only the state actor's thread calls the core.
