@@ -333,15 +333,24 @@ class Ledger:
         return position.amount * self.marks.get(position.pair, position.entry_price)
 
     def equity(self) -> float:
-        """Quote cash plus every open position at its mark."""
-        return self.cash + sum(self.value(p) for p in self.positions.values())
+        """Quote cash plus every open position at its mark (``value``, summed in place: this
+        runs after every fill and mark)."""
+        marks = self.marks
+        held = 0.0
+        for position in self.positions.values():
+            held += position.amount * marks.get(position.pair, position.entry_price)
+        return self.balances.get(self.quote, 0.0) + held
 
     def total_realized(self) -> float:
         return sum(self.realized.values())
 
     def exposure(self) -> tuple[tuple[str, float], ...]:
         """Each open position's value in the quote currency, by pair."""
-        return tuple((pair, self.value(self.positions[pair])) for pair in sorted(self.positions))
+        positions = self.positions
+        if len(positions) == 1:  # the common case: no sort, no generator
+            (position,) = positions.values()
+            return ((position.pair, self.value(position)),)
+        return tuple((pair, self.value(positions[pair])) for pair in sorted(positions))
 
     def book(self, pair: str) -> PairBook:
         orders: tuple[Order, ...] = ()

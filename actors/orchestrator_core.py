@@ -48,6 +48,11 @@ from actors.messages import (
 
 _NOTHING: list[Envelope] = []
 
+# Enum members read on every tick, as module constants: ``Signal.BUY`` goes through the enum
+# class's attribute lookup each time (about 0.1 us here, a plain global 0.02 us).
+_BUY = Signal.BUY
+_SELL = Signal.SELL
+
 
 class SignalSource(Protocol):
     """What the orchestrator needs of a strategy (see ``strategies.base.Strategy``)."""
@@ -246,15 +251,16 @@ class TradingOrchestrator:
         return self._decide(tick, signal)
 
     def _decide(self, tick: MarketTick, signal: Signal) -> list[Envelope]:
-        if self.book is None:
+        book = self.book
+        if book is None:
             return _NOTHING
         if self.pending is not None:
             if tick.ts_ms - self._pending_since_ms < self.rules.pending_timeout_ms:
                 return _NOTHING
             self.pending = None
-        if self.book.position is not None:
+        if book.position is not None:
             return self.update_open_positions(tick, signal)
-        if signal is Signal.BUY:
+        if signal is _BUY:
             return self.handle_buy_signal(tick)
         return _NOTHING
 
@@ -280,7 +286,7 @@ class TradingOrchestrator:
             else:
                 # No exit depends on it yet: it goes with the next mark.
                 self._peak_due = peak
-        if self._price_exits or signal is Signal.SELL:
+        if self._price_exits or signal is _SELL:
             reason = self.exit_reason(position, peak, exit_price, signal)
             if reason is not None:
                 proposal = self._propose(tick, Side.SELL, reason, amount=position.amount)
@@ -303,7 +309,7 @@ class TradingOrchestrator:
             return ExitReason.TRAILING_STOP
         if rules.take_profit and price >= entry * (1.0 + rules.take_profit):
             return ExitReason.TAKE_PROFIT
-        if signal is Signal.SELL:
+        if signal is _SELL:
             return ExitReason.EXIT_SIGNAL
         return None
 

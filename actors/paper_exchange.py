@@ -177,7 +177,6 @@ class PaperExchange:
         self._done: OrderedDict[str, Order] = OrderedDict()
         """The ``RECENT_ORDERS`` most recently finished orders: enough to refuse a retried
         submit (retries come within seconds) without remembering every order forever."""
-        self._fills: dict[str, int] = {}
         self._resting: dict[str, _Resting] = {}
         """Resting limit orders by id, in placement order (dicts keep insertion order)."""
         self._resting_by_pair: dict[str, list[str]] = {}
@@ -314,7 +313,6 @@ class PaperExchange:
             self._orders[order_id] = order
             return
         self._orders.pop(order_id, None)
-        self._fills.pop(order_id, None)
         self._done[order_id] = order
         if len(self._done) > RECENT_ORDERS:
             self._done.popitem(last=False)
@@ -405,13 +403,12 @@ class PaperExchange:
               reason: ExitReason, created_ms: int, limit: float | None, amount: float,
               price: float, maker: bool, ts: int) -> OrderFilled:
         """Fill the whole order at ``price``, move the money, and return the fill with the
-        order's final value. The order is built once, directly: ``attrs.evolve`` introspects
-        the class on every call, and this runs for every order."""
-        n = self._fills.get(order_id, 0) + 1
-        self._fills[order_id] = n
+        order's final value. An order fills once and whole, so its fill is always its first
+        (``-f1``). The order is built once, directly: ``attrs.evolve`` introspects the class
+        on every call, and this runs for every order."""
         config = self._config
         fee = amount * price * (config.maker_fee if maker else config.taker_fee)
-        fill = Fill(fill_id=f"{order_id}-f{n}", order_id=order_id, pair=pair, side=side,
+        fill = Fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
                     amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
         base, quote = self._assets[pair]
         apply_fill(self._free, fill, (base, quote))

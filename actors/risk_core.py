@@ -201,7 +201,10 @@ class RiskBook:
             return self._reject(p, "pair_busy", f"{p.pair} has an order in flight")
         if p.pair in self._open:
             return self._reject(p, "position_open", f"{p.pair} already holds a position")
-        pending = sum(1 for live in self._live.values() if live.side is Side.BUY)
+        live_orders = self._live
+        # Usually nothing is in flight when a pair proposes: no generator for an empty dict.
+        pending = sum(1 for live in live_orders.values()
+                      if live.side is Side.BUY) if live_orders else 0
         if len(self._open) + pending >= cfg.max_open_positions:
             return self._reject(
                 p,
@@ -221,7 +224,8 @@ class RiskBook:
         if not (math.isfinite(price) and price > 0):
             return self._reject(p, "invalid_price", f"sizing price {price!r} is not > 0")
         stake = cfg.stake_amount if cfg.stake_amount is not None else cfg.stake_fraction * equity
-        pending = sum(live.notional for live in self._live.values())
+        live_orders = self._live
+        pending = sum(live.notional for live in live_orders.values()) if live_orders else 0.0
         pair_room = cfg.max_pair_exposure * equity - self._exposure.get(p.pair, 0.0)
         total_room = cfg.max_total_exposure * equity - sum(self._exposure.values()) - pending
         notional = min(stake, pair_room, total_room)

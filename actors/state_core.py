@@ -7,8 +7,8 @@ envelopes to deliver. A fill that carries its finished order (the paper exchange
 with the order at once and answered with one message each to risk (``OrderSettled``) and the
 pair; ``RaisePeak`` is persisted and not answered (the pair holds its peak itself).
 ``answer`` replies to the queries (``GetPairBook``, ``GetPortfolio``, ``GetBalances``,
-``Ping``). It never reads a clock: time comes from the
-messages, so a replay gives the same database every run.
+``Ping``). It never reads a clock: time comes from the messages, so a replay gives the same
+database every run.
 
 Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
 database path fails there); afterwards only the state actor's thread calls the core.
@@ -217,8 +217,11 @@ class StateCore:
     def _admits(self, message: MarkPrices | RaisePeak | StrategyAssigned) -> bool:
         """Writes a pair sends are fenced by its generation (see ``actors.fencing``)."""
         if isinstance(message, MarkPrices):
+            marks = message.marks
+            if len(marks) == 1:  # a pair's own mark, once a market second: no generator
+                return self.fence.admits(marks[0][0], message.generation, message)
             return all(self.fence.admits(pair, message.generation, message)
-                       for pair, _ in message.marks)
+                       for pair, _ in marks)
         return self.fence.admits(message.pair, message.generation, message)
 
     def _flatten(self, message: FlattenPosition) -> list[Envelope]:

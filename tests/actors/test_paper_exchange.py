@@ -463,4 +463,4 @@ def test_finished_orders_are_remembered_only_recently_and_a_recent_duplicate_is_
     assert exchange.submit(submit("o-9", amount=0.01)) == []
     assert exchange.order("o-9") is not None
     assert exchange.order("o-0") is None  # forgotten: finished more than 3 orders ago
-    assert len(exchange._done) == 3 and not exchange._orders and not exchange._fills
+    assert len(exchange._done) == 3 and not exchange._orders
