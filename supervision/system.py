@@ -19,6 +19,7 @@ closes it first.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -100,6 +101,27 @@ class SystemNotRunningError(RuntimeError):
     """The call needs a started, not yet stopped, system."""
 
 
+class SwitchInterval:
+    """Sets the interpreter's GIL switch interval while a system runs, and puts back what it
+    found unless someone changed it meanwhile (it is one setting for the whole process)."""
+
+    def __init__(self) -> None:
+        self._previous: float | None = None
+        self._set: float | None = None
+
+    def apply(self, milliseconds: float | None) -> None:
+        if milliseconds is None:
+            return
+        self._previous = sys.getswitchinterval()
+        sys.setswitchinterval(milliseconds / 1000.0)
+        self._set = sys.getswitchinterval()
+
+    def restore(self) -> None:
+        if self._previous is not None and sys.getswitchinterval() == self._set:
+            sys.setswitchinterval(self._previous)
+        self._previous = self._set = None
+
+
 class TradingSystem:
     """The whole system behind one object; also a context manager that stops it on exit.
 
@@ -118,6 +140,7 @@ class TradingSystem:
         self._error = ""
         self._state = "new"
         self._final: SystemStatus | None = None
+        self._switch = SwitchInterval()
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._market_core: MarketDataCore | None = None
         self._market: MarketSource | None = None
@@ -147,6 +170,7 @@ class TradingSystem:
         """
         if self._state != "new":
             raise SystemNotRunningError(f"a system can be started once; this one is {self._state}")
+        self._switch.apply(self.config.gil_switch_ms)
         port = self.config.metrics_port
         monitor = None if port is None else MonitoringServer(port, self.metrics, self.health)
         try:
@@ -156,6 +180,7 @@ class TradingSystem:
                 monitor.close()
             if self._market is not None:
                 self._market.close()
+            self._switch.restore()
             raise
         if monitor is not None:
             self._monitor = monitor.start()
@@ -343,6 +368,7 @@ class TradingSystem:
                           for p in final.pairs)
             final = attrs.evolve(final, state=state, error=self._error, pairs=pairs)
         self._final = final or self._empty_status(state)
+        self._switch.restore()
         self._done.set()
         logger.info("trade-conductor stopped ({})", state)
         return self._final

@@ -206,3 +206,15 @@ def test_a_busy_replay_longer_than_the_hold_limit_still_decides_like_the_threadl
 
     assert len(fills(expected)) > 200
     assert fills(log.events) == fills(expected)
+
+
+def test_the_gil_switch_interval_is_set_while_the_system_runs_and_put_back_after(tmp_path):
+    import sys
+
+    before = sys.getswitchinterval()
+    config = build_config({"gil_switch_ms": 0.25}, {
+        "pairs": "BTC/USDT", "state_db": str(tmp_path / "s.sqlite"), "speed": 20.0})
+    with TradingSystem(config):
+        during = sys.getswitchinterval()
+    assert during == pytest.approx(0.00025)
+    assert sys.getswitchinterval() == before

@@ -577,3 +577,17 @@ def test_a_real_exchange_refuses_a_speed_other_than_real_time_and_replay_files(t
                                           r"exchange 'binance'"):
         build_config({"replay": {"BTC/USDT": str(csv)}}, {"exchange": "binance"})
     assert build_config({"speed": 1}, {**PAIRS, "exchange": "binance"}).speed == 1.0
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0.5), (2, 2.0), ("off", None),
+                                                 (False, None)])
+def test_the_gil_switch_interval_defaults_to_half_a_millisecond_and_can_be_left_alone(
+        value, expected):
+    config = build_config({} if value is None else {"gil_switch_ms": value}, PAIRS)
+    assert config.gil_switch_ms == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "fast", 5000, True])
+def test_a_bad_gil_switch_interval_names_the_key_and_the_choices(value):
+    with pytest.raises(ConfigError, match="gil_switch_ms"):
+        build_config({"gil_switch_ms": value}, PAIRS)
