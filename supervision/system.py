@@ -227,9 +227,10 @@ class TradingSystem:
             state_core.close()
             raise
         tracker = RestartTracker(config.restart)
+        # Real orders wait for durable state; paper trading answers first (actors.state).
         self._start(STATE, StateActor.start(
             state_core, router, lambda: open_state(config, self.markets),
-            lambda now: tracker.on_failure(STATE, now).restart))
+            lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live))
         execution_core = self._execution_core = make_execution(
             config, balances, markets=self.markets, router=router, credentials=credentials)
         self._start(EXECUTION, ExecutionActor.start(execution_core, router))

@@ -1,0 +1,119 @@
+"""When the state actor's answers go out: after the commit (live orders) or at once with the
+events after the commit (paper trading), and a recovery never sends an answer twice."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from actors.messages import (
+    EVENTS,
+    RISK,
+    Fill,
+    GetPortfolio,
+    OrderFilled,
+    Side,
+)
+from actors.router import Router
+from actors.state import StateActor
+from actors.state_core import StateCore
+from actors.state_store import StateStore, StateStoreError
+from tests.helpers import EventLog
+
+PAIR = "BTC/USDT"
+
+
+class RecordingRouter(Router):
+    """Records every tell with the number of fills committed to ``db`` at that moment."""
+
+    def __init__(self, db: str) -> None:
+        super().__init__()
+        self.db = db
+        self.sent: list[tuple[str, str, int]] = []
+
+    def tell(self, to: str, message: object) -> None:
+        with sqlite3.connect(self.db) as conn:
+            committed = conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        self.sent.append((to, type(message).__name__, committed))
+
+    def to(self, recipient: str) -> list[tuple[str, int]]:
+        return [(kind, committed) for to, kind, committed in self.sent if to == recipient]
+
+
+def _fill(n: int) -> OrderFilled:
+    return OrderFilled(fill=Fill(fill_id=f"f-{n}", order_id=f"o-{n}", pair=PAIR, side=Side.BUY,
+                                 amount=0.01, price=100.0 + n, fee=0.0, ts_ms=1_000 * n))
+
+
+def _actor(tmp_path, answer_first: bool) -> tuple[StateActor, RecordingRouter]:
+    db = str(tmp_path / "state.sqlite")
+    core = StateCore.open(db, "USDT", {"USDT": 10_000.0})
+    router = RecordingRouter(db)
+    actor = StateActor(core, router, reopen=lambda: StateCore.open(db, "USDT", {}),
+                       may_restart=lambda now: True, answer_first=answer_first)
+    return actor, router
+
+
+def test_answer_first_tells_risk_and_the_pair_before_the_commit_and_events_after(tmp_path):
+    actor, router = _actor(tmp_path, answer_first=True)
+    actor.on_receive(_fill(1))
+    before_commit = list(router.sent)
+    actor.on_receive(GetPortfolio())  # a query commits the open batch first
+    actor.on_stop()
+
+    assert before_commit == [(RISK, "PortfolioChanged", 0), (PAIR, "PositionChanged", 0)]
+    assert router.to(EVENTS) == [("OrderFilled", 1)]
+
+
+def test_durable_first_tells_nobody_before_the_commit(tmp_path):
+    actor, router = _actor(tmp_path, answer_first=False)
+    actor.on_receive(_fill(1))  # the inbox is empty: the batch is committed at once
+    actor.on_stop()
+
+    assert router.sent == [(RISK, "PortfolioChanged", 1), (PAIR, "PositionChanged", 1),
+                           (EVENTS, "OrderFilled", 1)]
+
+
+def test_a_recovery_after_answers_went_out_sends_each_answer_once(tmp_path, monkeypatch):
+    """The second fill's write fails: the batch is handled again from the database; the first
+    fill's answers are not repeated, the second's go out once, both events after the commit."""
+    actor, router = _actor(tmp_path, answer_first=True)
+    actor.on_receive(_fill(1))
+    real_insert = StateStore.insert_fill
+    failures = {"left": 1}
+
+    def flaky_insert(self, fill):
+        if fill.fill_id == "f-2" and failures["left"]:
+            failures["left"] -= 1
+            raise StateStoreError("disk hiccup (injected)")
+        return real_insert(self, fill)
+
+    monkeypatch.setattr(StateStore, "insert_fill", flaky_insert)
+    actor.on_receive(_fill(2))
+    actor.on_stop()
+
+    assert [kind for kind, _ in router.to(PAIR)] == ["PositionChanged", "PositionChanged"]
+    assert [kind for kind, _ in router.to(RISK)] == ["PortfolioChanged", "PortfolioChanged"]
+    assert router.to(EVENTS) == [("ServiceRestarted", 0), ("OrderFilled", 2),
+                                 ("OrderFilled", 2)]
+    with sqlite3.connect(str(tmp_path / "state.sqlite")) as conn:
+        assert conn.execute("SELECT fill_id FROM fills ORDER BY fill_id").fetchall() == [
+            ("f-1",), ("f-2",)]
+
+
+def test_an_open_batch_is_committed_without_another_message(tmp_path):
+    """Answer first commits on no drained inbox: the actor's ringer thread closes the batch."""
+    db = str(tmp_path / "state.sqlite")
+    core = StateCore.open(db, "USDT", {"USDT": 10_000.0})
+    router = Router()
+    log = EventLog()
+    router.subscribe(log)
+    ref = StateActor.start(core, router, reopen=lambda: core, may_restart=lambda now: False,
+                           batch_s=0.02, answer_first=True)
+    try:
+        ref.tell(_fill(1))
+        log.wait_for(lambda events: any(isinstance(e, OrderFilled) for e in events),
+                     timeout=10, message="the fill's event after its commit")
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 1
+    finally:
+        ref.stop(timeout=10)
