@@ -4,10 +4,10 @@ Runs on its own pykka thread, so a pair that crashes or stalls takes only itself
 supervisor asks the state actor for the pair's book once the new actor is reachable (a tell,
 never a blocking ask); the core trades only once the book has arrived. Ticks arrive in the
 pair's ``TickInbox`` (``actors.router``), announced by a ``TicksReady``; each processed tick
-updates the handle's figures. While the pair waits for the answer to
-its own order it leaves new ticks in the inbox (see ``TradingOrchestrator.awaiting``), so a
-replay at full speed decides exactly as the threadless runtime does; the answer, like any
-message, resumes the drain. If that answer never comes (lost while another actor restarted),
+updates the handle's figures. While the pair waits for the answer to its own order it leaves
+new ticks in the inbox (see ``TradingOrchestrator.awaiting``), so a replay at full speed
+decides exactly as the threadless runtime does; the answer, like any message, resumes the
+drain. If that answer never comes (lost while another actor restarted),
 the watchdog's heartbeat is the pair's clock: a ``Ping`` that finds ticks held
 ``hold_limit_s`` without progress makes the pair decide again. No timer thread per hold: with
 200 busy pairs that was about 900 thread starts a second. On a crash ``on_failure`` reports to
@@ -23,7 +23,7 @@ from typing import Any
 
 from loguru import logger
 
-from actors.messages import MarketTick, Ping, Query, StrategySwapped
+from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Query, StrategySwapped
 from actors.orchestrator_core import TradingOrchestrator, close_strategy
 from actors.router import TICKS_READY, PairHandle, Router, TickInbox
 from actors.shell import CoreActor
@@ -51,9 +51,12 @@ class OrchestratorActor(CoreActor):
         self.holding = False
         """The first tick in the inbox waits for an order's answer."""
         self._progress_at = 0.0
+        self._held_mark: MarkPrices | None = None
+        """A mark not sent because state has not read the previous one (see ``_pace_mark``)."""
 
     def on_start(self) -> None:
         threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
+        self.handle.mark_unread = False  # a predecessor's mark may be lost with it
         self._show_strategy()
 
     def release(self) -> None:
@@ -103,8 +106,33 @@ class OrchestratorActor(CoreActor):
     def _process(self, tick: MarketTick) -> None:
         out = self.core.process_market_tick(tick)
         if out:
+            if type(out[0].message) is MarkPrices:  # a mark always comes first
+                out = self._pace_mark(out)
             self.send(out)
+        elif self._held_mark is not None and not self.handle.mark_unread:
+            self.send(self._pace_mark([Envelope(STATE, self._held_mark)]))
         self.handle.processed(tick, time.perf_counter_ns(), self.generation)
+
+    def _pace_mark(self, out: list[Envelope]) -> list[Envelope]:
+        """At most one mark of this pair waits in the state actor's inbox. A replay of coarse
+        data (hourly candles: every tick a market hour) at full speed marks on every tick,
+        faster than state books them: its inbox grew without bound, until the watchdog's
+        heartbeat waited behind it for 5 s and took state for hung. A mark made meanwhile
+        is held, merged with the next (the latest price, every peak), and sent once state
+        has read the previous one."""
+        mark: MarkPrices = out[0].message  # type: ignore[assignment]
+        held = self._held_mark
+        if held is not None and held is not mark:
+            peaks = dict(held.peaks)
+            peaks.update(mark.peaks)
+            mark = MarkPrices(ts_ms=mark.ts_ms, marks=mark.marks, generation=mark.generation,
+                              peaks=tuple(peaks.items()))
+        if self.handle.mark_unread:
+            self._held_mark = mark
+            return out[1:]
+        self._held_mark = None
+        self.handle.mark_unread = True
+        return [Envelope(STATE, mark), *out[1:]]
 
     def _hold_expired(self) -> None:
         logger.warning("{}: no answer to its order within {} s; deciding again",

@@ -172,6 +172,7 @@ class PairHandle:
         "last_tick_ns",
         "last_ts_ms",
         "latency",
+        "mark_unread",
         "max_inflight",
         "pair",
         "paused",
@@ -202,6 +203,9 @@ class PairHandle:
         self.last_tick_ns = 0
         """``perf_counter_ns`` when the pair last processed a tick (0: never)."""
         self.latency = TickLatency()
+        self.mark_unread = False
+        """The pair's last ``MarkPrices`` waits in the state actor's inbox: the pair holds its
+        next one back (set by the pair before it sends, cleared by state when it reads)."""
         self.max_inflight = max_inflight
         self.inbox = TickInbox(max_inflight)
         """The current actor's tick inbox (before the first ``attach``: one nobody reads)."""

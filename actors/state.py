@@ -43,7 +43,15 @@ import attrs
 import pykka
 from loguru import logger
 
-from actors.messages import EVENTS, STATE, Envelope, Ping, Query, ServiceRestarted
+from actors.messages import (
+    EVENTS,
+    STATE,
+    Envelope,
+    MarkPrices,
+    Ping,
+    Query,
+    ServiceRestarted,
+)
 from actors.router import Router
 from actors.shell import CoreActor
 from actors.state_core import StateCore
@@ -140,6 +148,12 @@ class StateActor(CoreActor):
                 else:  # a younger batch than the ring was for: ring again for this one
                     self._batch_opened.set()
             return None
+        if type(message) is MarkPrices:
+            pairs = self.router.pairs
+            for pair, _ in message.marks:  # read: the pair may send its next mark
+                handle = pairs.get(pair)
+                if handle is not None:
+                    handle.mark_unread = False
         batch = self._batch
         if not batch:
             self._batch_started = time.monotonic()

@@ -218,6 +218,19 @@ def test_a_lost_proposal_is_forgotten_after_the_pending_timeout():
     assert blocked == [] and len(again) == 1
 
 
+def test_a_pending_proposal_holds_the_pair_however_much_market_time_passes():
+    """The actor holds ticks until the answer or its own wall-clock limit: an hour of market
+    time per tick (a full-speed replay of hourly candles) must not end the wait."""
+    core = ready(ScriptedStrategy([Signal.BUY]))
+    core.process_market_tick(tick(100.0, ts=1_000))
+
+    waiting_an_hour_later = core.awaiting(1_000 + 3_600_000)
+    core.stop_waiting()  # the actor's hold limit
+
+    assert waiting_an_hour_later and not core.awaiting(1_000 + 3_600_000)
+    assert core.awaiting(2_000) is False
+
+
 @pytest.mark.parametrize(
     ("price", "peak", "reason"),
     [

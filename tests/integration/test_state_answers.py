@@ -10,6 +10,7 @@ from actors.messages import (
     RISK,
     Fill,
     GetPortfolio,
+    MarkPrices,
     OrderFilled,
     Side,
 )
@@ -117,3 +118,13 @@ def test_an_open_batch_is_committed_without_another_message(tmp_path):
             assert conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 1
     finally:
         ref.stop(timeout=10)
+
+
+def test_reading_a_pair_s_mark_lets_the_pair_send_its_next(tmp_path):
+    actor, router = _actor(tmp_path, answer_first=True)
+    handle = router.add_pair(PAIR, max_inflight=8)
+    handle.mark_unread = True
+    actor.on_receive(MarkPrices(ts_ms=5_000, marks=((PAIR, 101.0),)))
+    actor.on_stop()
+
+    assert handle.mark_unread is False

@@ -218,3 +218,31 @@ def test_the_gil_switch_interval_is_set_while_the_system_runs_and_put_back_after
         during = sys.getswitchinterval()
     assert during == pytest.approx(0.00025)
     assert sys.getswitchinterval() == before
+
+
+def test_a_full_speed_replay_of_hourly_candles_decides_like_the_threadless_core(tmp_path):
+    """Every tick an hour of market time: the pair still waits for each order's answer (not
+    30 s of market time), and its marks, one per tick, never flood the state actor."""
+    from supervision.sync_runtime import SyncRuntime
+
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=5, n=20_000, start_ms=START_MS,
+                           interval_ms=3_600_000)
+    # Loss halts depend on equity, i.e. on when marks arrive, which threads do not fix.
+    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
+              "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0},
+              "risk": {"daily_loss_limit": 1.0, "max_drawdown": 1.0}}
+    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
+    expected: list[object] = []
+    reference.on_event = expected.append
+    reference.run()
+
+    status, log = run_to_end(build_config({}, {**values, "state_db": str(tmp_path / "s.db")}),
+                             ticks)
+
+    def fills(events):
+        return [(e.fill.ts_ms, e.fill.side, e.fill.price) for e in events
+                if isinstance(e, OrderFilled)]
+
+    assert status.state == "finished" and status.ticks_accepted == 20_000
+    assert len(fills(expected)) > 200
+    assert fills(log.events) == fills(expected)

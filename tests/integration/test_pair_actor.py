@@ -1,4 +1,5 @@
-"""A pair that holds ticks for an order's answer that never comes decides again at a heartbeat."""
+"""The pair actor's shell: holding ticks for an order's answer (given up at a heartbeat past the
+hold limit) and pacing its marks to what the state actor has read."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from actors.messages import MarketTick, Ping, Side
+from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Side
 from actors.orchestrator import OrchestratorActor
 from actors.router import Router
 
@@ -82,3 +83,60 @@ def test_a_heartbeat_releases_ticks_held_past_the_hold_limit_only(hold_limit_s, 
             assert delivered == [True] * 5 + [False]
     finally:
         ref.stop(timeout=5)
+
+
+class MarkingCore(StuckCore):
+    """Never waits; marks on every tick, with a new trailing peak on the odd ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = False
+
+    def process_market_tick(self, tick: MarketTick) -> list[object]:
+        self.processed.append(tick.ts_ms)
+        peaks = ((PAIR, 1_000.0 + tick.ts_ms),) if tick.ts_ms % 2 else ()
+        return [Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((PAIR, float(tick.ts_ms)),),
+                                           peaks=peaks))]
+
+
+class StateInbox(Router):
+    """Records what the pair sends to state; everything else is routed as usual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[MarkPrices] = []
+
+    def tell(self, to: str, message: object) -> None:
+        if to == STATE and isinstance(message, MarkPrices):
+            self.marks.append(message)
+        else:
+            super().tell(to, message)
+
+
+def test_a_pair_sends_its_next_mark_only_once_state_has_read_the_last_one():
+    """Marks made meanwhile are merged: the latest price and every peak, sent once."""
+    router = StateInbox()
+    handle = router.add_pair(PAIR, max_inflight=16)
+    core = MarkingCore()
+    inbox = handle.new_inbox()
+    ref = OrchestratorActor.start(core, router, handle, inbox)
+    try:
+        handle.attach(ref, 0, inbox)
+        for ts in (1, 2, 3):
+            assert handle.deliver(_tick(ts), False, threading.Event())
+        ref.ask(Ping(), timeout=5)  # after the three ticks
+        unread = handle.mark_unread
+        sent_while_unread = list(router.marks)
+
+        handle.mark_unread = False  # what the state actor does when it reads a mark
+        assert handle.deliver(_tick(4), False, threading.Event())
+        ref.ask(Ping(), timeout=5)
+    finally:
+        ref.stop(timeout=5)
+
+    assert unread is True
+    assert [m.ts_ms for m in sent_while_unread] == [1]
+    merged = router.marks[1]
+    assert merged.ts_ms == 4 and merged.marks == ((PAIR, 4.0),)
+    assert merged.peaks == ((PAIR, 1_003.0),)  # tick 3's peak, held, rides with tick 4's mark
+    assert core.processed == [1, 2, 3, 4]
