@@ -38,6 +38,27 @@ def run_to_end(config, source, timeout=60.0):
     return system.status(), log
 
 
+def fills_both_ways(tmp_path, ticks, extra):
+    """BTC/USDT at full speed with no price exits, threadless and through the actors:
+    (the actors' final status, their fills, the threadless fills) as (ts, side, price)."""
+    from supervision.sync_runtime import SyncRuntime
+
+    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
+              "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0}, **extra}
+    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
+    expected: list[object] = []
+    reference.on_event = expected.append
+    reference.run()
+    status, log = run_to_end(build_config({}, {**values, "state_db": str(tmp_path / "s.db")}),
+                             ticks)
+
+    def fills(events):
+        return [(e.fill.ts_ms, e.fill.side, e.fill.price) for e in events
+                if isinstance(e, OrderFilled)]
+
+    return status, fills(log.events), fills(expected)
+
+
 def test_both_pairs_trade_on_the_simulator_at_speed(tmp_path):
     """The default set-up (simulator, ema_cross, paper) fills orders on both pairs."""
     config = config_for(tmp_path, speed=20.0)
@@ -186,26 +207,14 @@ def test_a_busy_replay_longer_than_the_hold_limit_still_decides_like_the_threadl
     (The limit is far above a normal pause, a commit or a scheduling gap on a busy 2-core
     machine, and far below the run, which holds ticks almost all the time.)"""
     import actors.orchestrator
-    from supervision.sync_runtime import SyncRuntime
 
     monkeypatch.setattr(actors.orchestrator, "HOLD_LIMIT_S", 0.5)
     ticks = scenario_ticks("chop", "BTC/USDT", seed=8, n=60_000, start_ms=START_MS)
-    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
-              "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0}}
-    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
-    expected: list[object] = []
-    reference.on_event = expected.append
-    reference.run()
 
-    _, log = run_to_end(build_config({}, {**values, "state_db": str(tmp_path / "s.db")}),
-                        ticks)
+    _, through_actors, threadless = fills_both_ways(tmp_path, ticks, {})
 
-    def fills(events):
-        return [(e.fill.ts_ms, e.fill.side, e.fill.price) for e in events
-                if isinstance(e, OrderFilled)]
-
-    assert len(fills(expected)) > 200
-    assert fills(log.events) == fills(expected)
+    assert len(threadless) > 200
+    assert through_actors == threadless
 
 
 def test_the_gil_switch_interval_is_set_while_the_system_runs_and_put_back_after(tmp_path):
@@ -223,26 +232,12 @@ def test_the_gil_switch_interval_is_set_while_the_system_runs_and_put_back_after
 def test_a_full_speed_replay_of_hourly_candles_decides_like_the_threadless_core(tmp_path):
     """Every tick an hour of market time: the pair still waits for each order's answer (not
     30 s of market time), and its marks, one per tick, never flood the state actor."""
-    from supervision.sync_runtime import SyncRuntime
-
     ticks = scenario_ticks("chop", "BTC/USDT", seed=5, n=20_000, start_ms=START_MS,
                            interval_ms=3_600_000)
     # Loss halts depend on equity, i.e. on when marks arrive, which threads do not fix.
-    values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
-              "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0},
-              "risk": {"daily_loss_limit": 1.0, "max_drawdown": 1.0}}
-    reference = SyncRuntime(build_config({}, {**values, "state_db": ":memory:"}), ticks)
-    expected: list[object] = []
-    reference.on_event = expected.append
-    reference.run()
-
-    status, log = run_to_end(build_config({}, {**values, "state_db": str(tmp_path / "s.db")}),
-                             ticks)
-
-    def fills(events):
-        return [(e.fill.ts_ms, e.fill.side, e.fill.price) for e in events
-                if isinstance(e, OrderFilled)]
+    status, through_actors, threadless = fills_both_ways(
+        tmp_path, ticks, {"risk": {"daily_loss_limit": 1.0, "max_drawdown": 1.0}})
 
     assert status.state == "finished" and status.ticks_accepted == 20_000
-    assert len(fills(expected)) > 200
-    assert fills(log.events) == fills(expected)
+    assert len(threadless) > 200
+    assert through_actors == threadless
