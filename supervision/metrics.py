@@ -177,13 +177,16 @@ class _Collector:
     def _mailboxes(self) -> Metric:
         depth = GaugeMetricFamily(f"{PREFIX}_mailbox_depth",
                                   "Messages waiting in each actor's inbox (shared actors by "
-                                  "name, pairs by symbol)", labels=["actor"])
-        refs = list(self.router.services.items())
-        refs += [(pair, h.ref) for pair, h in self.router.pairs.items() if h.ref is not None]
-        for name, ref in refs:
+                                  "name, pairs by symbol, with the ticks in their tick inbox)",
+                                  labels=["actor"])
+        for name, ref in self.router.services.items():
             inbox = ref.actor_inbox
             if isinstance(inbox, queue.Queue):  # pykka's threading actors
                 depth.add_metric([name], inbox.qsize())
+        for pair, h in self.router.pairs.items():
+            ref = h.ref
+            if ref is not None and isinstance(ref.actor_inbox, queue.Queue):
+                depth.add_metric([pair], ref.actor_inbox.qsize() + len(h.inbox))
         return depth
 
     def _portfolio(self) -> Iterator[Metric]:

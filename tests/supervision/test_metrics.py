@@ -392,3 +392,31 @@ def test_the_cli_logs_json_lines_with_actor_and_pair_to_stderr_and_a_file(tmp_pa
         return sorted(json.dumps(r, sort_keys=True) for r in rs)
 
     assert canonical(json.loads(line) for line in logged.splitlines()) == canonical(records)
+
+
+def test_a_pair_s_mailbox_depth_counts_the_ticks_waiting_in_its_tick_inbox():
+    import queue
+    import types
+
+    from actors.messages import Side
+    from actors.router import Router
+    from supervision.metrics import SystemMetrics
+
+    router = Router()
+    handle = router.add_pair("BTC/USDT", max_inflight=8)
+    inbox = handle.new_inbox()
+    rings: list[object] = []
+    ref = types.SimpleNamespace(actor_inbox=queue.Queue(), tell=rings.append)
+    handle.attach(ref, 0, inbox)  # type: ignore[arg-type]
+    for ts in (1, 2, 3):
+        assert handle.deliver(MarketTick(pair="BTC/USDT", ts_ms=ts, price=100.0, bid=99.0,
+                                         ask=101.0, amount=1.0, side=Side.BUY),
+                              False, threading.Event())
+
+    def no_status():
+        raise RuntimeError("not running")
+
+    text = SystemMetrics(router, lambda: None, no_status).exposition().decode()
+
+    assert 'trade_conductor_mailbox_depth{actor="BTC/USDT"} 3.0' in text
+    assert len(rings) == 1  # one doorbell: the first tick into an empty inbox
