@@ -16,7 +16,8 @@ the same data. Peak RSS per run comes from VmHWM after resetting it (``/proc/sel
 
 The recorded files in ``../shared/data`` run the same way, one pair per file, with a stake of
 0.01 units (two lots where a lot is coarser) at the file's first price and no minimum
-notional (skipped when the folder is absent).
+notional (skipped when the folder is absent). For each file the actors' fill count must equal
+the threadless core's: a check, so ``make bench`` fails where they part.
 """
 
 from __future__ import annotations
@@ -174,5 +175,11 @@ def _recorded(quick: bool) -> tuple[list[Row], dict[str, Any]]:
                 out[kind] = (runner(config, None, None) if runner is run_actors
                              else runner(config, None))
             rows += _rows(f"{Path(path).name} ({pair})", kind, out[kind], None)
+        # The actors must decide as the threadless core does, whatever the data's spacing
+        # (hourly candles once made the actors' pair run ahead of its own orders).
+        fills = (out["actors"]["fills"], out["sync core"]["fills"])
+        rows.append(Row("replay", f"{Path(path).name} ({pair})", "actors/threadless fills",
+                        float(fills[0]), "fills", target=f"= {fills[1]:,} (threadless)",
+                        ok=fills[0] == fills[1]))
         details[path.name] = out
     return rows, details
