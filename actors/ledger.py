@@ -396,17 +396,11 @@ def _created(order: Order) -> tuple[int, str]:
     return order.created_ms, order.order_id
 
 
-_VALID_PAIRS: set[str] = set()
-"""Symbols ``split_pair`` accepted already (a regex per fill otherwise); as many as pairs."""
-
-
 def _check_fill(fill: Fill) -> None:
-    if fill.pair not in _VALID_PAIRS:
-        try:
-            split_pair(fill.pair)
-        except PairError as exc:
-            raise LedgerError(f"fill {fill.fill_id!r}: {exc}") from exc
-        _VALID_PAIRS.add(fill.pair)
+    try:
+        split_pair(fill.pair)
+    except PairError as exc:
+        raise LedgerError(f"fill {fill.fill_id!r}: {exc}") from exc
     if not (math.isfinite(fill.amount) and fill.amount > 0):
         raise LedgerError(
             f"fill {fill.fill_id!r}: amount must be > 0 and finite, got {fill.amount}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _ASSET = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -11,8 +12,12 @@ class PairError(ValueError):
     """A pair symbol that is not ``BASE/QUOTE`` with two different upper-case assets."""
 
 
+@functools.lru_cache(maxsize=4096)
 def split_pair(pair: str) -> tuple[str, str]:
     """Return ``(base, quote)`` of a valid symbol such as ``BTC/USDT``.
+
+    Memoized (bounded; a refused symbol is not remembered): the ledger, the balances and
+    the paper exchange split a pair on every fill, and a regex each time showed in profiles.
 
     Raises:
         PairError: naming the symbol and the expected form.

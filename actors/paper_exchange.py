@@ -180,7 +180,6 @@ class PaperExchange:
         self._resting: dict[str, _Resting] = {}
         """Resting limit orders by id, in placement order (dicts keep insertion order)."""
         self._resting_by_pair: dict[str, list[str]] = {}
-        self._assets: dict[str, tuple[str, str]] = {}
         self.book_changes = 0
         """Counts orders placed on or taken off the book: ``resting_pairs`` can only have
         changed when this did (the execution core rebuilds its tick interest on a change)."""
@@ -317,15 +316,12 @@ class PaperExchange:
         if len(self._done) > RECENT_ORDERS:
             self._done.popitem(last=False)
 
-    def _split(self, pair: str) -> tuple[str, str] | None:
-        assets = self._assets.get(pair)
-        if assets is None:
-            try:
-                assets = split_pair(pair)
-            except PairError:
-                return None
-            self._assets[pair] = assets
-        return assets
+    @staticmethod
+    def _split(pair: str) -> tuple[str, str] | None:
+        try:
+            return split_pair(pair)
+        except PairError:
+            return None
 
     def _reject(
         self, order: SubmitOrder, amount: float, why: str, ts: int, limit: float | None = None
@@ -410,8 +406,8 @@ class PaperExchange:
         fee = amount * price * (config.maker_fee if maker else config.taker_fee)
         fill = Fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
                     amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
-        base, quote = self._assets[pair]
-        apply_fill(self._free, fill, (base, quote))
+        base, quote = split_pair(pair)
+        apply_fill(self._free, fill)
         self._sweep(quote, amount * price + fee)
         self._sweep(base, amount)
         filled = Order(order_id=order_id, pair=pair, side=side, order_type=order_type,
