@@ -230,7 +230,6 @@ class TradingOrchestrator:
     def stop_waiting(self) -> None:
         """Give up on an order's answer (lost in a restart): decide on the next tick again."""
         self.pending = None
-        self._pending_since_ms = -self.rules.pending_timeout_ms
         self._wait_for_book = False
         self._gave_up = True
 
