@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -316,3 +317,23 @@ def rising_then_dipping(pair: str, price: float, stop: threading.Event, dip: thr
         else:
             high = now = round(high + 0.5, 2)
         yield MarketTick(pair=pair, ts_ms=ts, price=now, bid=now - 0.01, ask=now + 0.01)
+
+
+@contextlib.contextmanager
+def trading(config: Any, source: Callable[[threading.Event], Iterable[MarketTick]] | None = None
+            ) -> Iterator[tuple[Any, EventLog]]:
+    """A started ``TradingSystem`` with an ``EventLog`` subscribed before the first tick;
+    ``source`` builds the feed from a stop event that is set once the system has stopped.
+    (Imported here: strategies in this module also load in isolated children, which need
+    none of the system.)"""
+    from supervision import TradingSystem
+
+    stop = threading.Event()
+    log = EventLog()
+    system = TradingSystem(config, source=None if source is None else source(stop))
+    system.subscribe(log)
+    try:
+        with system:
+            yield system, log
+    finally:
+        stop.set()

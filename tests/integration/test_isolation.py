@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import PairRestarted, StrategySpec, StrategySwapped
+from actors.messages import MarketTick, PairRestarted, StrategySpec, StrategySwapped
 from actors.state_store import spec_from_json
 from strategies.isolated import isolated
 from supervision import TradingSystem, build_config
 from supervision.sync_runtime import SyncRuntime
-from tests.helpers import EventLog, endless_chop, eventually
+from tests.helpers import endless_chop, eventually, trading
 
 START_MS = 1_700_000_000_000
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -63,17 +63,8 @@ def config_for(tmp_path: Path, strategy: object = None, **overrides: object):
     return build_config({}, values)
 
 
-@contextlib.contextmanager
-def trading(config) -> Iterator[tuple[TradingSystem, EventLog]]:
-    stop = threading.Event()
-    log = EventLog()
-    system = TradingSystem(config, source=endless_chop(PRICES, stop, START_MS))
-    system.subscribe(log)
-    try:
-        with system:
-            yield system, log
-    finally:
-        stop.set()
+def chop(stop: threading.Event) -> Iterator[MarketTick]:
+    return endless_chop(PRICES, stop, START_MS)
 
 
 def spec(name: str, pid_dir: Path, **params: object) -> StrategySpec:
@@ -99,7 +90,7 @@ def test_a_child_that_dies_restarts_its_pair_with_a_new_child_and_trading_goes_o
     (the error names the exit code), its dead child is reaped, the next generation trades in
     a new child; ETH never notices."""
     crash = isolated(spec("Exiter", pid_dir, at=3, marker=str(tmp_path / "exited")))
-    with trading(config_for(tmp_path)) as (system, log):
+    with trading(config_for(tmp_path), chop) as (system, log):
         system.swap_strategy(BTC, crash)
         log.wait_for(restarted(BTC), timeout=20, message="BTC to restart")
         after_restart = ticks_of(system, BTC)
@@ -123,7 +114,7 @@ def test_a_child_that_hangs_is_killed_and_replaced(tmp_path, pid_dir):
     (0.5 s) the pair gives up on it: the child is killed and reaped, BTC restarts with a new
     child and trades on."""
     hang = isolated(spec("Stuck", pid_dir, at=2, marker=str(tmp_path / "stuck")), timeout_s=0.5)
-    with trading(config_for(tmp_path)) as (system, log):
+    with trading(config_for(tmp_path), chop) as (system, log):
         system.swap_strategy(BTC, hang)
         log.wait_for(restarted(BTC), timeout=20, message="BTC to restart")
         after_restart = ticks_of(system, BTC)

@@ -37,7 +37,14 @@ from actors.messages import (
 )
 from actors.state_store import spec_from_json
 from supervision import ConfigError, TradingSystem, build_config
-from tests.helpers import EventLog, endless_chop, eventually, gate, rising_then_dipping
+from tests.helpers import (
+    EventLog,
+    endless_chop,
+    eventually,
+    gate,
+    rising_then_dipping,
+    trading,
+)
 
 START_MS = 1_700_000_000_000
 REPO = Path(__file__).resolve().parents[2]
@@ -52,22 +59,6 @@ def config_for(tmp_path, pairs, strategy, *, speed=200.0, restart=None, **overri
               "seed": 7, "strategy": strategy,
               "restart": {"backoff_initial_s": 0.01, **(restart or {})}, **overrides}
     return build_config({}, values)
-
-
-@contextlib.contextmanager
-def trading(config, source: Callable[[threading.Event], Iterable[MarketTick]] | None = None
-            ) -> Iterator[tuple[TradingSystem, EventLog]]:
-    """A started system with an ``EventLog`` subscribed before the first tick; ``source``
-    builds the feed from a stop event that is set once the system has stopped."""
-    stop = threading.Event()
-    log = EventLog()
-    system = TradingSystem(config, source=None if source is None else source(stop))
-    system.subscribe(log)
-    try:
-        with system:
-            yield system, log
-    finally:
-        stop.set()
 
 
 @contextlib.contextmanager
