@@ -5,8 +5,8 @@ because pacing means waiting and an actor must never wait inside a message. Per 
 thread validates it (``MarketDataCore.accept`` drops and counts bad ones), forwards it to the
 execution actor if a limit order rests on that pair, then to the pair under the pair's tick
 credits, into its tick inbox (``actors.router.TickInbox``). The actor's own thread answers
-history queries. If the feed thread dies, the actor
-reports it to the supervisor like any crash.
+history queries. If the feed thread dies, the actor reports it to the supervisor like any
+crash.
 
 A live exchange feed (``live=True``) is never paced, whatever ``speed`` says: its ticks come in
 real time, and a pair out of credits sheds them rather than holding the feed up. Such a source
