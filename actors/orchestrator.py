@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+import attrs
 from loguru import logger
 
 from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Query, StrategySwapped
@@ -125,8 +126,7 @@ class OrchestratorActor(CoreActor):
         if held is not None and held is not mark:
             peaks = dict(held.peaks)
             peaks.update(mark.peaks)
-            mark = MarkPrices(ts_ms=mark.ts_ms, marks=mark.marks, generation=mark.generation,
-                              peaks=tuple(peaks.items()))
+            mark = attrs.evolve(mark, peaks=tuple(peaks.items()))  # held marks only: rare
         if self.handle.mark_unread:
             self._held_mark = mark
             return out[1:]
