@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import attrs
 
 from actors.messages import MarketTick, Signal
+from strategies.indicators import MAX_PERIOD
 
 _HOLD = Signal.HOLD
 
@@ -51,12 +52,17 @@ def is_number(value: Any) -> bool:
 
 
 def int_at_least(low: int) -> Validator:
-    """An attrs validator: an integer (not a bool) ``>= low``."""
+    """An attrs validator: an integer (not a bool) ``>= low`` and at most ``MAX_PERIOD``
+    (the integer parameters are periods)."""
 
     def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise StrategyError(
                 f"{attribute.name}={value!r} is invalid: must be an integer >= {low}"
+            )
+        if value > MAX_PERIOD:
+            raise StrategyError(
+                f"{attribute.name}={value!r} is invalid: must be at most {MAX_PERIOD:,}"
             )
 
     return check

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from collections import deque
 
+MAX_PERIOD = 10_000_000
+"""The longest window an indicator (and a strategy's integer parameter) takes: longer than any
+history, and far below the sizes a bounded deque refuses with an OverflowError."""
+
 
 def _check_period(period: int) -> None:
     if not isinstance(period, int) or isinstance(period, bool) or period < 1:
         raise ValueError(f"period={period!r} is invalid: must be an integer >= 1")
+    if period > MAX_PERIOD:
+        raise ValueError(f"period={period!r} is invalid: must be at most {MAX_PERIOD:,}")
 
 
 class _Smoothed:

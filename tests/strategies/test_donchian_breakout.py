@@ -95,3 +95,13 @@ def test_bad_params_name_the_key_the_value_and_the_constraint(params, message):
 def test_describe_lists_both_periods():
     """describe() shows the params as a spec would write them."""
     assert DonchianBreakout().describe() == "donchian_breakout(entry_period=20, exit_period=10)"
+
+
+def test_a_period_beyond_any_history_is_refused_with_its_bound():
+    """Found by hypothesis: 2**63 passed the validator and overflowed a deque's maxlen."""
+    from strategies.indicators import MAX_PERIOD
+
+    with pytest.raises(StrategyError, match="entry_period=9223372036854775808 is invalid: "
+                                            "must be at most 10,000,000"):
+        DonchianBreakout.Params(entry_period=2**63)
+    assert DonchianBreakout.Params(entry_period=MAX_PERIOD).entry_period == MAX_PERIOD

@@ -44,7 +44,7 @@ def test_ema_of_period_one_is_the_price_itself():
     assert [ema.update(x) for x in (5.0, 7.0, 2.0)] == [5.0, 7.0, 2.0]
 
 
-@pytest.mark.parametrize("period", [0, -3, 2.5, True])
+@pytest.mark.parametrize("period", [0, -3, 2.5, True, 10_000_001, 2**63])
 def test_indicators_reject_a_period_that_is_not_a_positive_integer(period):
     """Every indicator refuses a period below 1 or not an int, naming the value."""
     for indicator in (Ema, Rsi, RollingExtremes):
