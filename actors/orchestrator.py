@@ -1,6 +1,7 @@
 """One pair's actor: the shell around ``TradingOrchestrator``.
 
-Runs on its own pykka thread, so a pair that crashes or stalls takes only itself down. The
+Runs on a worker of the ``PairPool`` (``actors.pair_pool``), or on a thread of its own where
+``pair_workers`` is 0; either way a pair that crashes or stalls takes only itself down. The
 supervisor asks the state actor for the pair's book once the new actor is reachable (a tell,
 never a blocking ask); the core trades only once the book has arrived. Ticks arrive in the
 pair's ``TickInbox`` (``actors.router``), announced by a ``TicksReady``; each processed tick
@@ -26,6 +27,7 @@ from loguru import logger
 
 from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Query, StrategySwapped
 from actors.orchestrator_core import TradingOrchestrator, close_strategy
+from actors.pair_pool import PairPool, PooledActor
 from actors.router import TICKS_READY, PairHandle, Router, TickInbox
 from actors.shell import CoreActor
 
@@ -36,14 +38,17 @@ DRAIN_TICKS = 256
 """Most ticks taken per turn before the pykka inbox (answers, heartbeats) is looked at."""
 
 
-class OrchestratorActor(CoreActor):
+class OrchestratorActor(PooledActor, CoreActor):
     core: TradingOrchestrator
     # A hung strategy's thread can never be joined; it must not keep the process alive
     # after stop(). The generation fence makes it harmless meanwhile.
     use_daemon_thread = True
 
     def __init__(self, core: TradingOrchestrator, router: Router, handle: PairHandle,
-                 inbox: TickInbox, hold_limit_s: float | None = None) -> None:
+                 inbox: TickInbox, *, hold_limit_s: float | None = None,
+                 pool: PairPool | None = None) -> None:
+        self.pool = pool  # first: pykka's __init__ builds the inbox, which depends on it
+        self.thread_name = f"OrchestratorActor[{core.pair}]"
         super().__init__(core, router, core.generation)
         self.name = core.pair
         self.handle = handle
@@ -56,7 +61,7 @@ class OrchestratorActor(CoreActor):
         """A mark not sent because state has not read the previous one (see ``_pace_mark``)."""
 
     def on_start(self) -> None:
-        threading.current_thread().name = f"OrchestratorActor[{self.core.pair}]"  # for logs
+        threading.current_thread().name = self.thread_name  # for logs
         self.handle.mark_unread = False  # a predecessor's mark may be lost with it
         self._show_strategy()
 

@@ -8,6 +8,7 @@ exception there goes back to the asker and the actor lives on.
 
 from __future__ import annotations
 
+import queue
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -28,6 +29,12 @@ class CoreActor(pykka.ThreadingActor):
     """Base shell: subclasses set ``name`` and may extend ``on_receive`` for their extras."""
 
     name = "actor"
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        # pykka's default, queue.Queue, takes a lock and a Condition per put and get; the C
+        # SimpleQueue wakes its reader without them (200 pairs: 0.89 -> 0.75 cores).
+        return queue.SimpleQueue()
 
     def __init__(self, core: Core, router: Router, generation: int = 0) -> None:
         super().__init__()

@@ -152,6 +152,9 @@ class SystemConfig:
     warmup_ticks: int = 300
     history_size: int = 2000
     max_inflight_ticks: int = 1000
+    pair_workers: int = 4
+    """Worker threads that run the pair actors (``actors.pair_pool``); 0: a thread per pair.
+    A worker stuck in one pair is replaced, so a hung pair never takes the others' workers."""
     gil_switch_ms: float | None = 0.5
     """How long a thread may hold the GIL while others wait (Python's default is 5 ms), set
     for the process while the system runs; None leaves it alone. Every pair is a thread: at
@@ -344,8 +347,15 @@ TOP_LEVEL_KEYS = (
     "pairs", "exchange", "strategy", "state_db", "duration", "seed", "speed", "log_level",
     "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
-    "gil_switch_ms", "metrics_port", "log_json", "log_dir",
+    "pair_workers", "gil_switch_ms", "metrics_port", "log_json", "log_dir",
 )
+
+
+def _pair_workers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 256:
+        raise ConfigError(f"pair_workers: {value!r} must be a whole number from 0 (a thread "
+                          "per pair) to 256; the default, 4, suits most machines")
+    return value
 
 
 def _gil_switch_ms(value: Any) -> float | None:
@@ -411,6 +421,8 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
             kwargs[key] = int(number)
     if merged.get("initial_balance") is not None:
         kwargs["initial_balance"] = _positive("initial_balance", merged["initial_balance"])
+    if "pair_workers" in merged:
+        kwargs["pair_workers"] = _pair_workers(merged["pair_workers"])
     if "gil_switch_ms" in merged:
         kwargs["gil_switch_ms"] = _gil_switch_ms(merged["gil_switch_ms"])
     if "seed" in merged:

@@ -20,7 +20,6 @@ is logged and answered 500; it never touches the actors beyond the status asks.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -180,13 +179,13 @@ class _Collector:
                                   "name, pairs by symbol, with the ticks in their tick inbox)",
                                   labels=["actor"])
         for name, ref in self.router.services.items():
-            inbox = ref.actor_inbox
-            if isinstance(inbox, queue.Queue):  # pykka's threading actors
-                depth.add_metric([name], inbox.qsize())
+            waiting = _waiting(ref)
+            if waiting is not None:
+                depth.add_metric([name], waiting)
         for pair, h in self.router.pairs.items():
-            ref = h.ref
-            if ref is not None and isinstance(ref.actor_inbox, queue.Queue):
-                depth.add_metric([pair], ref.actor_inbox.qsize() + len(h.inbox))
+            waiting = _waiting(h.ref)
+            if waiting is not None:
+                depth.add_metric([pair], waiting + len(h.inbox))
         return depth
 
     def _portfolio(self) -> Iterator[Metric]:
@@ -311,3 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         logger.debug("metrics: {} {}", self.address_string(), format % args)
+
+
+def _waiting(ref: Any) -> int | None:
+    """Messages in an actor's inbox: a queue (a threaded actor) or a pooled actor's deque."""
+    qsize = getattr(getattr(ref, "actor_inbox", None), "qsize", None)
+    return qsize() if callable(qsize) else None

@@ -56,6 +56,7 @@ from actors.messages import (
 )
 from actors.orchestrator import OrchestratorActor
 from actors.orchestrator_core import close_strategy
+from actors.pair_pool import PairPool
 from actors.router import PairHandle, Router
 from supervision.assembly import make_orchestrator, make_strategy
 from supervision.config import SystemConfig
@@ -123,6 +124,8 @@ class SupervisorActor(pykka.ThreadingActor):
         history: Callable[[str, int], tuple[MarketTick, ...]],
         on_feed_ended: Callable[[FeedEnded], None],
         on_escalation: Callable[[str], None],
+        *,
+        pool: PairPool | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -130,6 +133,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self.history = history
         self.on_feed_ended = on_feed_ended
         self.on_escalation = on_escalation
+        self.pool = pool
+        """Where the pair actors run (None: a thread each)."""
         self.tracker = RestartTracker(config.restart)
         self.timers: list[threading.Timer] = []
         self.shutting_down = False
@@ -215,7 +220,7 @@ class SupervisorActor(pykka.ThreadingActor):
         core = make_orchestrator(self.config, pair, spec, self.build_strategy, generation,
                                  paused=handle.paused)
         inbox = handle.new_inbox()
-        ref = OrchestratorActor.start(core, self.router, handle, inbox)
+        ref = OrchestratorActor.start(core, self.router, handle, inbox, pool=self.pool)
         handle.attach(ref, generation, inbox)
         handle.state = "running"
         self.good_spec.setdefault(pair, spec)

@@ -59,6 +59,7 @@ from actors.messages import (
     SwapStrategy,
 )
 from actors.order_lifecycle import clean_reason
+from actors.pair_pool import PairPool
 from actors.pairs import PairError, split_pair
 from actors.reconcile import ReconcileReport, trade_id_of
 from actors.risk import RiskActor
@@ -145,6 +146,7 @@ class TradingSystem:
         self._market_core: MarketDataCore | None = None
         self._market: MarketSource | None = None
         self._watchdog: Watchdog | None = None
+        self._pool: PairPool | None = None
         self._feed_started_ns = 0
         self._monitor: MonitoringServer | None = None
         self.markets: LoadedMarkets | None = None
@@ -180,6 +182,8 @@ class TradingSystem:
                 monitor.close()
             if self._market is not None:
                 self._market.close()
+            if self._pool is not None:
+                self._pool.close()
             self._switch.restore()
             raise
         if monitor is not None:
@@ -243,8 +247,11 @@ class TradingSystem:
         self._start(MARKET_DATA, MarketDataActor.start(
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
             live=market.is_live, close_source=market.close))
+        if config.pair_workers:
+            self._pool = PairPool(config.pair_workers).start()
         self._start(SUPERVISOR, SupervisorActor.start(
-            config, router, market_core.history, self._on_feed_ended, self._on_escalation))
+            config, router, market_core.history, self._on_feed_ended, self._on_escalation,
+            pool=self._pool))
 
         persisted = {b.pair: b.strategy for b in snapshot.books if b.strategy is not None}
         for pair, spec in persisted.items():
@@ -359,6 +366,8 @@ class TradingSystem:
             if handle.ref is not None:
                 self._stop_actor(pair, handle.ref, deadline)
             handle.state = "failed" if handle.state == "failed" else "stopped"
+        if self._pool is not None:
+            self._pool.close(max(0.1, deadline - time.monotonic()))
         for name in (SUPERVISOR, RISK, EXECUTION, STATE):
             if name in refs:
                 self._stop_ref(name, deadline)
