@@ -274,11 +274,11 @@ class PairPool:
                     continue
                 worker.retired = True
                 replaced += 1
+                self.replaced += 1
                 logger.warning("{} has run one turn for {:.1f} s; another worker takes the "
                                "other pairs", getattr(worker.running, "thread_name", "a pair"),
                                now - since)
                 self._spawn()
             self._workers = [w for w in self._workers
                              if not w.retired or (w.thread is not None and w.thread.is_alive())]
-            self.replaced += replaced
         return replaced

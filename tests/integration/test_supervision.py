@@ -171,15 +171,18 @@ def test_a_failed_pair_is_flattened_under_the_flatten_policy(tmp_path):
 # -- 2. hang -----------------------------------------------------------------------------------
 
 
-def test_a_hung_pair_is_replaced_and_its_stale_generation_can_never_trade(tmp_path):
+@pytest.mark.parametrize("workers", [1, 0], ids=["one pool worker", "a thread per pair"])
+def test_a_hung_pair_is_replaced_and_its_stale_generation_can_never_trade(tmp_path, workers):
     """BTC's generation 0 blocks inside the strategy; the watchdog reports it hung and the
     supervisor starts generation 1, which trades. Released at last, the stale thread answers
-    BUY, but the fence drops its proposal: no order of generation 0 exists."""
+    BUY, but the fence drops its proposal: no order of generation 0 exists. With one pool
+    worker, nothing else runs until the pool replaces the stuck worker."""
     token = uuid.uuid4().hex
     config = config_for(tmp_path, f"{BTC},{ETH}",
                         {"name": "tests.helpers:HangOnce",
                          "params": {"token": token, "above": 10_000}},
-                        restart={"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 0.5})
+                        restart={"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 0.5},
+                        pair_workers=workers)
     release = gate(token)
     try:
         with fence_warnings() as fenced, \

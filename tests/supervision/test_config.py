@@ -591,3 +591,15 @@ def test_the_gil_switch_interval_defaults_to_half_a_millisecond_and_can_be_left_
 def test_a_bad_gil_switch_interval_names_the_key_and_the_choices(value):
     with pytest.raises(ConfigError, match="gil_switch_ms"):
         build_config({"gil_switch_ms": value}, PAIRS)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 4), (0, 0), (1, 1), (16, 16)])
+def test_pair_workers_default_to_four_and_zero_means_a_thread_per_pair(value, expected):
+    config = build_config({} if value is None else {"pair_workers": value}, PAIRS)
+    assert config.pair_workers == expected
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "4", True, 1000])
+def test_a_bad_pair_workers_value_names_the_key_and_the_range(value):
+    with pytest.raises(ConfigError, match=r"pair_workers: .* from 0 \(a thread per pair\) to 256"):
+        build_config({"pair_workers": value}, PAIRS)
