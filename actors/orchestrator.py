@@ -27,7 +27,7 @@ from loguru import logger
 
 from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Query, StrategySwapped
 from actors.orchestrator_core import TradingOrchestrator, close_strategy
-from actors.pair_pool import PairPool, PooledActor
+from actors.pair_pool import TURN_S, PairPool, PooledActor
 from actors.router import TICKS_READY, PairHandle, Router, TickInbox
 from actors.shell import CoreActor
 
@@ -92,8 +92,10 @@ class OrchestratorActor(PooledActor, CoreActor):
     def _drain(self) -> None:
         """Process waiting ticks in order until the inbox is empty or the pair waits on an
         order. A held tick stays in the inbox, so the inbox stays bounded. After
-        ``DRAIN_TICKS`` the pair rings itself and lets its pykka inbox go first."""
-        inbox, core, process = self.inbox, self.core, self._process
+        ``DRAIN_TICKS``, or ``TURN_S`` of a slow strategy, the pair rings itself and lets its
+        pykka inbox, and on the pool the other pairs, go first."""
+        inbox, core, process, clock = self.inbox, self.core, self._process, time.monotonic
+        ends = clock() + TURN_S
         for _ in range(DRAIN_TICKS):
             if not inbox:
                 return
@@ -106,6 +108,8 @@ class OrchestratorActor(PooledActor, CoreActor):
             self.holding = False
             inbox.pop()
             process(tick)
+            if clock() >= ends:
+                break
         if inbox:
             self.actor_ref.tell(TICKS_READY)
 

@@ -40,6 +40,10 @@ from loguru import logger
 
 TURN_MESSAGES = 64
 """Messages one actor handles before the next ready actor gets the worker (fairness)."""
+TURN_S = 0.05
+"""Wall time after which a turn ends at the next message (a pair draining ticks checks it
+per tick too), so that only a single message this slow (a hung or very slow strategy) can
+keep a worker for ``STALL_S``."""
 STALL_S = 0.5
 """A turn this long means a stuck (or very slow) pair: its worker is replaced."""
 MONITOR_S = 0.1
@@ -120,14 +124,14 @@ class PooledActor(pykka.ThreadingActor):
 
     def _pool_turn(self) -> bool:
         """Run on a worker: ``on_start`` on the first turn, then up to ``TURN_MESSAGES``
-        messages; True when the actor must run again."""
+        messages or ``TURN_S``; True when the actor must run again."""
         stopped = self.actor_stopped
         if not self._pool_started:
             self._pool_started = True
             self._actor_loop_setup()  # an exception there stops the actor (pykka's rule)
         inbox: PooledInbox = self.actor_inbox
-        take = inbox.take
-        handle = self._pool_handle
+        take, handle, clock = inbox.take, self._pool_handle, time.monotonic
+        ends = clock() + TURN_S
         for _ in range(TURN_MESSAGES):
             if stopped.is_set():
                 break
@@ -135,6 +139,8 @@ class PooledActor(pykka.ThreadingActor):
             if envelope is None:
                 break
             handle(envelope)
+            if clock() >= ends:
+                break
         if stopped.is_set():
             self._actor_loop_teardown()  # queued asks fail with ActorDeadError
             return False  # stays scheduled: a dead actor never runs again

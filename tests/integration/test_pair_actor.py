@@ -9,7 +9,9 @@ import pytest
 
 from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Side
 from actors.orchestrator import OrchestratorActor
+from actors.pair_pool import PairPool
 from actors.router import Router
+from tests.helpers import eventually
 
 PAIR = "BTC/USDT"
 
@@ -140,3 +142,42 @@ def test_a_pair_sends_its_next_mark_only_once_state_has_read_the_last_one():
     assert merged.ts_ms == 4 and merged.marks == ((PAIR, 4.0),)
     assert merged.peaks == ((PAIR, 1_003.0),)  # tick 3's peak, held, rides with tick 4's mark
     assert core.processed == [1, 2, 3, 4]
+
+
+class SlowCore(MarkingCore):
+    """A strategy that takes 30 ms a tick and sends nothing."""
+
+    def process_market_tick(self, tick: MarketTick) -> list[object]:
+        threading.Event().wait(0.03)  # the work itself, not a synchronisation
+        self.processed.append(tick.ts_ms)
+        return []
+
+
+def test_a_slow_pair_yields_its_pool_worker_to_the_other_pairs_between_ticks():
+    """One worker: eight 30-ms ticks wait for the slow pair when the other pair is pinged.
+    The ping is answered after a turn of TURN_S (two or so ticks), not after all eight."""
+    router = Router()
+    pool = PairPool(1, stall_s=60).start()
+    slow, other = SlowCore(), StuckCore()
+    other.waiting = False
+    refs = []
+    try:
+        for pair, core in ((PAIR, slow), ("ETH/USDT", other)):
+            core.pair = pair
+            handle = router.add_pair(pair, max_inflight=16)
+            inbox = handle.new_inbox()
+            ref = OrchestratorActor.start(core, router, handle, inbox, pool=pool)
+            handle.attach(ref, 0, inbox)
+            refs.append(ref)
+        assert refs[1].ask(Ping(), timeout=5) == Ping()  # both started
+        for ts in range(1, 9):
+            assert router.pairs[PAIR].deliver(_tick(ts), False, threading.Event())
+        assert refs[1].ask(Ping(), timeout=5) == Ping()
+        processed_by_then = len(slow.processed)
+        assert refs[0].ask(Ping(), timeout=5) == Ping()
+        eventually(lambda: len(slow.processed) == 8, timeout=5, message="all eight ticks")
+    finally:
+        for ref in refs:
+            ref.stop(timeout=5)
+        pool.close()
+    assert 1 <= processed_by_then <= 3, processed_by_then
