@@ -39,6 +39,7 @@ from prometheus_client.utils import floatToGoString
 
 from actors.market_data_core import BAD_PRICE, TIME_BACKWARDS, UNKNOWN_PAIR, MarketDataCore
 from actors.messages import OrderRejected, OrderUpdated, PairRestarted, ServiceRestarted
+from actors.pair_pool import PairPool
 from actors.router import LATENCY_BUCKETS_S, Router
 from supervision.config import ConfigError
 from supervision.health import HealthReport
@@ -70,7 +71,8 @@ class SystemMetrics:
     """
 
     def __init__(self, router: Router, feed: Callable[[], MarketDataCore | None],
-                 status: Callable[[], SystemStatus]) -> None:
+                 status: Callable[[], SystemStatus],
+                 pool: Callable[[], PairPool | None] = lambda: None) -> None:
         self.registry = CollectorRegistry()
         self.order_counts: dict[tuple[str, str], int] = {}
         """Orders per (pair, status): a plain dict on the state actor's thread (0.25 µs an
@@ -84,7 +86,7 @@ class SystemMetrics:
                                 "Actor restarts (a pair's next generation, or the state actor "
                                 "recovering in place), per actor and reason",
                                 ["actor", "reason"], registry=self.registry)
-        self.registry.register(_Collector(router, feed, status))
+        self.registry.register(_Collector(router, feed, status, pool))
         self.unsubscribe = router.subscribe(self.on_event)
 
     def on_event(self, event: object) -> None:
@@ -125,15 +127,18 @@ class _Collector:
     """Reads the system's own figures at scrape time (on the request's thread)."""
 
     def __init__(self, router: Router, feed: Callable[[], MarketDataCore | None],
-                 status: Callable[[], SystemStatus]) -> None:
+                 status: Callable[[], SystemStatus],
+                 pool: Callable[[], PairPool | None]) -> None:
         self.router = router
         self.feed = feed
         self.status = status
+        self.pool = pool
         self._last: SystemStatus | None = None
 
     def collect(self) -> Iterator[Metric]:
         yield from self._pairs()
         yield self._mailboxes()
+        yield from self._pool()
         yield from self._portfolio()
 
     def _pairs(self) -> Iterator[Metric]:
@@ -187,6 +192,18 @@ class _Collector:
             if waiting is not None:
                 depth.add_metric([pair], waiting + len(h.inbox))
         return depth
+
+    def _pool(self) -> Iterator[Metric]:
+        pool = self.pool()
+        if pool is None:  # a thread per pair
+            return
+        yield GaugeMetricFamily(f"{PREFIX}_pair_workers",
+                                "Threads running the pair actors, a stuck one included",
+                                value=pool.workers)
+        yield CounterMetricFamily(f"{PREFIX}_pair_workers_replaced",
+                                  "Pair workers replaced because one pair's turn outlasted "
+                                  "the stall limit (a hung or very slow strategy)",
+                                  value=pool.replaced)
 
     def _portfolio(self) -> Iterator[Metric]:
         snapshot: SystemStatus | None

@@ -160,7 +160,8 @@ class TradingSystem:
         """What start-up reconciliation found and did (live mode)."""
         self.metrics = SystemMetrics(
             self.router, lambda: self._market_core,
-            lambda: self.status(timeout=min(2.0, self.config.ask_timeout)))
+            lambda: self.status(timeout=min(2.0, self.config.ask_timeout)),
+            lambda: self._pool)
 
     # -- life cycle ---------------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ def test_ticks_orders_positions_and_latency_move_between_scrapes(start):
     """Two scrapes of a trading system: ticks processed, received and dropped (bad prices)
     grow and the latency histogram counts them; ETH/USDT's one entry shows as orders by
     status and a position, BTC/USDT's entries (too small a lot for ``min_amount``) as risk
-    rejections; every actor's mailbox is reported."""
+    rejections; every actor's mailbox and the pair workers are reported."""
     system = start({"name": "tests.helpers:Flip", "params": {"period": 5, "hold_below": 10_000}},
                    bad_ticks=True, risk={"stake_amount": 500, "min_amount": 0.1})
     first = scrape(system)
@@ -176,6 +176,8 @@ def test_ticks_orders_positions_and_latency_move_between_scrapes(start):
     assert {labels for name, labels in second if name == "trade_conductor_mailbox_depth"} == {
         (("actor", a),) for a in ("state", "risk", "execution", "market_data", "supervisor",
                                   *PRICES)}
+    assert (metric(second, "pair_workers"), metric(second, "pair_workers_replaced_total")) == (
+        4, 0)
 
 
 def test_health_is_200_with_every_actor_alive_and_the_status_table_shows_latency(start):
