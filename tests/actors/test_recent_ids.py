@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from actors.recent_ids import RecentIds
@@ -34,3 +36,20 @@ def test_a_limit_below_one_is_refused() -> None:
     """A memory of nothing would make every duplicate look new."""
     with pytest.raises(ValueError, match="limit"):
         RecentIds(0)
+
+
+def test_the_memory_keeps_its_size_and_its_ids_while_it_keeps_forgetting() -> None:
+    """200,000 ids through a memory of 10,000: the last 10,000 are there, no older one, and
+    the set never grows past the size it had when first full (a set that only deletes and
+    adds resizes to twice that now and then)."""
+    recent: RecentIds[str] = RecentIds(10_000)
+    sizes = set()
+    for i in range(200_000):
+        recent.add(f"fill-{i}")
+        if i >= 20_000:
+            sizes.add(sys.getsizeof(recent._ids))
+
+    assert len(recent) == 10_000
+    assert "fill-199999" in recent and "fill-190000" in recent
+    assert "fill-189999" not in recent
+    assert len(sizes) == 1, sizes
