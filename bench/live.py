@@ -20,6 +20,9 @@ actor's feed thread stamps when a tick enters it (the product's own latency orig
   ``OPEN``) and matches the order's ``created_ms`` to the ``ts_ms`` of the tick on which the
   strategy signalled.
 
+For comparison, 200 pairs run once more with a thread per pair (``pair_workers = 0``), the
+design the pair pool replaced (informational).
+
 Noisy neighbour: the same run with one pair's strategy spinning a pure-Python loop for 20 ms
 on every tick; the other pairs' tick -> decision p99 is compared with a calm run. Twice: with
 the noisy strategy on its pair's thread (informational: the GIL makes every pair wait), and
@@ -116,9 +119,11 @@ class AckRecorder:
 
 def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
              burn: dict[str, float] | None = None,
-             swap: dict[str, StrategySpec] | None = None) -> dict[str, Any]:
+             swap: dict[str, StrategySpec] | None = None,
+             **config: Any) -> dict[str, Any]:
     """One paced run; returns the latency summaries and counters. ``swap`` gives pairs
-    another strategy as soon as the system runs (during the unmeasured ``warm_s``)."""
+    another strategy as soon as the system runs (during the unmeasured ``warm_s``);
+    ``config`` adds top-level config keys."""
     pairs = synthetic_pairs(n_pairs)
     stop = threading.Event()
     from_ms = START_MS + int(warm_s * 1000)
@@ -129,8 +134,7 @@ def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
     PROBE.reset(pairs, measure_from_ms=from_ms)
     acks = AckRecorder(from_ms)
     with temp_db() as db:
-        config = bench_config(pairs, db, speed=1)
-        system = TradingSystem(config, source=source)
+        system = TradingSystem(bench_config(pairs, db, speed=1, **config), source=source)
         system.subscribe(acks)
         t0 = time.perf_counter()
         system.start()
@@ -213,6 +217,13 @@ def bench_latency(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         rows.append(Row("latency", case, "cpu used", r["cpu_cores_used"], "cores",
                         note=f"start() {r['start_s']:.2f} s; other processes used "
                              f"{r['other_processes_cores']:.2f} cores meanwhile"))
+    # The design the pool replaced, for comparison: every pair on a thread of its own.
+    r = details["200_pairs_thread_each"] = run_live(200, seconds[200], pair_workers=0)
+    decision = r["decision"]
+    rows.append(Row("latency", "200 pairs @20 t/s, a thread per pair (pair_workers = 0)",
+                    "tick->decision p99", decision["p99_ms"], "ms",
+                    note=f"informational: the design before the pair pool; p50 "
+                         f"{decision['p50_ms']:.3f} ms, cpu {r['cpu_cores_used']:.2f} cores"))
     return rows, details
 
 
