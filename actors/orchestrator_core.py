@@ -7,8 +7,8 @@ hearing back it holds one ``pending`` proposal id so that a burst of ticks canno
 the risk actor refuses a second entry for a busy pair anyway, so a restarted orchestrator that
 lost that id is still safe.
 
-The orchestrator actor runs it on the pair's own thread; the threadless runtime and the unit
-tests call it directly.
+The orchestrator actor runs it (on a worker of the pair pool); the threadless runtime and
+the unit tests call it directly.
 """
 
 from __future__ import annotations

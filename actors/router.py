@@ -17,8 +17,8 @@ with a doorbell. The feed appends; only a tick into an empty deque sends the act
 before; a busy one takes ticks in batches, without a lock, a condition, a semaphore and a
 thread wake-up each.
 
-Each handle also measures its pair's tick latency (feed receipt to processed), on the pair's
-own thread: a cumulative histogram that the metrics endpoint reads, and a ring of recent
+Each handle also measures its pair's tick latency (feed receipt to processed), in the pair's
+actor: a cumulative histogram that the metrics endpoint reads, and a ring of recent
 samples for percentiles over the last minute. That costs about 0.1 µs per tick (a bisect,
 an increment and a deque append); ``prometheus_client``'s own ``Histogram.observe`` takes a
 lock per bucket and costs several times that.
@@ -53,7 +53,7 @@ LATENCY_WINDOW_NS = 60 * 10**9
 
 
 class TickLatency:
-    """One pair's tick latencies. Written by the pair's thread only; read from any thread
+    """One pair's tick latencies. Written by the pair's actor only; read from any thread
     (a list copy and a deque copy are atomic under the GIL)."""
 
     __slots__ = ("counts", "recent", "sum_ns")

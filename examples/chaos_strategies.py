@@ -167,7 +167,8 @@ class Exiter(_LiveTicks):
 
 class Stuck(_LiveTicks):
     """Blocks forever on live price ``at`` (never returns): a hung strategy that only killing
-    its process ends. Run it isolated; on a pair's thread it would hang that thread for good."""
+    its process ends. Run it isolated; in the pair's actor it would hold that actor's worker
+    for good (the pair pool starts another)."""
 
     name = "stuck"
     Params = OnceParams
