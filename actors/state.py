@@ -34,6 +34,7 @@ supervisor escalates.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -104,6 +105,7 @@ class StateActor(CoreActor):
         self._batch_opened = threading.Event()
         self._stopping = threading.Event()
         self._ringer: threading.Thread | None = None
+        self.wal_truncations = 0
         self.checkpointer: WalCheckpointer | None = None
         """Checkpoints the WAL on its own thread, so no commit here waits for an fsync."""
         if core.store.hand_off_checkpoints():
@@ -196,6 +198,18 @@ class StateActor(CoreActor):
         except Exception as exc:  # noqa: BLE001 - as in on_receive
             self._recover(exc)
         self._publish()
+        checkpointer = self.checkpointer
+        if checkpointer is not None and checkpointer.log_full:
+            self._truncate_wal(checkpointer)
+
+    def _truncate_wal(self, checkpointer: WalCheckpointer) -> None:
+        """Empty the WAL that the checkpointer found full, between two of our transactions."""
+        checkpointer.log_full = False
+        try:
+            if self.core.store.truncate_wal():
+                self.wal_truncations += 1
+        except sqlite3.Error as exc:  # the log keeps growing; the next full round asks again
+            logger.warning("state: emptying the WAL failed: {!r}", exc)
 
     def _publish(self) -> None:
         self.commits += 1

@@ -246,6 +246,13 @@ class StateStore:
             raise StateStoreError(f"cannot configure {self.path!r}: {exc}") from exc
         return True
 
+    def truncate_wal(self) -> bool:
+        """Copy what is left of the WAL into the database file and empty the log; run by the
+        writer between its transactions (see ``actors.wal_checkpointer``). False: a reader
+        still needed the log, which stays as it was."""
+        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
+
     def close(self) -> None:
         """Close the connection (idempotent); WAL content is checkpointed into the file.
 

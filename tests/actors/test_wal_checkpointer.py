@@ -3,8 +3,12 @@ checkpointer's thread does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from actors.state_store import StateStore
 from actors.wal_checkpointer import WalCheckpointer
@@ -72,3 +76,77 @@ def test_the_state_actor_checkpoints_on_its_own_thread_and_stops_it(tmp_path: Pa
 
     assert checkpointer.checkpoints >= 1 and checkpointer.failures == 0
     assert checkpointer.stopped
+
+
+def test_a_round_that_finds_the_log_full_asks_the_writer_to_empty_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite")
+    store = StateStore(path)
+    store.initialize("USDT", {"USDT": 1_000.0})
+    assert store.hand_off_checkpoints()
+    _commit_many(store, 1_500)
+    checkpointer = WalCheckpointer(path, interval_s=60.0, truncate_pages=1_000)
+    checkpointer.start()
+    checkpointer.stop()
+    asked = checkpointer.log_full
+    emptied = store.truncate_wal()
+    wal = os.path.getsize(path + "-wal")
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM equity").fetchone()[0]
+
+    assert (asked, emptied, checkpointer.failures) == (True, True, 0)
+    assert wal == 0
+    assert rows == 1_500  # nothing lost on the way
+
+
+@pytest.mark.parametrize("writer_empties", [True, False])
+def test_the_log_stays_bounded_under_a_writer_that_never_pauses(
+        tmp_path: Path, writer_empties: bool) -> None:
+    """A writer committing back to back, as the state actor does under load. PASSIVE rounds
+    alone never let the log start over, so it only grows (the writer that ignores the
+    checkpointer shows it); a writer that empties the log when asked, as
+    ``StateActor.flush`` does, keeps it near ``truncate_pages``."""
+    path = str(tmp_path / "state.sqlite")
+    store = StateStore(path)
+    store.initialize("USDT", {"USDT": 1_000.0})
+    assert store.hand_off_checkpoints()
+    checkpointer = WalCheckpointer(path, interval_s=0.002, truncate_pages=200)
+    checkpointer.start()
+    largest = emptied = 0
+    try:
+        for i in range(3_000):
+            store.record_equity(i, float(i))
+            if writer_empties and checkpointer.log_full:
+                checkpointer.log_full = False
+                emptied += store.truncate_wal()
+            if i % 50 == 0:
+                largest = max(largest, os.path.getsize(path + "-wal"))
+    finally:
+        checkpointer.stop()
+        store.close()
+
+    if writer_empties:
+        assert emptied >= 1
+        assert largest < 1_000 * PAGE, largest
+    else:
+        assert largest > 2_500 * PAGE, largest
+
+
+def test_the_state_actor_empties_a_full_log_after_its_commit(tmp_path: Path) -> None:
+    from actors.messages import GetPortfolio
+    from actors.router import Router
+    from actors.state import StateActor
+    from actors.state_core import StateCore
+
+    path = str(tmp_path / "s.sqlite")
+    core = StateCore.open(path, "USDT", {"USDT": 10_000.0})
+    actor = StateActor(core, Router(), reopen=lambda: core, may_restart=lambda now: False)
+    assert actor.checkpointer is not None
+    _commit_many(core.store, 300)
+    actor.checkpointer.log_full = True  # what a round finds past truncate_pages
+    actor.on_receive(GetPortfolio())  # an ask commits first
+    wal = os.path.getsize(path + "-wal")
+    actor.on_stop()
+
+    assert (actor.wal_truncations, actor.checkpointer.log_full) == (1, False)
+    assert wal == 0
