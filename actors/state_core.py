@@ -321,6 +321,12 @@ class StateCore:
         if last is None or message.ts_ms - last >= self.equity_interval_ms:
             self.store.record_equity(message.ts_ms, ledger.equity())
             self._last_equity_ms = message.ts_ms
+        positions = ledger.positions
+        if not any(pair in positions for pair, _ in message.marks):
+            # A flat pair's price moves neither equity nor exposure: risk's view stands. Coarse
+            # data marks on every tick, and this portfolio was 60 % of a replay of minute
+            # candles.
+            return []
         return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms))]
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:

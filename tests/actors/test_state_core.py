@@ -314,6 +314,16 @@ def test_marks_update_equity_and_tell_risk(core: StateCore) -> None:
     assert portfolio.ts_ms == 5_000
 
 
+def test_a_mark_of_a_flat_pair_tells_risk_nothing(core: StateCore) -> None:
+    """Without a position the price moves neither equity nor exposure: nothing to send, and
+    the mark is still taken (it values the next position)."""
+    out = core.handle(marks(5_000, 120.0))
+
+    assert out == []
+    assert core.ledger.marks[BTC] == 120.0
+    assert core.ledger.equity() == pytest.approx(10_000.0)
+
+
 def test_equity_points_are_stored_at_most_once_per_interval_of_market_time(db: str) -> None:
     """With a 60 s interval, marks at 1, 31, 61, 62 and 121 s store points at 1, 61 and 121 s."""
     core = StateCore.open(db, "USDT", FUNDING, equity_interval_ms=60_000)
