@@ -3,7 +3,8 @@
 Pull, not push, so that nothing here runs on the hot path:
 - What the system already keeps is read at scrape time by a collector: ticks processed,
   received and dropped (by reason, ``shed`` being backpressure), each pair's latency histogram
-  (recorded by ``PairHandle``), every actor's mailbox depth, each pair's state, and position,
+  (recorded by ``PairHandle``), every actor's mailbox depth, each pair's state, the pair
+  pool's workers and their replacements, and position,
   PnL, equity and cash from a status snapshot (two asks with a timeout; if they time out the
   last snapshot is served).
 - What exists only as events (orders by status, risk rejections by reason, restarts by actor
@@ -68,6 +69,8 @@ class SystemMetrics:
         router: the system's router (pairs, services, events).
         feed: the market data core once the system has started, else None.
         status: a fresh status snapshot; may raise (busy or stopping actors).
+        pool: the pair pool once the system has started, else None (also with a thread
+            per pair).
     """
 
     def __init__(self, router: Router, feed: Callable[[], MarketDataCore | None],
