@@ -22,6 +22,15 @@ def _commit_many(store: StateStore, n: int) -> None:
         store.record_equity(i, float(i))
 
 
+def _handed_off_store(tmp_path: Path) -> tuple[str, StateStore]:
+    """A fresh store whose WAL nobody checkpoints inside its commits."""
+    path = str(tmp_path / "state.sqlite")
+    store = StateStore(path)
+    store.initialize("USDT", {"USDT": 1_000.0})
+    assert store.hand_off_checkpoints()
+    return path, store
+
+
 def test_a_store_that_hands_checkpoints_off_lets_its_wal_grow_past_the_automatic_size(
         tmp_path: Path) -> None:
     sizes = {}
@@ -40,10 +49,7 @@ def test_a_store_that_hands_checkpoints_off_lets_its_wal_grow_past_the_automatic
 
 
 def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite")
-    store = StateStore(path)
-    store.initialize("USDT", {"USDT": 1_000.0})
-    assert store.hand_off_checkpoints()
+    path, store = _handed_off_store(tmp_path)
     _commit_many(store, 2_000)
     before = os.path.getsize(path)
     checkpointer = WalCheckpointer(path, interval_s=60.0)
@@ -79,10 +85,7 @@ def test_the_state_actor_checkpoints_on_its_own_thread_and_stops_it(tmp_path: Pa
 
 
 def test_a_round_that_finds_the_log_full_asks_the_writer_to_empty_it(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.sqlite")
-    store = StateStore(path)
-    store.initialize("USDT", {"USDT": 1_000.0})
-    assert store.hand_off_checkpoints()
+    path, store = _handed_off_store(tmp_path)
     _commit_many(store, 1_500)
     checkpointer = WalCheckpointer(path, interval_s=60.0, truncate_pages=1_000)
     checkpointer.start()
@@ -106,10 +109,7 @@ def test_the_log_stays_bounded_under_a_writer_that_never_pauses(
     alone never let the log start over, so it only grows (the writer that ignores the
     checkpointer shows it); a writer that empties the log when asked, as
     ``StateActor.flush`` does, keeps it near ``truncate_pages``."""
-    path = str(tmp_path / "state.sqlite")
-    store = StateStore(path)
-    store.initialize("USDT", {"USDT": 1_000.0})
-    assert store.hand_off_checkpoints()
+    path, store = _handed_off_store(tmp_path)
     checkpointer = WalCheckpointer(path, interval_s=0.002, truncate_pages=200)
     checkpointer.start()
     largest = emptied = 0
