@@ -22,8 +22,7 @@ about 260,000 ticks) and refilled buffers do not count as growth, a snapshot, a 
 200,000 ticks (quick: 50,000), a second snapshot. The source lines whose live allocations
 grew between the two snapshots are listed, top ten. SQLite's write-ahead log is sampled beside
 the RSS over the whole run: the state actor keeps it bounded, and a check says so.
-``tracemalloc``'s own overhead stays out
-of the RSS figure.
+``tracemalloc``'s own overhead stays out of the RSS figure.
 """
 
 from __future__ import annotations
