@@ -449,10 +449,11 @@ class OrderSettled:
 
 @attrs.frozen(kw_only=True)
 class RaisePeak:
-    """Orchestrator -> state: the highest price since entry rose (for the trailing stop).
+    """Orchestrator core -> state: the highest price since entry rose (for the trailing stop).
 
     Persisted only, never answered: the pair keeps its peak itself, and a restarted pair gets
-    the stored one with its book."""
+    the stored one with its book. The pair actor sends it on a paced ``MarkPrices`` instead
+    (``OrchestratorActor._peak_on_mark``); the threadless runtime delivers it as it is."""
 
     pair: str
     price: float

@@ -25,7 +25,16 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Query, StrategySwapped
+from actors.messages import (
+    STATE,
+    Envelope,
+    MarketTick,
+    MarkPrices,
+    Ping,
+    Query,
+    RaisePeak,
+    StrategySwapped,
+)
 from actors.orchestrator_core import TradingOrchestrator, close_strategy
 from actors.pair_pool import TURN_S, PairPool, PooledActor
 from actors.router import TICKS_READY, PairHandle, Router, TickInbox
@@ -116,12 +125,31 @@ class OrchestratorActor(PooledActor, CoreActor):
     def _process(self, tick: MarketTick) -> None:
         out = self.core.process_market_tick(tick)
         if out:
+            if type(out[0].message) is RaisePeak or (
+                    len(out) > 1 and type(out[1].message) is RaisePeak):  # after a mark
+                out = self._peak_on_mark(out, tick)
             if type(out[0].message) is MarkPrices:  # a mark always comes first
                 out = self._pace_mark(out)
             self.send(out)
         elif self._held_mark is not None and not self.handle.mark_unread:
             self.send(self._pace_mark([Envelope(STATE, self._held_mark)]))
         self.handle.processed(tick, time.perf_counter_ns(), self.generation)
+
+    def _peak_on_mark(self, out: list[Envelope], tick: MarketTick) -> list[Envelope]:
+        """A trailing peak rides on this tick's mark (one is made for it where the tick has
+        none), so that it is paced like marks: in a long rise at full speed every tick can
+        raise the peak, and one ``RaisePeak`` each could pile up in state's inbox as marks
+        once did. State stores a mark's peaks as it stores ``RaisePeak``."""
+        peaks = tuple((e.message.pair, e.message.price) for e in out  # type: ignore[attr-defined]
+                      if type(e.message) is RaisePeak)
+        rest = [e for e in out if type(e.message) is not RaisePeak]
+        if rest and type(rest[0].message) is MarkPrices:
+            mark: MarkPrices = rest.pop(0).message  # type: ignore[assignment]
+            mark = attrs.evolve(mark, peaks=(*mark.peaks, *peaks))
+        else:
+            mark = MarkPrices(ts_ms=tick.ts_ms, marks=((self.core.pair, tick.price),),
+                              generation=self.generation, peaks=peaks)
+        return [Envelope(STATE, mark), *rest]
 
     def _pace_mark(self, out: list[Envelope]) -> list[Envelope]:
         """At most one mark of this pair waits in the state actor's inbox. A replay of coarse

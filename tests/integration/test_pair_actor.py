@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, Side
+from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, RaisePeak, Side
 from actors.orchestrator import OrchestratorActor
 from actors.pair_pool import PairPool
 from actors.router import Router
@@ -181,3 +181,59 @@ def test_a_slow_pair_yields_its_pool_worker_to_the_other_pairs_between_ticks():
             ref.stop(timeout=5)
         pool.close()
     assert 1 <= processed_by_then <= 3, processed_by_then
+
+
+class PeakingCore(StuckCore):
+    """Never waits; raises the trailing peak on every tick (a long rise), with no mark of
+    its own, and proposes an exit on tick 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = False
+
+    def process_market_tick(self, tick: MarketTick) -> list[object]:
+        self.processed.append(tick.ts_ms)
+        out: list[object] = [Envelope(STATE, RaisePeak(pair=PAIR, price=1_000.0 + tick.ts_ms))]
+        if tick.ts_ms == 3:
+            out.append(Envelope("risk", "exit proposal"))
+        return out
+
+
+class Recording(StateInbox):
+    """Also records what else the pair sends, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, object]] = []
+
+    def tell(self, to: str, message: object) -> None:
+        self.sent.append((to, message))
+        if to == STATE and isinstance(message, MarkPrices):
+            self.marks.append(message)
+
+
+def test_trailing_peaks_ride_on_paced_marks_never_as_messages_of_their_own():
+    """Peaks raised while state has not read the pair's last mark are held and merged: the
+    highest goes with the next mark, and nothing else the pair sends waits for it."""
+    router = Recording()
+    handle = router.add_pair(PAIR, max_inflight=16)
+    core = PeakingCore()
+    inbox = handle.new_inbox()
+    ref = OrchestratorActor.start(core, router, handle, inbox)
+    try:
+        handle.attach(ref, 0, inbox)
+        for ts in (1, 2, 3):
+            assert handle.deliver(_tick(ts), False, threading.Event())
+        ref.ask(Ping(), timeout=5)
+        handle.mark_unread = False  # state reads the first mark
+        assert handle.deliver(_tick(4), False, threading.Event())
+        ref.ask(Ping(), timeout=5)
+    finally:
+        ref.stop(timeout=5)
+
+    assert not [m for _, m in router.sent if isinstance(m, RaisePeak)]
+    assert [(m.ts_ms, m.marks, m.peaks) for m in router.marks] == [
+        (1, ((PAIR, 100.0),), ((PAIR, 1_001.0),)),
+        (4, ((PAIR, 100.0),), ((PAIR, 1_004.0),)),  # ticks 2-4's peaks, merged
+    ]
+    assert ("risk", "exit proposal") in router.sent  # not held back with the peak
