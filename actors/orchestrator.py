@@ -112,7 +112,7 @@ class OrchestratorActor(PooledActor, CoreActor):
             if core.awaiting(tick.ts_ms):
                 if not self.holding:
                     self.holding = True
-                    self._progress_at = time.monotonic()
+                    self._progress_at = clock()
                 return
             self.holding = False
             inbox.pop()
@@ -125,8 +125,7 @@ class OrchestratorActor(PooledActor, CoreActor):
     def _process(self, tick: MarketTick) -> None:
         out = self.core.process_market_tick(tick)
         if out:
-            if type(out[0].message) is RaisePeak or (
-                    len(out) > 1 and type(out[1].message) is RaisePeak):  # after a mark
+            if any(type(e.message) is RaisePeak for e in out):
                 out = self._peak_on_mark(out, tick)
             if type(out[0].message) is MarkPrices:  # a mark always comes first
                 out = self._pace_mark(out)
@@ -144,8 +143,7 @@ class OrchestratorActor(PooledActor, CoreActor):
                       if type(e.message) is RaisePeak)
         rest = [e for e in out if type(e.message) is not RaisePeak]
         if rest and type(rest[0].message) is MarkPrices:
-            mark: MarkPrices = rest.pop(0).message  # type: ignore[assignment]
-            mark = attrs.evolve(mark, peaks=(*mark.peaks, *peaks))
+            mark: MarkPrices = _with_peaks(rest.pop(0).message, peaks)  # type: ignore[arg-type]
         else:
             mark = MarkPrices(ts_ms=tick.ts_ms, marks=((self.core.pair, tick.price),),
                               generation=self.generation, peaks=peaks)
@@ -161,9 +159,7 @@ class OrchestratorActor(PooledActor, CoreActor):
         mark: MarkPrices = out[0].message  # type: ignore[assignment]
         held = self._held_mark
         if held is not None and held is not mark:
-            peaks = dict(held.peaks)
-            peaks.update(mark.peaks)
-            mark = attrs.evolve(mark, peaks=tuple(peaks.items()))  # held marks only: rare
+            mark = _with_peaks(mark, held.peaks)  # held marks only: rare
         if self.handle.mark_unread:
             self._held_mark = mark
             return out[1:]
@@ -189,3 +185,14 @@ class OrchestratorActor(PooledActor, CoreActor):
     def _show_strategy(self) -> None:
         self.handle.strategy = self.core.strategy.describe()
         self.handle.spec = self.core.spec
+
+
+def _with_peaks(mark: MarkPrices, peaks: tuple[tuple[str, float], ...]) -> MarkPrices:
+    """``mark`` carrying ``peaks`` as well, one per pair: peaks only rise, so the higher of
+    two for a pair is kept."""
+    if not peaks:
+        return mark
+    merged = dict(peaks)
+    for pair, price in mark.peaks:
+        merged[pair] = max(price, merged.get(pair, price))
+    return attrs.evolve(mark, peaks=tuple(merged.items()))

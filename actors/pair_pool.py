@@ -269,17 +269,15 @@ class PairPool:
         while not self._closed.wait(self.monitor_s):
             self.replace_stuck(time.monotonic())
 
-    def replace_stuck(self, now: float) -> int:
+    def replace_stuck(self, now: float) -> None:
         """Retire every worker whose turn began over ``stall_s`` before ``now`` and start one
-        in its place; returns how many were replaced."""
-        replaced = 0
+        in its place (counted in ``replaced``)."""
         with self._lock:
             for worker in list(self._workers):
                 since = worker.busy_since
                 if worker.retired or not since or now - since < self.stall_s:
                     continue
                 worker.retired = True
-                replaced += 1
                 self.replaced += 1
                 logger.warning("{} has run one turn for {:.1f} s; another worker takes the "
                                "other pairs", getattr(worker.running, "thread_name", "a pair"),
@@ -287,4 +285,3 @@ class PairPool:
                 self._spawn()
             self._workers = [w for w in self._workers
                              if not w.retired or (w.thread is not None and w.thread.is_alive())]
-        return replaced

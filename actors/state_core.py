@@ -313,8 +313,7 @@ class StateCore:
     def _marks(self, message: MarkPrices) -> list[Envelope]:
         ledger = self.ledger
         for pair, price in message.peaks:
-            if ledger.raise_peak(pair, price):
-                self._dirty_pairs.add(pair)
+            self._store_peak(pair, price)
         if ledger.mark(message):
             self._dirty_peak = True
         last = self._last_equity_ms
@@ -332,9 +331,12 @@ class StateCore:
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
         """Persist only: the pair keeps its own peak, and gets this one back with its book
         after a restart."""
-        if self.ledger.raise_peak(message.pair, message.price):
-            self._dirty_pairs.add(message.pair)
+        self._store_peak(message.pair, message.price)
         return []
+
+    def _store_peak(self, pair: str, price: float) -> None:
+        if self.ledger.raise_peak(pair, price):
+            self._dirty_pairs.add(pair)
 
     def _strategy_assigned(self, message: StrategyAssigned) -> list[Envelope]:
         self.ledger.assign_strategy(message.pair, message.spec)
