@@ -101,25 +101,27 @@ class MarkingCore(StuckCore):
                                            peaks=peaks))]
 
 
-class StateInbox(Router):
-    """Records what the pair sends to state; everything else is routed as usual."""
+class Recording(Router):
+    """Records everything the pair sends, in order, and its marks on their own; nothing is
+    delivered."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.sent: list[tuple[str, object]] = []
         self.marks: list[MarkPrices] = []
 
     def tell(self, to: str, message: object) -> None:
+        self.sent.append((to, message))
         if to == STATE and isinstance(message, MarkPrices):
             self.marks.append(message)
-        else:
-            super().tell(to, message)
 
 
-def test_a_pair_sends_its_next_mark_only_once_state_has_read_the_last_one():
-    """Marks made meanwhile are merged: the latest price and every peak, sent once."""
-    router = StateInbox()
+def _three_ticks_then_state_reads_then_one(core: StuckCore) -> tuple[Recording, bool, int]:
+    """Ticks 1-3 while state reads nothing, then state reads the pair's mark, then tick 4.
+    Returns what the pair sent, whether a mark was unread after tick 3 and how many marks
+    had gone out by then."""
+    router = Recording()
     handle = router.add_pair(PAIR, max_inflight=16)
-    core = MarkingCore()
     inbox = handle.new_inbox()
     ref = OrchestratorActor.start(core, router, handle, inbox)
     try:
@@ -127,17 +129,22 @@ def test_a_pair_sends_its_next_mark_only_once_state_has_read_the_last_one():
         for ts in (1, 2, 3):
             assert handle.deliver(_tick(ts), False, threading.Event())
         ref.ask(Ping(), timeout=5)  # after the three ticks
-        unread = handle.mark_unread
-        sent_while_unread = list(router.marks)
-
+        unread, marks_by_then = handle.mark_unread, len(router.marks)
         handle.mark_unread = False  # what the state actor does when it reads a mark
         assert handle.deliver(_tick(4), False, threading.Event())
         ref.ask(Ping(), timeout=5)
     finally:
         ref.stop(timeout=5)
+    return router, unread, marks_by_then
+
+
+def test_a_pair_sends_its_next_mark_only_once_state_has_read_the_last_one():
+    """Marks made meanwhile are merged: the latest price and every peak, sent once."""
+    core = MarkingCore()
+    router, unread, marks_by_then = _three_ticks_then_state_reads_then_one(core)
 
     assert unread is True
-    assert [m.ts_ms for m in sent_while_unread] == [1]
+    assert marks_by_then == 1 and router.marks[0].ts_ms == 1
     merged = router.marks[1]
     assert merged.ts_ms == 4 and merged.marks == ((PAIR, 4.0),)
     assert merged.peaks == ((PAIR, 1_003.0),)  # tick 3's peak, held, rides with tick 4's mark
@@ -199,37 +206,10 @@ class PeakingCore(StuckCore):
         return out
 
 
-class Recording(StateInbox):
-    """Also records what else the pair sends, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[str, object]] = []
-
-    def tell(self, to: str, message: object) -> None:
-        self.sent.append((to, message))
-        if to == STATE and isinstance(message, MarkPrices):
-            self.marks.append(message)
-
-
 def test_trailing_peaks_ride_on_paced_marks_never_as_messages_of_their_own():
     """Peaks raised while state has not read the pair's last mark are held and merged: the
     highest goes with the next mark, and nothing else the pair sends waits for it."""
-    router = Recording()
-    handle = router.add_pair(PAIR, max_inflight=16)
-    core = PeakingCore()
-    inbox = handle.new_inbox()
-    ref = OrchestratorActor.start(core, router, handle, inbox)
-    try:
-        handle.attach(ref, 0, inbox)
-        for ts in (1, 2, 3):
-            assert handle.deliver(_tick(ts), False, threading.Event())
-        ref.ask(Ping(), timeout=5)
-        handle.mark_unread = False  # state reads the first mark
-        assert handle.deliver(_tick(4), False, threading.Event())
-        ref.ask(Ping(), timeout=5)
-    finally:
-        ref.stop(timeout=5)
+    router, _, _ = _three_ticks_then_state_reads_then_one(PeakingCore())
 
     assert not [m for _, m in router.sent if isinstance(m, RaisePeak)]
     assert [(m.ts_ms, m.marks, m.peaks) for m in router.marks] == [
