@@ -347,6 +347,8 @@ class Ledger:
     def exposure(self) -> tuple[tuple[str, float], ...]:
         """Each open position's value in the quote currency, by pair."""
         positions = self.positions
+        if not positions:  # every sell that closes a trip: no generator for nothing
+            return ()
         if len(positions) == 1:  # the common case: no sort, no generator
             (position,) = positions.values()
             return ((position.pair, self.value(position)),)
