@@ -1,4 +1,4 @@
-"""Profiles behind the misses: ``python -m bench.profile sync|actors|live200 [--top N]``.
+"""Profiles behind the misses: ``python -m bench.profile sync|actors|live200|split|budget``.
 
 cProfile per thread: a ``threading.setprofile`` hook starts one ``cProfile.Profile`` in every
 thread created after it is installed (the feed thread, each pykka actor, timers), the main
@@ -12,6 +12,9 @@ so read the shares, not the absolute rates.
 - ``split``: no profiler: ``SyncRuntime`` on 1 pair x 100,000 prebuilt GBM ticks, with wall
   time per tick stage (market data, the pair's decision, the message cascades) and per
   consumer and message type, to show where the time goes at full speed.
+- ``budget``: no profiler: ``SyncRuntime`` on 1 pair x 300,000 GBM ticks in memory, trading
+  and with the same strategy never signalling; the difference is what the orders cost, set
+  against what 300,000 ticks/s would leave per order.
 """
 
 from __future__ import annotations
@@ -162,8 +165,52 @@ def _split() -> None:
               f" = {seconds / n * 1e6:5.2f} us/tick")
 
 
+def _budget() -> None:
+    from actors.messages import Signal
+    from strategies.ema_cross import EmaCross
+    from supervision.sync_runtime import SyncRuntime
+
+    source = list(ReplaySource(REPLAY_PAIRS[:1], 300_000))
+
+    def best_us_per_tick(runs: int) -> tuple[float, int]:
+        best, fills = float("inf"), 0
+        for _ in range(runs):
+            with temp_db() as db:
+                runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"),
+                                      source)
+                t0 = time.perf_counter()
+                status = runtime.run()
+                seconds = time.perf_counter() - t0
+                runtime.close()
+            best, fills = min(best, seconds / status.ticks_accepted * 1e6), status.fills
+        return best, fills
+
+    trading, fills = best_us_per_tick(3)
+    crossing = EmaCross.on_price
+
+    def never_crosses(self: EmaCross, price: float) -> Signal:
+        crossing(self, price)  # the same arithmetic, no signal
+        return Signal.HOLD
+
+    EmaCross.on_price = never_crosses  # type: ignore[method-assign]
+    try:
+        idle, _ = best_us_per_tick(3)
+    finally:
+        EmaCross.on_price = crossing  # type: ignore[method-assign]
+    n = len(source)
+    per_order = (trading - idle) * n / fills
+    budget = (1e6 / 300_000 - idle) * n / fills
+    print(f"{n:,} ticks in memory, best of 3 runs each")
+    print(f"  trading: {trading:.2f} us/tick ({1e6 / trading:,.0f} ticks/s), {fills:,} orders, "
+          f"each filled once")
+    print(f"  the same strategy never signalling: {idle:.2f} us/tick ({1e6 / idle:,.0f} ticks/s)")
+    print(f"  so one order costs {per_order:.0f} us (proposal, risk, paper fill, ledger, SQLite "
+          f"row, the answers)")
+    print(f"  300,000 ticks/s at this rate of orders leaves {budget:.0f} us per order")
+
+
 TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200,
-                                          "split": _split}
+                                          "split": _split, "budget": _budget}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    if args.target == "split":
-        TARGETS["split"]()
+    if args.target in ("split", "budget"):
+        TARGETS[args.target]()
         return 0
     with ThreadProfiles() as profiles:
         TARGETS[args.target]()
