@@ -19,7 +19,8 @@ After the measured ticks the same run goes on with ``tracemalloc`` on (started t
 costs the measured part nothing): 300,000 ticks to settle (quick: 30,000), so that every
 bounded buffer has turned over completely under tracemalloc (the 10,000-order maps take
 about 260,000 ticks) and refilled buffers do not count as growth, a snapshot, a further
-200,000 ticks (quick: 50,000), a second snapshot. The source lines whose live allocations
+200,000 ticks (quick: 50,000), a second snapshot; each snapshot follows a full collection, so
+that it holds live objects only. The source lines whose live allocations
 grew between the two snapshots are listed, top ten. SQLite's write-ahead log is sampled beside
 the RSS over the whole run: the state actor keeps it bounded, and a check says so.
 ``tracemalloc``'s own overhead stays out of the RSS figure.
