@@ -109,7 +109,7 @@ class OrchestratorActor(PooledActor, CoreActor):
             if not inbox:
                 return
             tick = inbox.first()
-            if core.awaiting(tick.ts_ms):
+            if core.awaiting():
                 if not self.holding:
                     self.holding = True
                     self._progress_at = clock()

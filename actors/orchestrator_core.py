@@ -203,18 +203,17 @@ class TradingOrchestrator:
             if settled == order_id or any(o.order_id == order_id for o in book.open_orders):
                 self.pending = None
 
-    def awaiting(self, now_ms: int) -> bool:
+    def awaiting(self) -> bool:
         """True before the pair's book has arrived, and while the pair waits for the outcome
-        of its own order: a proposal not yet
-        answered, or a market order not yet filled. The actor holds ticks back meanwhile, so
-        that, however fast the feed, each tick is decided on a book that already includes
-        the order's result (as in the threadless runtime). A limit order that rests does not
-        count. The wait ends with the answer, or when the actor gives up on it after its
-        wall-clock hold limit (``stop_waiting``), never by market time: a replay of hourly
-        candles at full speed covers an hour of market time per tick, and a 30 s market-time
-        limit let the pair run ahead of its own order (11,310 fills threadless, 38 through
-        the actors, on seven years of hourly BTC/USDT).
-        """
+        of its own order: a proposal not yet answered, or a market order not yet filled. The
+        actor holds ticks back meanwhile, so that, however fast the feed, each tick is decided
+        on a book that already includes the order's result (as in the threadless runtime). A
+        limit order that rests does not count. The wait ends with the answer, or when the
+        actor gives up on it after its wall-clock hold limit (``stop_waiting``), never by
+        market time, so it takes no clock: a replay of hourly candles at full speed covers an
+        hour of market time per tick, and a 30 s market-time limit let the pair run ahead of
+        its own order (11,310 fills threadless, 38 through the actors, on seven years of
+        hourly BTC/USDT)."""
         if self.book is None:
             # Before its book the pair cannot trade, and a signal decided now would be lost:
             # hold the ticks until the book is here (or the wait is given up on).

@@ -125,10 +125,10 @@ def test_ticks_are_held_until_the_book_arrives_so_no_signal_is_lost():
     """awaiting() is True before the book: the actor holds ticks instead of losing a BUY."""
     core = TradingOrchestrator(PAIR, ScriptedStrategy([Signal.BUY]))
 
-    waiting_before = core.awaiting(1_000)
+    waiting_before = core.awaiting()
     core.handle(PositionChanged(book=book()))
 
-    assert waiting_before and not core.awaiting(1_000)
+    assert waiting_before and not core.awaiting()
     assert len(proposals(core.process_market_tick(tick(100.0)))) == 1
 
 
@@ -138,7 +138,7 @@ def test_giving_up_on_the_book_stops_the_wait():
 
     core.stop_waiting()
 
-    assert not core.awaiting(1_000)
+    assert not core.awaiting()
 
 
 def test_a_pending_proposal_blocks_a_second_entry_until_risk_answers():
@@ -185,13 +185,13 @@ def test_a_book_that_names_the_order_settled_ends_the_pending_proposal():
     settled, which answers the proposal, and the pair decides on the next tick again."""
     core = ready(ScriptedStrategy([Signal.BUY, Signal.SELL]))
     [p] = proposals(core.process_market_tick(tick(100.0, ts=1)))
-    assert core.awaiting(2)
+    assert core.awaiting()
 
     core.handle(PositionChanged(book=book(position(entry=100.0)),
                                 settled=order_id_for(p.proposal_id)))
 
     assert core.pending is None
-    assert not core.awaiting(2)
+    assert not core.awaiting()
     [exit_] = proposals(core.process_market_tick(tick(100.0, ts=2)))
     assert exit_.reason is ExitReason.EXIT_SIGNAL
 
@@ -224,11 +224,10 @@ def test_a_pending_proposal_holds_the_pair_however_much_market_time_passes():
     core = ready(ScriptedStrategy([Signal.BUY]))
     core.process_market_tick(tick(100.0, ts=1_000))
 
-    waiting_an_hour_later = core.awaiting(1_000 + 3_600_000)
+    waiting = core.awaiting()  # takes no clock: market time cannot end the wait
     core.stop_waiting()  # the actor's hold limit
 
-    assert waiting_an_hour_later and not core.awaiting(1_000 + 3_600_000)
-    assert core.awaiting(2_000) is False
+    assert waiting and core.awaiting() is False
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ class StuckCore:
         self.stopped_waiting = 0
         self.processed: list[int] = []
 
-    def awaiting(self, ts_ms: int) -> bool:
+    def awaiting(self) -> bool:
         return self.waiting
 
     def stop_waiting(self) -> None:
