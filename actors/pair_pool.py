@@ -113,7 +113,7 @@ class PooledActor(pykka.ThreadingActor):
     """What the worker thread is called while it runs this actor (logs read it)."""
 
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]  # pykka's is static
-        return PooledInbox() if self.pool is not None else queue.SimpleQueue()
+        return PooledInbox() if self.pool is not None else super()._create_actor_inbox()
 
     def _start_actor_loop(self) -> None:
         if self.pool is None:
