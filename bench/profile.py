@@ -12,9 +12,10 @@ so read the shares, not the absolute rates.
 - ``split``: no profiler: ``SyncRuntime`` on 1 pair x 100,000 prebuilt GBM ticks, with wall
   time per tick stage (market data, the pair's decision, the message cascades) and per
   consumer and message type, to show where the time goes at full speed.
-- ``budget``: no profiler: ``SyncRuntime`` on 1 pair x 300,000 GBM ticks in memory, trading
-  and with the same strategy never signalling; the difference is what the orders cost, set
-  against what 300,000 ticks/s would leave per order.
+- ``budget``: no profiler: ``SyncRuntime`` on 1 pair x 300,000 GBM ticks in memory, timed as
+  the replay bench times it (``bench.replay.run_sync``), trading and with the same strategy
+  never signalling; the difference is what the orders cost, set against what 300,000
+  ticks/s would leave per order.
 """
 
 from __future__ import annotations
@@ -167,8 +168,8 @@ def _split() -> None:
 
 def _budget() -> None:
     from actors.messages import Signal
+    from bench.replay import run_sync
     from strategies.ema_cross import EmaCross
-    from supervision.sync_runtime import SyncRuntime
 
     source = list(ReplaySource(REPLAY_PAIRS[:1], 300_000))
 
@@ -176,13 +177,8 @@ def _budget() -> None:
         best, fills = float("inf"), 0
         for _ in range(runs):
             with temp_db() as db:
-                runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"),
-                                      source)
-                t0 = time.perf_counter()
-                status = runtime.run()
-                seconds = time.perf_counter() - t0
-                runtime.close()
-            best, fills = min(best, seconds / status.ticks_accepted * 1e6), status.fills
+                run = run_sync(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
+            best, fills = min(best, 1e6 / run["ticks_per_s"]), run["fills"]
         return best, fills
 
     trading, fills = best_us_per_tick(3)
