@@ -3,7 +3,7 @@
 The replay data set matches the published EMA-crossover benchmark definition: trade ticks 20
 ms apart whose price follows a geometric Brownian motion with 0.04 % volatility per tick (no
 drift), rounded to the pair's tick size; a taker buy trades at the ask (bid one tick below),
-a sell at the bid, as ``actors.replay_feed`` quotes recorded trades. Prices are generated once
+a sell at the bid, as ``actors.market.replay`` quotes recorded trades. Prices are generated once
 per (seed, pair, length) into a compact ``array('d')`` and cached; the ``MarketTick`` objects
 are built lazily while the feed iterates, like a CSV feed parsing rows, so the data set does
 not inflate the process's memory. ``source_rate`` times that construction alone, so it can be
@@ -24,8 +24,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from actors.market import decimals_of, profile_for
 from actors.messages import MarketTick, Side
-from actors.simulator import decimals_of, profile_for
 
 START_MS = 1_700_000_000_000
 VOL_PER_TICK = 0.0004

@@ -81,7 +81,7 @@ class ThreadProfiles:
 
 
 def _sync() -> None:
-    from supervision.sync_runtime import SyncRuntime
+    from supervision.runtime import SyncRuntime
 
     source = list(ReplaySource(REPLAY_PAIRS[:1], 200_000))
     with temp_db() as db:
@@ -106,7 +106,7 @@ def _live200() -> None:
 def _split() -> None:
     from collections import Counter, defaultdict
 
-    from supervision.sync_runtime import SyncRuntime
+    from supervision.runtime import SyncRuntime
 
     source = list(ReplaySource(REPLAY_PAIRS[:1], 100_000))
     clock = time.perf_counter

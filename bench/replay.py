@@ -50,9 +50,8 @@ from bench.data import (
     source_rate,
 )
 from supervision import TradingSystem
-from supervision.assembly import lot_size
 from supervision.config import SystemConfig
-from supervision.sync_runtime import SyncRuntime
+from supervision.runtime import SyncRuntime, lot_size
 
 EMA = "ema_cross"
 

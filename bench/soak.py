@@ -173,7 +173,7 @@ def bench_soak(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         Row("soak", f"tracemalloc over {r['traced_ticks']:,} more ticks",
             "live-allocation growth, top 3 lines", sum(t["kb"] for t in top[:3]) * per_m / 1024,
             "MB/M ticks", note=biggest),
-        # The state actor empties a WAL past 64 MB (actors.wal_checkpointer).
+        # The state actor empties a WAL past 64 MB (actors.state.wal_checkpointer).
         Row("soak", f"the whole run, {r['ticks']:,} ticks", "largest WAL file",
             r["largest_wal_mb"], "MB", target=f"<= {WAL_BOUND_MB} MB",
             ok=check(r["largest_wal_mb"], WAL_BOUND_MB, False),

@@ -28,7 +28,7 @@ from strategies.base import StrategyError
 from strategies.registry import parse_param
 from supervision import ConfigError, SystemConfig, build_config, format_table
 from supervision.config import parse_replay
-from supervision.sync_runtime import SyncRuntime
+from supervision.runtime import SyncRuntime
 
 DEFAULT_SIM_TICKS = 200_000
 

@@ -11,7 +11,8 @@ The child is started with ``subprocess`` rather than ``multiprocessing``: the "s
 "forkserver" start methods re-import the parent's ``__main__`` module in the child, which for
 an embedding script without a ``__main__`` guard would start a second trading system, and for
 ``python -m supervision.main`` costs an extra 0.4 s of imports. Here the child imports this
-module, the registry and the strategy's own module, nothing else.
+child's module (``strategies.isolated_child``), the registry and the strategy's own module,
+nothing else.
 
 Wire format (framed by ``multiprocessing.connection.Connection``): a tick travels as one
 struct-packed frame of its fields (50 bytes and the pair's name), about 9 µs cheaper per
@@ -40,16 +41,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import pickle
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
-import traceback
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -58,26 +56,26 @@ from typing import Any, NoReturn
 
 import attrs
 
-from actors.messages import MarketTick, Side, Signal, StrategySpec
+from actors.messages import MarketTick, Signal, StrategySpec
 from strategies.base import Strategy, StrategyError, float_between, one_of
+from strategies.isolated_wire import (
+    ERROR,
+    OP_FEED,
+    OP_PRICE,
+    OP_TICK,
+    OP_WARM,
+    PRICE,
+    SIDE_CODE,
+    SIGNALS,
+    TICK,
+    WARM_BIT,
+)
 
 ISOLATIONS = ("thread", "process")
 """Where a pair's strategy runs: on the pair's own thread (default) or in its own process."""
 
 PROCESS = "process"
 """The wrapper spec's path: ``StrategySpec(path="process", members=((inner, 1.0),))``."""
-
-_SIGNALS = (Signal.HOLD, Signal.BUY, Signal.SELL)
-_SIGNAL_CODE = {signal: code for code, signal in enumerate(_SIGNALS)}
-_WARM_BIT = 4
-_SIDES = (None, Side.BUY, Side.SELL)
-_SIDE_CODE = {side: code for code, side in enumerate(_SIDES)}
-
-# op, ts_ms, price, bid, ask, amount, recv_ns, side; the pair's UTF-8 bytes follow.
-_TICK = struct.Struct("<cqddddqB")
-_PRICE = struct.Struct("<cd")
-_OP_TICK, _OP_FEED, _OP_PRICE, _OP_WARM = b"T", b"F", b"P", b"W"
-_READY, _ERROR = ord("R"), ord("E")
 
 _KILL_WAIT_S = 1.0
 """How long a SIGTERM gets before SIGKILL."""
@@ -213,23 +211,23 @@ class ProcessStrategy(Strategy):
         pair = tick.pair
         if pair != self._pair:
             self._pair, self._pair_bytes = pair, pair.encode()
-        frame = _TICK.pack(_OP_TICK, tick.ts_ms, tick.price, tick.bid, tick.ask, tick.amount,
-                           tick.recv_ns, _SIDE_CODE[tick.side]) + self._pair_bytes
+        frame = TICK.pack(OP_TICK, tick.ts_ms, tick.price, tick.bid, tick.ask, tick.amount,
+                           tick.recv_ns, SIDE_CODE[tick.side]) + self._pair_bytes
         return self._call(frame, "tick")
 
     def feed_price(self, price: float) -> Signal:
-        return self._call(_PRICE.pack(_OP_FEED, price), "price")
+        return self._call(PRICE.pack(OP_FEED, price), "price")
 
     def on_price(self, price: float) -> Signal:
-        return self._call(_PRICE.pack(_OP_PRICE, price), "price")
+        return self._call(PRICE.pack(OP_PRICE, price), "price")
 
     def warm_up(self, ticks: Iterable[MarketTick]) -> None:
         """All of the history in one message, not waited for (see the class docstring)."""
-        batch = [(t.pair, t.ts_ms, t.price, t.bid, t.ask, t.amount, _SIDE_CODE[t.side],
+        batch = [(t.pair, t.ts_ms, t.price, t.bid, t.ask, t.amount, SIDE_CODE[t.side],
                   t.recv_ns) for t in ticks]
         # Sent even when empty: a strategy may take its warm_up call as "live from now".
         with self._child.lock:
-            self._send(_OP_WARM + pickle.dumps(batch, 5), "warm-up", self._start_timeout_ms)
+            self._send(OP_WARM + pickle.dumps(batch, 5), "warm-up", self._start_timeout_ms)
 
     def describe(self) -> str:
         """``process(ema_cross(fast=10, slow=30))``, with the params that are not default.
@@ -260,8 +258,8 @@ class ProcessStrategy(Strategy):
             self._send(frame, what, self._timeout_ms)
             reply = self._receive()
         code = reply[0]
-        self._warm_flag = bool(code & _WARM_BIT)
-        return _SIGNALS[code & 3]
+        self._warm_flag = bool(code & WARM_BIT)
+        return SIGNALS[code & 3]
 
     def _send(self, frame: bytes, what: str, timeout_ms: int) -> None:
         child = self._child
@@ -290,7 +288,7 @@ class ProcessStrategy(Strategy):
             except (OSError, EOFError):
                 self._fail(f"{_exit_text(child.shutdown())} during a {what}")
             self._owed.popleft()
-            if reply[0] == _ERROR:
+            if reply[0] == ERROR:
                 child.shutdown()
                 kind, message, text = pickle.loads(reply[1:])  # noqa: S301 - our child
                 self._fail(f"raised {kind} during a {what}: {message}", text)
@@ -300,7 +298,7 @@ class ProcessStrategy(Strategy):
                 self._description, self._warmup = str(description), int(warmup)
                 self._warm_flag = bool(warm)
             elif len(reply) == 1:
-                self._warm_flag = bool(reply[0] & _WARM_BIT)
+                self._warm_flag = bool(reply[0] & WARM_BIT)
         return reply
 
     def _fail(self, what: str, remote_traceback: str = "") -> NoReturn:
@@ -396,83 +394,9 @@ class _Child:
 
 _BOOT = (
     "import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-    "from strategies.isolated import serve; serve(int(sys.argv[2]))"
+    "from strategies.isolated_child import serve; serve(int(sys.argv[2]))"
 )
 
 
-# -- the child's side -------------------------------------------------------------------------
-
-
-def serve(fd: int) -> None:
-    """The child's main loop: build the strategy, then answer frames until EOF."""
-    # Ctrl-C reaches the whole process group; the parent shuts down gracefully and then
-    # closes this child, which must not die first and crash its pair mid-shutdown.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = Connection(fd)
-    try:
-        spec, priority = pickle.loads(conn.recv_bytes())  # noqa: S301 - from our parent
-        _lower_priority(priority)
-        strategy = _build(spec)
-    except EOFError:
-        return
-    except Exception as exc:  # noqa: BLE001 - any failure is reported to the parent
-        _send_error(conn, exc)
-        return
-    conn.send_bytes(bytes([_READY]) + pickle.dumps(
-        (strategy.describe(), strategy.warmup, strategy.is_warm)))
-    decode = _TICK.unpack_from
-    size = _TICK.size
-    codes = _SIGNAL_CODE
-    while True:
-        try:
-            frame = conn.recv_bytes()
-        except (EOFError, OSError):
-            return  # the parent closed us or died: nothing to clean up
-        try:
-            op = frame[:1]
-            if op == _OP_TICK:
-                _, ts_ms, price, bid, ask, amount, recv_ns, side = decode(frame)
-                signal_ = strategy.on_tick(MarketTick(
-                    pair=frame[size:].decode(), ts_ms=ts_ms, price=price, bid=bid, ask=ask,
-                    amount=amount, side=_SIDES[side], recv_ns=recv_ns))
-            elif op == _OP_FEED:
-                signal_ = strategy.feed_price(_PRICE.unpack(frame)[1])
-            elif op == _OP_PRICE:
-                signal_ = strategy.on_price(_PRICE.unpack(frame)[1])
-            elif op == _OP_WARM:
-                strategy.warm_up(MarketTick(pair=p, ts_ms=ts, price=pr, bid=b, ask=a, amount=am,
-                                            side=_SIDES[s], recv_ns=r)
-                                 for p, ts, pr, b, a, am, s, r in pickle.loads(frame[1:])  # noqa: S301
-                                 )
-                signal_ = Signal.HOLD
-            else:
-                raise StrategyProcessError(f"unknown frame {frame[:16]!r}")
-        except Exception as exc:  # noqa: BLE001 - reported; the parent kills this process
-            _send_error(conn, exc)
-            return
-        conn.send_bytes(bytes([codes[signal_] | (_WARM_BIT if strategy.is_warm else 0)]))
-
-
-def _lower_priority(priority: str) -> None:
-    if priority == "low":
-        os.nice(19)
-    elif priority == "idle":
-        if not hasattr(os, "SCHED_IDLE"):
-            raise StrategyError("priority='idle' needs Linux (SCHED_IDLE); use 'low'")
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
-def _build(spec: StrategySpec) -> Strategy:
-    from strategies.registry import build_strategy
-
-    return build_strategy(spec)
-
-
-def _send_error(conn: Connection, exc: Exception) -> None:
-    text = "".join(traceback.format_exception(exc))
-    with contextlib.suppress(OSError):  # the parent is gone: nobody to tell
-        conn.send_bytes(bytes([_ERROR]) + pickle.dumps((type(exc).__name__, str(exc), text)))
-
-
 __all__ = ["ISOLATIONS", "PROCESS", "ProcessStrategy", "RemoteStrategyError",
-           "StrategyProcessError", "inner_spec", "isolated", "serve"]
+           "StrategyProcessError", "inner_spec", "isolated"]

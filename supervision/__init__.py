@@ -13,8 +13,9 @@ application enables it (``loguru.logger.enable("actors")`` etc., as the CLI does
 
 from loguru import logger
 
+from supervision.app import describe_event, format_table
 from supervision.config import ConfigError, SystemConfig, build_config
-from supervision.status import PairStatus, SystemStatus, describe_event, format_table
+from supervision.status import PairStatus, SystemStatus
 from supervision.system import SystemNotRunningError, TradingSystem
 
 logger.disable("supervision")

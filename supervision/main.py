@@ -1,6 +1,6 @@
 """Command-line entry point: ``python -m supervision.main`` and the ``trade-conductor`` script.
 
-Kept tiny on purpose: everything it does lives in ``supervision.cli``.
+Kept tiny on purpose: everything it does lives in ``supervision.app.cli``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from supervision.cli import run
+from supervision.app import run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

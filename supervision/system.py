@@ -30,13 +30,15 @@ import attrs
 import pykka
 from loguru import logger
 
-from actors.ccxt_feed import LiveFeed
-from actors.ccxt_feed_core import DUPLICATE
-from actors.ccxt_gateway import CcxtGateway
-from actors.execution import ExecutionActor
-from actors.live_execution import LiveExecutionCore
-from actors.market_data import MarketDataActor, StartFeed
-from actors.market_data_core import MarketDataCore
+from actors.execution import (
+    CcxtGateway,
+    ExecutionActor,
+    LiveExecutionCore,
+    ReconcileReport,
+    clean_reason,
+    trade_id_of,
+)
+from actors.market import DUPLICATE, LiveFeed, MarketDataActor, MarketDataCore, StartFeed
 from actors.messages import (
     EVENTS,
     EXECUTION,
@@ -58,15 +60,21 @@ from actors.messages import (
     StrategySpec,
     SwapStrategy,
 )
-from actors.order_lifecycle import clean_reason
-from actors.pair_pool import PairPool
+from actors.pair import PairPool, limits_for
 from actors.pairs import PairError, split_pair
-from actors.reconcile import ReconcileReport, trade_id_of
 from actors.risk import RiskActor
 from actors.router import EventCallback, Router
-from actors.state import StateActor
-from actors.state_core import StateCore
-from supervision.assembly import (
+from actors.state import StateActor, StateCore
+from supervision.config import (
+    POSITION_POLICIES,
+    SIM,
+    ConfigError,
+    SystemConfig,
+    validate_strategy,
+)
+from supervision.config.credentials import require_credentials
+from supervision.monitoring import HealthReport, MonitoringServer, SystemMetrics, check_health
+from supervision.runtime import (
     LoadedMarkets,
     MarketSource,
     load_markets,
@@ -75,27 +83,17 @@ from supervision.assembly import (
     make_risk,
     open_state,
 )
-from supervision.config import (
-    POSITION_POLICIES,
-    SIM,
-    ConfigError,
-    SystemConfig,
-    validate_strategy,
-)
-from supervision.credentials import require_credentials
-from supervision.health import HealthReport, check_health
-from supervision.metrics import MonitoringServer, SystemMetrics
-from supervision.restarts import RestartTracker
 from supervision.status import PairStatus, SystemStatus, pair_figures, portfolio_figures
-from supervision.supervisor import (
+from supervision.tree import (
     AddPair,
     RemovePair,
+    RestartTracker,
     SetPaused,
     Shutdown,
     StartPairs,
     SupervisorActor,
+    Watchdog,
 )
-from supervision.watchdog import Watchdog
 
 
 class SystemNotRunningError(RuntimeError):
@@ -232,7 +230,7 @@ class TradingSystem:
             state_core.close()
             raise
         tracker = RestartTracker(config.restart)
-        # Real orders wait for durable state; paper trading answers first (actors.state).
+        # Real orders wait for durable state; paper trading answers first (actors.state.actor).
         self._start(STATE, StateActor.start(
             state_core, router, lambda: open_state(config, self.markets),
             lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live))
@@ -249,7 +247,9 @@ class TradingSystem:
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
             live=market.is_live, close_source=market.close))
         if config.pair_workers:
-            self._pool = PairPool(config.pair_workers).start()
+            stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
+            self._pool = PairPool(config.pair_workers, stall_s=stall_s,
+                                  monitor_s=monitor_s).start()
         self._start(SUPERVISOR, SupervisorActor.start(
             config, router, market_core.history, self._on_feed_ended, self._on_escalation,
             pool=self._pool))
@@ -284,7 +284,7 @@ class TradingSystem:
     def _cancel_orphaned_orders(self, snapshot: PortfolioSnapshot) -> None:
         """Orders a previous run left open died with its paper exchange: close them in the
         records (reported), so no pair waits on an order that can never fill. Live, they are
-        reconciled with the exchange instead (``actors.reconcile``)."""
+        reconciled with the exchange instead (``actors.execution.reconcile``)."""
         if isinstance(self._execution_core, LiveExecutionCore):
             self._reconcile(snapshot, self._execution_core)
             return
@@ -487,7 +487,8 @@ class TradingSystem:
 
     def health(self) -> HealthReport:
         """Whether the system is healthy, and why not (what ``/health`` answers). It never
-        asks an actor, so it answers even while they are stuck; see ``supervision.health``."""
+        asks an actor, so it answers even while they are stuck; see
+        ``supervision.monitoring.health``."""
         live = not self.config.is_replay and not self.finished
         return check_health(
             state=self._state, error=self._error, services=self.router.services,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actors.scenarios import scenario_ticks
+from actors.market.scenarios import scenario_ticks
 
 REPO = Path(__file__).resolve().parents[1]
 START_MS = 1_700_000_000_000

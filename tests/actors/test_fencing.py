@@ -13,10 +13,10 @@ from actors.messages import (
     StrategyAssigned,
     StrategySpec,
 )
-from actors.risk_core import RiskCore
-from actors.state_core import StateCore
-from tests.actors.test_risk_core import entry, make_book, portfolio
-from tests.actors.test_state_core import filled
+from actors.risk.core import RiskCore
+from actors.state.core import StateCore
+from tests.actors.risk.test_core import entry, make_book, portfolio
+from tests.actors.state.test_core import filled
 
 BTC = "BTC/USDT"
 

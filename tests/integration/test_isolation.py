@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from actors.messages import MarketTick, PairRestarted, StrategySpec, StrategySwapped
-from actors.state_store import spec_from_json
+from actors.state.store import spec_from_json
 from strategies.isolated import isolated
 from supervision import TradingSystem, build_config
-from supervision.sync_runtime import SyncRuntime
+from supervision.runtime.threadless import SyncRuntime
 from tests.helpers import endless_chop, eventually, trading
 
 START_MS = 1_700_000_000_000
@@ -204,7 +204,7 @@ def test_the_threadless_runtime_runs_an_isolated_strategy_to_the_same_fills(tmp_
                                                                               pid_dir):
     """A backtest with the strategy in its own process trades exactly as in process, and
     closing the runtime ends the child."""
-    from actors.scenarios import scenario_ticks
+    from actors.market.scenarios import scenario_ticks
 
     ticks = scenario_ticks("chop", BTC, seed=3, n=4_000, start_ms=START_MS)
     values = {"pairs": BTC, "speed": "max", "state_db": ":memory:",

@@ -23,7 +23,7 @@ import attrs
 import pytest
 from loguru import logger
 
-from actors.ccxt_feed import LiveFeed
+from actors.market.live_feed import LiveFeed
 from actors.messages import (
     RISK,
     ExitReason,
@@ -36,12 +36,12 @@ from actors.messages import (
     Signal,
 )
 from strategies.base import Strategy
+from supervision.app.format import format_table
 from supervision.config import build_config
-from supervision.status import format_table
 from supervision.system import TradingSystem
 from tests.fake_exchange import FakeBinance
 from tests.helpers import EventLog, eventually
-from tests.supervision.test_cli import LineReader
+from tests.supervision.app.test_cli import LineReader
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 MARKETS = {BTC: {"price": 60_000}, ETH: {"price": 3_000}}

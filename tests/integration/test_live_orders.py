@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from actors.ccxt_client import Credentials
-from actors.ccxt_gateway import CcxtGateway
+from actors.exchange.client import Credentials
+from actors.execution.gateway import CcxtGateway
 from actors.messages import (
     ExitReason,
     Fill,

@@ -29,7 +29,7 @@ from actors.messages import (
     Side,
     StrategySpec,
 )
-from actors.state_store import StateStore
+from actors.state.store import StateStore
 from supervision import TradingSystem, build_config
 from supervision.config import ConfigError
 from tests.fake_exchange import FakeBinance

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from actors.messages import STATE, Envelope, MarketTick, MarkPrices, Ping, RaisePeak, Side
-from actors.orchestrator import OrchestratorActor
-from actors.pair_pool import PairPool
+from actors.pair.actor import OrchestratorActor
+from actors.pair.pool import PairPool
 from actors.router import Router
 from tests.helpers import eventually
 

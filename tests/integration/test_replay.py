@@ -21,7 +21,7 @@ import pytest
 
 from actors.messages import ExitReason, OrderFilled, PositionClosed, Side, StrategySpec
 from supervision import SystemConfig, SystemStatus, TradingSystem, build_config
-from supervision.sync_runtime import SyncRuntime
+from supervision.runtime.threadless import SyncRuntime
 from tests.helpers import EventLog, shared_file
 
 MONTH = "binance_btcusdt_1m_2021-04-20_2021-05-20.csv"

@@ -15,9 +15,9 @@ from actors.messages import (
     Side,
 )
 from actors.router import Router
-from actors.state import StateActor
-from actors.state_core import StateCore
-from actors.state_store import StateStore, StateStoreError
+from actors.state.actor import StateActor
+from actors.state.core import StateCore
+from actors.state.store import StateStore, StateStoreError
 from tests.helpers import EventLog
 
 PAIR = "BTC/USDT"

@@ -7,14 +7,14 @@ import sqlite3
 
 import pytest
 
+from actors.market.scenarios import scenario_ticks
 from actors.messages import Fill, GetPortfolio, OrderFilled, ServiceRestarted, Side
 from actors.router import Router
-from actors.scenarios import scenario_ticks
-from actors.state import StateActor
-from actors.state_core import StateCore
-from actors.state_store import StateStore, StateStoreError
+from actors.state.actor import StateActor
+from actors.state.core import StateCore
+from actors.state.store import StateStore, StateStoreError
 from supervision import TradingSystem, build_config
-from supervision.sync_runtime import SyncRuntime
+from supervision.runtime.threadless import SyncRuntime
 from tests.helpers import EventLog
 
 START_MS = 1_700_000_000_000

@@ -35,7 +35,7 @@ from actors.messages import (
     StrategySpec,
     StrategySwapped,
 )
-from actors.state_store import spec_from_json
+from actors.state.store import spec_from_json
 from supervision import ConfigError, TradingSystem, build_config
 from tests.helpers import (
     EventLog,

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from actors.market.scenarios import scenario_ticks
 from actors.messages import (
     ExitReason,
     MarketTick,
@@ -16,7 +17,6 @@ from actors.messages import (
     PositionClosed,
     StrategySpec,
 )
-from actors.scenarios import scenario_ticks
 from supervision import TradingSystem, build_config
 from tests.helpers import EventLog, endless_chop, eventually
 
@@ -41,7 +41,7 @@ def run_to_end(config, source, timeout=60.0):
 def fills_both_ways(tmp_path, ticks, extra):
     """BTC/USDT at full speed with no price exits, threadless and through the actors:
     (the actors' final status, their fills, the threadless fills) as (ts, side, price)."""
-    from supervision.sync_runtime import SyncRuntime
+    from supervision.runtime.threadless import SyncRuntime
 
     values = {"pairs": "BTC/USDT", "speed": "max", "seed": 1,
               "exits": {"stop_loss": 0.0, "take_profit": 0.0, "trailing_stop": 0.0}, **extra}
@@ -206,9 +206,9 @@ def test_a_busy_replay_longer_than_the_hold_limit_still_decides_like_the_threadl
     0.5 s hold limit, a replay that keeps ticks held for seconds still fills identically.
     (The limit is far above a normal pause, a commit or a scheduling gap on a busy 2-core
     machine, and far below the run, which holds ticks almost all the time.)"""
-    import actors.orchestrator
+    import actors.pair.actor
 
-    monkeypatch.setattr(actors.orchestrator, "HOLD_LIMIT_S", 0.5)
+    monkeypatch.setattr(actors.pair.actor, "HOLD_LIMIT_S", 0.5)
     ticks = scenario_ticks("chop", "BTC/USDT", seed=8, n=60_000, start_ms=START_MS)
 
     _, through_actors, threadless = fills_both_ways(tmp_path, ticks, {})
