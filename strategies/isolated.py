@@ -5,7 +5,7 @@ fresh interpreter (``subprocess`` with ``sys.executable``, never a fork of this 
 process), builds the real strategy there from its spec, and forwards every tick over a
 socket pair, waiting for the signal with a timeout. While the pair's thread waits on the
 socket it does not hold the GIL, so a strategy that burns CPU in pure Python slows only its
-own pair: the other pairs keep their latency (see README, "Strategy isolation").
+own pair: the other pairs keep their latency (see docs/strategy-isolation.md).
 
 The child is started with ``subprocess`` rather than ``multiprocessing``: the "spawn" and
 "forkserver" start methods re-import the parent's ``__main__`` module in the child, which for

@@ -70,9 +70,9 @@ from supervision.config import (
     SIM,
     ConfigError,
     SystemConfig,
+    require_credentials,
     validate_strategy,
 )
-from supervision.config.credentials import require_credentials
 from supervision.monitoring import HealthReport, MonitoringServer, SystemMetrics, check_health
 from supervision.runtime import (
     LoadedMarkets,

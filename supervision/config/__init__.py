@@ -15,6 +15,7 @@ from supervision.config.build import (
     parse_replay,
     parse_speed,
 )
+from supervision.config.credentials import load_credentials, require_credentials
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
 from supervision.config.strategy import strategy_spec_from, validate_strategy
@@ -42,9 +43,11 @@ __all__ = [
     "SystemConfig",
     "build_config",
     "known_exchanges",
+    "load_credentials",
     "load_toml",
     "parse_replay",
     "parse_speed",
+    "require_credentials",
     "strategy_spec_from",
     "validate_strategy",
 ]
