@@ -109,6 +109,23 @@ def trade_row(trade: Trade) -> dict[str, Any]:
             "exit_reason": trade.exit_reason}
 
 
+def summary_figures(run: BacktestRun) -> dict[str, Any]:
+    """The run's headline figures (what an optimiser ranks trials by)."""
+    rec = run.recording
+    span = max(run.data.last_ms - run.data.first_ms, 1)
+    held = [(t.entry_ms, t.exit_ms) for t in (*rec.trades, *rec.open_trades)]
+    return {
+        "start": iso(run.data.first_ms), "end": iso(run.data.last_ms),
+        **equity_figures(list(rec.sample_ts), list(rec.equity), rec.initial_equity),
+        **_trades_figures(list(rec.trades)),
+        "exposure_time": covered_ms(held) / span,
+        "fees_paid": rec.fees,
+        "fills": rec.fills,
+        "open_trades": len(rec.open_trades),
+        "risk_rejections": dict(sorted(run.rejections.items())),
+    }
+
+
 def build_report(run: BacktestRun) -> dict[str, Any]:
     """Every figure of ``run``, JSON-ready."""
     rec = run.recording
@@ -116,17 +133,7 @@ def build_report(run: BacktestRun) -> dict[str, Any]:
     initial = rec.initial_equity
     span = max(run.data.last_ms - run.data.first_ms, 1)
     trades = list(rec.trades)
-    held = [(t.entry_ms, t.exit_ms) for t in (*trades, *rec.open_trades)]
-    summary = {
-        "start": iso(run.data.first_ms), "end": iso(run.data.last_ms),
-        **equity_figures(ts, equity, initial),
-        **_trades_figures(trades),
-        "exposure_time": covered_ms(held) / span,
-        "fees_paid": rec.fees,
-        "fills": rec.fills,
-        "open_trades": len(rec.open_trades),
-        "risk_rejections": dict(sorted(run.rejections.items())),
-    }
+    summary = summary_figures(run)
     buy_and_hold = {
         **equity_figures(ts, bh, initial),
         "pairs": {pair: _pair_return(rec.first_price.get(pair), rec.last_price.get(pair))
