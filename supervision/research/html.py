@@ -151,6 +151,9 @@ def render_html(report: dict[str, Any], svgs: dict[str, str]) -> str:
 """
 
 
+_STITCHED_CAPTION = "Out-of-sample equity, each window trading what its in-sample search found"
+
+
 def render_walk_forward_html(report: dict[str, Any], text: str, svg: str) -> str:
     """The walk-forward page: the windows' table (as the terminal shows it) and the
     stitched out-of-sample equity."""
@@ -161,7 +164,7 @@ def render_walk_forward_html(report: dict[str, Any], text: str, svg: str) -> str
 <body><h1>{escape(title)}</h1>
 <p class="meta">{escape(", ".join(report["pairs"]))} &middot; {escape(report["mode"])} windows
 &middot; objective {escape(report["objective"])}</p>
-{_figure("stitched", svg, "Out-of-sample equity, each window trading what its in-sample search found")}
+{_figure("stitched", svg, _STITCHED_CAPTION)}
 <h2>Windows</h2><pre>{escape(text)}</pre>
 </body></html>
 """

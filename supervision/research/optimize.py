@@ -23,6 +23,7 @@ The result: a table of the best trials, and the best values written as a TOML sn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import re
@@ -290,10 +291,8 @@ def work(job: StudyJob, worker: int = 0, on_trial: Callable[[Any], None] | None 
 
 def _worker_main(job: StudyJob, worker: int) -> None:
     """A worker process: trials until the study is full (Ctrl-C ends it quietly)."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         work(job, worker)
-    except KeyboardInterrupt:
-        pass
 
 
 def run_study(job: StudyJob, jobs: int, *, progress: bool = True) -> Any:
@@ -447,7 +446,7 @@ def run_optimize(args: argparse.Namespace, out: TextIO) -> int:
     if args.walk_forward:
         from supervision.research.walk_forward import run_walk_forward
 
-        return run_walk_forward(args, config, data, dims, name, out)
+        return run_walk_forward(args, config, data, dims, name=name, out=out)
     job = make_job(args, config, data, dims, name)
     check_study_matches(open_study(job), identity_of(job))
     try:

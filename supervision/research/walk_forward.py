@@ -84,7 +84,7 @@ def _figures(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_walk_forward(args: argparse.Namespace, config: SystemConfig, data: BacktestData,
-                     dims: tuple[Dimension, ...], name: str, out: TextIO) -> int:
+                     dims: tuple[Dimension, ...], *, name: str, out: TextIO) -> int:
     from supervision.research.cli import EXIT_OK
 
     plan = windows(data.first_ms, data.last_ms, args.wf_windows, args.wf_train_ratio,
@@ -202,14 +202,14 @@ def walk_forward_text(report: dict[str, Any]) -> str:
     kept = d["objective"]["kept"]
     lines = [
         head, "",
-        f"stitched out-of-sample: return {pct(s['total_return'])}, CAGR {pct(s['cagr'])}, "
-        f"max drawdown {pct(-s['max_drawdown'])}, Sharpe {num(s['sharpe'])}",
+        (f"stitched out-of-sample: return {pct(s['total_return'])}, CAGR {pct(s['cagr'])}, "
+        f"max drawdown {pct(-s['max_drawdown'])}, Sharpe {num(s['sharpe'])}"),
         f"degradation: {objective} {num(d['objective']['in_sample'], 3)} in sample -> "
         f"{num(d['objective']['out_of_sample'], 3)} out of sample"
         + (f" ({100 * kept:.0f}% kept)" if kept is not None else ""),
-        f"             return per window {pct(d['total_return']['in_sample'])} -> "
+        (f"             return per window {pct(d['total_return']['in_sample'])} -> "
         f"{pct(d['total_return']['out_of_sample'])}; walk-forward efficiency (OOS CAGR / IS "
-        f"CAGR) {num(d['cagr']['kept'])}",
+        f"CAGR) {num(d['cagr']['kept'])}"),
     ]
     return "\n".join(lines)
 
