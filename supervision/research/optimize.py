@@ -235,12 +235,13 @@ def finished(study: Any) -> int:
                                 states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def evaluate(job: StudyJob, data: BacktestData, trial: Any) -> float:
+def evaluate(job: StudyJob, data: BacktestData, trial: Any, worker: int = 0) -> float:
     """One trial: sample, backtest, score (or prune)."""
     from optuna import TrialPruned
 
     from supervision.research.report import summary_figures
 
+    trial.set_user_attr("worker", worker)
     strategy_values, exit_values = suggest(trial, job.dims)
     try:
         config = apply_values(job.config, strategy_values, exit_values)
@@ -285,7 +286,7 @@ def work(job: StudyJob, worker: int = 0, on_trial: Callable[[Any], None] | None 
     callbacks: list[Any] = [optuna.study.MaxTrialsCallback(job.trials, states=states)]
     if on_trial is not None:
         callbacks.append(lambda study, _trial: on_trial(study))
-    study.optimize(lambda trial: evaluate(job, data, trial), n_trials=job.trials,
+    study.optimize(lambda trial: evaluate(job, data, trial, worker), n_trials=job.trials,
                    callbacks=callbacks, gc_after_trial=False)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from actors.messages import MarketTick, OrderFilled, PositionClosed, Side
+from actors.messages import Fill, MarketTick, OrderFilled, PositionClosed, Side
 
 
 @attrs.frozen(kw_only=True)
@@ -99,6 +99,21 @@ class Recording:
     last_price: dict[str, float]
     prices: dict[str, PriceSeries]
     ticks: int
+
+
+def fill_key(fill: Fill) -> str:
+    """What the digest takes of a fill: when, what, how much, at what price and fee (not its
+    ids, which name the run)."""
+    return (f"{fill.ts_ms},{fill.pair},{fill.side.value},{fill.price!r},{fill.amount!r},"
+            f"{fill.fee!r};")
+
+
+def fills_digest(fills: Iterable[Fill]) -> str:
+    """The digest of a run that made ``fills`` (as ``Recording.digest``)."""
+    digest = hashlib.sha256()
+    for fill in fills:
+        digest.update(fill_key(fill).encode())
+    return digest.hexdigest()[:16]
 
 
 class RunRecorder:
@@ -236,8 +251,7 @@ class RunRecorder:
             fill = event.fill
             self.fills += 1
             self.fees += fill.fee
-            self._digest.update(f"{fill.ts_ms},{fill.pair},{fill.side.value},{fill.price!r},"
-                                f"{fill.amount!r},{fill.fee!r};".encode())
+            self._digest.update(fill_key(fill).encode())
             trade = self._open.get(fill.pair)
             if fill.side is Side.BUY:
                 if trade is None:
