@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "trade-conductor", "font.size": 9,
+_RC: Any = {"svg.fonttype": "none", "svg.hashsalt": "trade-conductor", "font.size": 9,
        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
        "grid.alpha": 0.3, "path.simplify": True}
 _BLUE, _GREY, _RED, _GREEN = "#2563eb", "#9ca3af", "#dc2626", "#16a34a"
@@ -29,6 +30,13 @@ _BLUE, _GREY, _RED, _GREEN = "#2563eb", "#9ca3af", "#dc2626", "#16a34a"
 
 def _times(ts: list[int]) -> Any:
     return np.array(ts, dtype="datetime64[ms]")
+
+
+def _date_axis(ax: Any) -> None:
+    """Dates that never collide: the concise formatter names a month once, then days."""
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _figure(height: float = 3.2) -> tuple[Figure, Any]:
@@ -47,6 +55,7 @@ def equity_figure(report: dict[str, Any]) -> Figure:
     ax.set_title("Equity")
     ax.set_ylabel(quote)
     ax.legend(loc="best", frameon=False)
+    _date_axis(ax)
     return fig
 
 
@@ -59,6 +68,7 @@ def drawdown_figure(report: dict[str, Any]) -> Figure:
     ax.plot(t, depth, color=_RED, linewidth=0.8)
     ax.set_title("Drawdown")
     ax.set_ylabel("%")
+    _date_axis(ax)
     return fig
 
 
@@ -80,6 +90,7 @@ def price_figure(report: dict[str, Any], pair: str) -> Figure:
     ax.set_title(f"{pair}: price, entries and exits")
     ax.set_ylabel(report["run"]["quote"])
     ax.legend(loc="best", frameon=False)
+    _date_axis(ax)
     return fig
 
 
@@ -94,6 +105,7 @@ def stitched_figure(report: dict[str, Any]) -> Figure:
             ax.axvline(start, color=_GREY, linewidth=0.8, linestyle="--")
         ax.set_title("Out-of-sample equity, stitched (dashed: window starts)")
         ax.set_ylabel(report["quote"])
+        _date_axis(ax)
     return fig
 
 

@@ -235,9 +235,10 @@ class RunRecorder:
             return
         self._next_chart = ts - ts % self.chart_ms + self.chart_ms
         for pair, (t, close, lo, hi) in self._chart.items():
-            price = self._last.get(pair)
-            if price is None:
+            last = self._last.get(pair)
+            if last is None:
                 continue
+            price = last
             t.append(ts)
             close.append(price)
             lo.append(low.pop(pair, price))
