@@ -34,9 +34,10 @@ def _times(ts: list[int]) -> Any:
 
 def _date_axis(ax: Any) -> None:
     """Dates that never collide: the concise formatter names a month once, then days."""
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
 
 
 def _figure(height: float = 3.2) -> tuple[Figure, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 
@@ -116,9 +116,7 @@ class Downloader:
                     first = ts if first is None else first
                     lines.append(f"{ts},{_num(row[1])},{_num(row[2])},{_num(row[3])},"
                                  f"{_num(row[4])},{_num(row[5])}\n")
-                out.write("".join(lines))
-                out.flush()
-                added += len(lines)
+                added += _append(out, lines)
                 start = previous + step if previous is not None else end
         return DownloadResult(pair=pair, timeframe=timeframe, path=str(path), added=added,
                               first_ms=first, last_ms=previous,
@@ -158,9 +156,7 @@ class Downloader:
                     first = ts if first is None else first
                     lines.append(f"{ts},{_num(trade['price'])},{_num(trade['amount'])},"
                                  f"{trade.get('side') or ''}\n")
-                out.write("".join(lines))
-                out.flush()
-                added += len(lines)
+                added += _append(out, lines)
                 start = last if last is not None else end
         return DownloadResult(pair=pair, timeframe=TRADES, path=str(path), added=added,
                               first_ms=first, last_ms=last if last is not None else None,
@@ -225,6 +221,13 @@ class Downloader:
         if wait > 0:
             self.sleep(wait)
         self._last_request = time.monotonic()
+
+
+def _append(out: TextIO, lines: list[str]) -> int:
+    """Append one page's rows and flush them: a killed run keeps every whole page."""
+    out.write("".join(lines))
+    out.flush()
+    return len(lines)
 
 
 def _num(value: Any) -> str:
