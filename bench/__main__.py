@@ -22,6 +22,7 @@ from bench.common import CpuMeter, Row, machine, machine_line
 from bench.live import bench_latency, bench_noisy
 from bench.replay import bench_replay
 from bench.report import RESULTS, markdown, source_tree, write_json
+from bench.research import bench_research
 from bench.soak import bench_soak
 from bench.startup import bench_startup
 
@@ -33,6 +34,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "soak": (bench_soak, "bench.soak"),
     "startup": (bench_startup, "bench.startup"),
     "noisy": (bench_noisy, "bench.live"),
+    "research": (bench_research, "bench.research"),
 }
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from actors.messages import MarketTick, Signal
 from strategies.indicators import MAX_PERIOD
+from strategies.space import Range
 
 _HOLD = Signal.HOLD
 
@@ -130,6 +131,9 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type]
+    space: ClassVar[Mapping[str, Range]] = {}
+    """Search ranges of the params an optimiser may tune, by field name (``strategies.space``);
+    empty: the strategy cannot be optimised. Fields left out keep their configured value."""
 
     params: Any
 

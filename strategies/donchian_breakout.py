@@ -9,6 +9,7 @@ import attrs
 from actors.messages import Signal
 from strategies.base import Strategy, int_at_least, timeframe_validator
 from strategies.indicators import RollingExtremes
+from strategies.space import IntRange
 
 _BUY = Signal.BUY
 _SELL = Signal.SELL
@@ -34,6 +35,8 @@ class DonchianBreakout(Strategy):
         entry_period: int = attrs.field(default=20, validator=int_at_least(1))
         exit_period: int = attrs.field(default=10, validator=int_at_least(1))
         timeframe_s: float = attrs.field(default=0.0, validator=timeframe_validator)
+
+    space = {"entry_period": IntRange(5, 100), "exit_period": IntRange(3, 60)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -14,6 +14,7 @@ import attrs
 from actors.messages import Signal
 from strategies.base import Strategy, StrategyError, int_at_least, timeframe_validator
 from strategies.indicators import Ema
+from strategies.space import IntRange
 
 _BUY = Signal.BUY
 _SELL = Signal.SELL
@@ -46,6 +47,8 @@ class EmaCross(Strategy):
                 raise StrategyError(
                     f"fast={self.fast} is invalid: must be less than slow={self.slow}"
                 )
+
+    space = {"fast": IntRange(2, 50), "slow": IntRange(10, 200)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

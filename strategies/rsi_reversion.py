@@ -15,6 +15,7 @@ from strategies.base import (
     timeframe_validator,
 )
 from strategies.indicators import Rsi
+from strategies.space import FloatRange, IntRange
 
 _BUY = Signal.BUY
 _SELL = Signal.SELL
@@ -47,6 +48,9 @@ class RsiReversion(Strategy):
                     f"oversold={self.oversold:g} is invalid: must be less than "
                     f"overbought={self.overbought:g}"
                 )
+
+    space = {"period": IntRange(2, 50), "oversold": FloatRange(10.0, 45.0),
+             "overbought": FloatRange(55.0, 90.0)}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -16,13 +16,21 @@ from actors.market.live_feed import (
     UnknownMarketError,
 )
 from actors.market.live_feed_core import DUPLICATE
-from actors.market.replay import FeedError, open_feeds, validate_csv
+from actors.market.replay import (
+    CANDLES_HEADER,
+    TRADES_HEADER,
+    FeedError,
+    open_feeds,
+    validate_csv,
+)
 from actors.market.simulator import MarketSimulator, decimals_of, profile_for, reference_usd
 
 __all__ = [
     "BAD_PRICE",
+    "CANDLES_HEADER",
     "DUPLICATE",
     "TIME_BACKWARDS",
+    "TRADES_HEADER",
     "UNKNOWN_PAIR",
     "ExchangeUnavailableError",
     "FeedError",

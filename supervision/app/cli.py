@@ -128,11 +128,12 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
     if args.replay:
         overrides["replay"] = parse_replay(args.replay)
     if args.strategy is not None or args.strategy_param:
-        overrides["strategy"] = _strategy_override(args, file_values.get("strategy"))
+        overrides["strategy"] = strategy_override(args, file_values.get("strategy"))
     return build_config(file_values, overrides)
 
 
-def _strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec:
+def strategy_override(args: argparse.Namespace, from_file: Any) -> StrategySpec:
+    """``--strategy``/``--strategy-param`` laid over the config file's ``[strategy]``."""
     try:
         params = dict(parse_param(item) for item in args.strategy_param)
     except StrategyError as exc:

@@ -7,7 +7,7 @@ driven in one thread makes the same decisions as the live system.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -130,6 +130,8 @@ class MarketSource:
     Args:
         markets: the exchange's markets and currencies when already loaded (the feed then asks
             the exchange nothing at start); else the feed loads them.
+        history: warm-up ticks per pair for ``custom`` (a backtest's data before its time
+            range), instead of none.
         on_notice: receives the live feed's ``FeedStale`` changes (on its thread).
 
     Raises:
@@ -139,9 +141,11 @@ class MarketSource:
     def __init__(self, config: SystemConfig, start_ms: int,
                  custom: Iterable[MarketTick] | None = None, *,
                  markets: tuple[dict[str, Any], dict[str, Any] | None] | None = None,
-                 on_notice: Callable[[FeedStale], None] | None = None) -> None:
+                 on_notice: Callable[[FeedStale], None] | None = None,
+                 history: Mapping[str, Sequence[MarketTick]] | None = None) -> None:
         self.config = config
         self.custom = custom
+        self.history = history
         self.simulator: MarketSimulator | None = None
         self.live_feed: LiveFeed | None = None
         if custom is None and not config.is_replay and config.exchange != SIM:
@@ -170,6 +174,8 @@ class MarketSource:
         exchange's last closed candles)."""
         if self.live_feed is not None:
             return self.live_feed.warmup(pair, self.config.warmup_ticks)
+        if self.history is not None:
+            return list(self.history.get(pair, ()))
         if self.simulator is None:
             return []
         return self.simulator.warmup_history(pair, self.config.warmup_ticks,

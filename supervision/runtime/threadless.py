@@ -16,7 +16,7 @@ its input anyway.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from actors.market import MarketDataCore
@@ -53,10 +53,13 @@ COMMIT_TICKS = 10_000
 
 
 class SyncRuntime:
-    """Runs ``config`` on ``source`` (default: the configured simulator or replay files)."""
+    """Runs ``config`` on ``source`` (default: the configured simulator or replay files);
+    ``history`` warms each pair's strategy up before a custom ``source`` (a backtest's data
+    before its time range)."""
 
     def __init__(self, config: SystemConfig, source: Iterable[MarketTick] | None = None,
-                 start_ms: int = 1_700_000_000_000, *, commit_ticks: int = COMMIT_TICKS) -> None:
+                 start_ms: int = 1_700_000_000_000, *, commit_ticks: int = COMMIT_TICKS,
+                 history: Mapping[str, Sequence[MarketTick]] | None = None) -> None:
         if commit_ticks <= 0:
             raise ValueError(f"commit_ticks must be > 0, got {commit_ticks}")
         self.config = config
@@ -66,7 +69,7 @@ class SyncRuntime:
         self.execution = make_execution(config, self.state.answer(GetBalances()))
         self.risk = make_risk(config)
         self.risk.handle(self.state.ledger.portfolio(0))
-        self.market = MarketSource(config, start_ms, source)
+        self.market = MarketSource(config, start_ms, source, history=history)
         self.market_data: MarketDataCore = make_market_data(config, self.market)
         self.events: list[object] = []
         self._on_event: Callable[[object], None] | None = None

@@ -28,7 +28,9 @@ Control API (thread-safe plain methods; decimals come back as ``Decimal``)
   to the tick), last = price; ``set_book(symbol, bid, ask, bid_qty, ask_qty)`` sets them exactly.
 - ``trade(symbol, price, amount, side="buy")``: a public trade (``side`` is the taker's).
 - ``set_balance(asset, free, locked=None)``; ``seed_klines(symbol, interval, rows)`` with rows
-  ``[open_ms, open, high, low, close, volume]`` (history for fetch_ohlcv).
+  ``[open_ms, open, high, low, close, volume]`` (history for fetch_ohlcv);
+  ``seed_trades(symbol, rows)`` with rows ``[time_ms, price, qty, side]`` (history for
+  fetch_trades / aggTrades).
 - ``orders()`` -> ``[OrderRecord]``, ``my_trades()`` -> ``[TradeRecord]``, ``balances()`` ->
   ``{asset: BalanceRecord(free, locked, .total)}``, ``public_trades(symbol)``, ``markets``.
 - ``requests`` -> ``[RequestRecord(method, path, params, time_ms, api_key)]`` in arrival order,

@@ -208,6 +208,8 @@ class _Book:
     points: deque[tuple[int, Decimal, Decimal]] = attrs.field(
         factory=lambda: deque(maxlen=20_000))
     seeded: dict[str, dict[int, list[Decimal]]] = attrs.field(factory=dict)
+    history: list[PublicTrade] = attrs.field(factory=list)
+    """Seeded past trades (``seed_trades``), oldest first, before the live tape."""
 
     def saw_price(self, price: Decimal, time_ms: int, qty: Decimal = ZERO) -> None:
         self.points.append((time_ms, price, qty))
@@ -443,13 +445,28 @@ class Ledger:
                 table[_bucket(int(str(open_ms)), interval)] = [
                     *(to_decimal(v) for v in ohlcv), ZERO]
 
+    def seed_trades(self, symbol: str, rows: Iterable[Iterable[object]]) -> None:
+        with self.lock:
+            book = self._books[self.spec(symbol).symbol]
+            for row in rows:
+                time_ms, price, qty, side = list(row)
+                if side not in ("buy", "sell"):
+                    raise ValueError(f"a seeded trade is [time_ms, price, qty, 'buy'|'sell'], "
+                                     f"got {row!r}")
+                book.history.append(PublicTrade(
+                    trade_id=self._next_trade_id, symbol=book.spec.symbol,
+                    price=to_decimal(price), qty=to_decimal(qty), time_ms=int(str(time_ms)),
+                    buyer_is_maker=side == "sell"))
+                self._next_trade_id += 1
+            book.history.sort(key=lambda t: (t.time_ms, t.trade_id))
+
     def agg_trades(self, params: Mapping[str, str]) -> list[Json]:
         with self.lock:
             book = self._books[self._spec_by_id(params.get("symbol")).symbol]
             limit = _int_param(params, "limit") or 500
             start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
             from_id = _int_param(params, "fromId")
-            rows = [t for t in book.tape
+            rows = [t for t in (*book.history, *book.tape)
                     if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)
                     and (from_id is None or t.trade_id >= from_id)]
             rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]

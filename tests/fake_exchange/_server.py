@@ -211,6 +211,12 @@ class FakeBinance:
         (set_price, trades) replace seeded ones of the same bucket."""
         self.ledger.seed_klines(symbol, interval, rows)
 
+    def seed_trades(self, symbol: str, rows: Any) -> None:
+        """Past public trades for ``GET /api/v3/aggTrades`` (fetch_trades with ``since``):
+        rows ``[time_ms, price, qty, side]``, ``side`` the taker's; ids are given in time
+        order. Nothing is streamed."""
+        self.ledger.seed_trades(symbol, rows)
+
     # ------------------------------------------------------------------ ledger access
     def orders(self) -> list[OrderRecord]:
         """Every order ever accepted, oldest first."""

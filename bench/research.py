@@ -1,0 +1,147 @@
+"""Research benchmarks: backtest throughput and memory, the report's cost, optimize scaling.
+
+1. ``year``: a year of 1-minute GBM candles for 10 pairs (525,600 rows each, about 21 M
+   ticks) written as CSV files into ``var/bench/research`` (once; reused), then backtested
+   with ``run_backtest`` (``ema_cross`` on 5-minute closes, the default exits) streamed from
+   the files. Target: under 120 s, with peak RSS growth bounded (streamed, not loaded):
+   the recorder keeps bars and trades, never ticks. Quick: two weeks.
+2. ``report``: building the report, the JSON, the PNG charts and the HTML of that run, timed
+   apart from the backtest.
+3. ``optimize``: trials per minute of ``--jobs 1`` and ``--jobs 2`` on the same study
+   (a month of 10 pairs' minutes in memory per worker); target: jobs 2 >= 1.8x jobs 1.
+   Needs two free cores: on a loaded machine it measures the load.
+
+The GBM throughput against nautilus_trader is measured by ``bench.replay`` (the same cores);
+this one adds what a backtest adds around them (the CSV parse, the recorder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from actors.messages import StrategySpec
+from bench.common import Row, check, peak_rss_mb, reset_peak_rss, rss_mb
+from supervision.config import build_config
+from supervision.research import from_files, run_backtest
+from supervision.research.timeframes import TimeRange
+
+DATA = Path("var/bench/research")
+PAIRS = tuple(f"{base}/USDT" for base in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC",
+                                           "DOT", "AVAX", "LINK"))
+START_MS = 1_672_531_200_000  # 2023-01-01
+YEAR_MINUTES = 525_600
+
+
+def write_gbm_candles(path: Path, pair_index: int, minutes: int) -> None:
+    """Seeded GBM minute candles (about 60 % a year of volatility), streamed to ``path``."""
+    rng = random.Random(1000 + pair_index)
+    price = 100.0 * (1 + pair_index)
+    sigma = 0.6 / math.sqrt(YEAR_MINUTES)
+    with path.open("w", encoding="utf-8") as f:
+        f.write("timestamp_ms,open,high,low,close,volume\n")
+        lines = []
+        for i in range(minutes):
+            close = price * math.exp(rng.gauss(0, sigma))
+            wick = abs(rng.gauss(0, sigma / 2))
+            high, low = max(price, close) * (1 + wick), min(price, close) * (1 - wick)
+            lines.append(f"{START_MS + i * 60_000},{price:.4f},{high:.4f},{low:.4f},"
+                         f"{close:.4f},{rng.uniform(1, 9):.3f}\n")
+            price = close
+            if len(lines) == 10_000:
+                f.write("".join(lines))
+                lines.clear()
+        f.write("".join(lines))
+
+
+def dataset(minutes: int) -> list[tuple[str, str]]:
+    folder = DATA / f"{minutes}m"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, pair in enumerate(PAIRS):
+        path = folder / f"{pair.replace('/', '_')}-1m.csv"
+        if not path.is_file():
+            write_gbm_candles(path, i, minutes)
+        files.append((pair, str(path)))
+    return files
+
+
+def bench_year(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    minutes = 14 * 1440 if quick else YEAR_MINUTES
+    files = dataset(minutes)
+    config = build_config({}, {"pairs": ",".join(PAIRS),
+                               "strategy": StrategySpec.of("ema_cross", timeframe_s=300)})
+    data = from_files(files, TimeRange())
+    before = rss_mb()
+    reset_peak_rss()
+    started = time.perf_counter()
+    run = run_backtest(config, data)
+    elapsed = time.perf_counter() - started
+    growth = peak_rss_mb() - before
+    ticks = run.recording.ticks
+    from supervision.research.outputs import write_report
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    t0 = time.perf_counter()
+    write_report(run, folder)
+    report_s = time.perf_counter() - t0
+    shutil.rmtree(folder)
+    case = f"10 pairs x {minutes // 1440} days of 1m candles"
+    limit = 120.0 * minutes / YEAR_MINUTES
+    rows = [
+        Row("research", case, "backtest", elapsed, "s", target=f"< {limit:.0f} s",
+            ok=check(elapsed, limit, higher_is_better=False),
+            note=f"{ticks:,} ticks, {ticks / elapsed:,.0f}/s, {run.recording.fills} fills"),
+        Row("research", case, "peak RSS growth", growth, "MB", target="bounded (< 500 MB)",
+            ok=check(growth, 500, higher_is_better=False)),
+        Row("research", case, "report (JSON, PNG, HTML)", report_s, "s"),
+    ]
+    return rows, {"ticks": ticks, "elapsed_s": elapsed, "rss_growth_mb": growth,
+                  "report_s": report_s, "fills": run.recording.fills}
+
+
+def _trials_per_minute(jobs: int, trials: int, files: list[tuple[str, str]],
+                       storage: Path) -> float:
+    from supervision.research.optimize import make_job, resolve_space, run_study
+
+    config = build_config({}, {"pairs": ",".join(p for p, _ in files),
+                               "strategy": StrategySpec.of("ema_cross", timeframe_s=300)})
+    data = from_files(files, TimeRange())
+    args = argparse.Namespace(objective="sharpe", min_trades=0, storage=str(storage),
+                              trials=trials, seed=1)
+    job = make_job(args, config, data, resolve_space(config.strategy, "strategy"),
+                   f"bench-jobs{jobs}")
+    started = time.perf_counter()
+    run_study(job, jobs, progress=False)
+    return trials / (time.perf_counter() - started) * 60
+
+
+def bench_optimize(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    minutes = 3 * 1440 if quick else 30 * 1440
+    files = dataset(minutes)[: 2 if quick else 10]
+    trials = 8 if quick else 24
+    storage = Path(tempfile.mkdtemp(prefix="bench-optimize-"))
+    try:
+        one = _trials_per_minute(1, trials, files, storage)
+        two = _trials_per_minute(2, trials, files, storage)
+    finally:
+        shutil.rmtree(storage)
+    ratio = two / one
+    case = f"{len(files)} pairs x {minutes // 1440} days, {trials} trials"
+    rows = [Row("research", case, "optimize --jobs 1", one, "trials/min"),
+            Row("research", case, "optimize --jobs 2", two, "trials/min"),
+            Row("research", case, "jobs 2 / jobs 1", ratio, "x", target=">= 1.8x",
+                ok=check(ratio, 1.8, higher_is_better=True))]
+    return rows, {"jobs1_per_min": one, "jobs2_per_min": two, "ratio": ratio}
+
+
+def bench_research(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    year_rows, year = bench_year(quick)
+    opt_rows, opt = bench_optimize(quick)
+    return year_rows + opt_rows, {"year": year, "optimize": opt}
