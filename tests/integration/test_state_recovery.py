@@ -3,8 +3,10 @@ commit it never publishes a change before the change is committed."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
+import attrs
 import pytest
 
 from actors.market.scenarios import scenario_ticks
@@ -69,10 +71,17 @@ def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch
 
     monkeypatch.setattr(StateStore, "write_books", broken)
     ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
+
+    def endless():  # a feed that never ends: only the escalation can end this run
+        yield from ticks
+        last = ticks[-1]
+        for i in itertools.count(1):
+            yield attrs.evolve(last, ts_ms=last.ts_ms + i)
+
     config = build_config({}, {"pairs": "BTC/USDT", "speed": "max",
                                "state_db": str(tmp_path / "s.sqlite"),
                                "restart": {"max_restarts": 2}})
-    system = TradingSystem(config, source=ticks)
+    system = TradingSystem(config, source=endless())
     with system:
         assert system.wait(30)
 
