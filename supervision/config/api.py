@@ -135,7 +135,7 @@ def strategy_allowed(spec: StrategySpec, allowed: tuple[str, ...]) -> str:
 
     for path in paths(spec):
         if path not in BUILTIN_STRATEGIES and path not in WRAPPERS and path not in allowed:
-            choices = ", ".join([*sorted(BUILTIN_STRATEGIES), *allowed])
+            choices = ", ".join(dict.fromkeys([*sorted(BUILTIN_STRATEGIES), *allowed]))
             return (f"strategy {path!r} is not allowed here; allowed: {choices} (the operator "
                     "lists more in [api] allowed_strategies)")
     return ""
