@@ -134,7 +134,7 @@ def install(app: FastAPI) -> None:
     def health(request: Request) -> JSONResponse:
         """Whether the system is healthy (no token needed; 503 when not)."""
         report = _system(request).health()
-        return JSONResponse(jsonable(report), status_code=200 if report.healthy else 503)
+        return JSONResponse(report.as_dict(), status_code=200 if report.healthy else 503)
 
     @api.get("/status", operation_id="status", tags=["read"])
     def status(request: Request) -> dict[str, Any]:
