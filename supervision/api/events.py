@@ -84,7 +84,7 @@ class EventStream:
         self._stop_listening = self.journal.listen(self.wake)
         self._ticker = asyncio.ensure_future(self._send_status())
 
-    def wake(self, event: object) -> None:
+    def wake(self, _seq: int, event: object) -> None:
         """On the publisher's thread: hand one wake-up to the loop (a flag read and set are
         atomic under the GIL; a spare wake-up is harmless, a lost one is not possible since
         the flag is cleared on the loop before the clients read)."""

@@ -75,17 +75,17 @@ class EventJournal:
         self._ring: deque[Entry] = deque(maxlen=capacity)
         self._seq = 0
         self._lock = threading.Lock()
-        self._listeners: tuple[Callable[[object], None], ...] = ()
+        self._listeners: tuple[Callable[[int, object], None], ...] = ()
 
     def record(self, event: object) -> None:
         """Subscriber: keep ``event`` if it is of a kind clients see, then wake listeners."""
         if type(event) not in KINDS:
             return
         with self._lock:
-            self._seq += 1
-            self._ring.append((self._seq, event))
+            self._seq = seq = self._seq + 1
+            self._ring.append((seq, event))
         for wake in self._listeners:
-            wake(event)
+            wake(seq, event)
 
     @property
     def last_seq(self) -> int:
@@ -103,9 +103,9 @@ class EventJournal:
         out = entries[start:]
         return (out if limit is None else out[:limit]), missed
 
-    def listen(self, wake: Callable[[object], None]) -> Callable[[], None]:
-        """Call ``wake(event)`` (on the publisher's thread: it must be quick) after every kept
-        event;
+    def listen(self, wake: Callable[[int, object], None]) -> Callable[[], None]:
+        """Call ``wake(seq, event)`` (on the publisher's thread: it must be quick) after every
+        kept event;
         returns a function that stops it."""
         with self._lock:
             self._listeners = (*self._listeners, wake)

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
-from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
