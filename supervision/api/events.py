@@ -24,7 +24,7 @@ from typing import Any
 
 from loguru import logger
 
-from actors.messages import OrderFilled
+from actors.messages import AuditRecord, FeedStale, OrderFilled, SystemFailed
 from supervision.api.journal import EventJournal, kind_of, level_of
 from supervision.api.queries import jsonable
 
@@ -35,12 +35,27 @@ STATUS_AFTER_FILL_S = 0.1
 
 
 def event_json(seq: int, event: object) -> dict[str, Any]:
-    """One journal entry as the stream, the webhook and the history routes show it."""
+    """One journal entry as the stream and the webhook show it."""
+    kind = kind_of(event) or type(event).__name__
+    return {"seq": seq, "kind": kind, "level": level_of(event), "text": describe(event) or kind,
+            "event": jsonable(event)}
+
+
+def describe(event: object) -> str | None:
+    """One line for a person: the CLI's wording, and the events the CLI logs elsewhere."""
     from supervision.app.format import describe_event
 
-    kind = kind_of(event) or type(event).__name__
-    return {"seq": seq, "kind": kind, "level": level_of(event),
-            "text": describe_event(event) or kind, "event": jsonable(event)}
+    match event:
+        case FeedStale(stale=True):
+            return f"stale    {event.pair}: no market data for {event.age_s:.0f} s"
+        case FeedStale():
+            return f"fresh    {event.pair}: market data is back after {event.age_s:.0f} s"
+        case SystemFailed():
+            return f"FAILED   the system is stopping: {event.reason}"
+        case AuditRecord():
+            return (f"by hand  {event.actor}: {event.action} {event.target} {event.detail}"
+                    f" -> {event.outcome}").replace("  -", " -")
+    return describe_event(event)
 
 
 def sse(data: dict[str, Any] | str, *, event: str = "", seq: int | None = None) -> str:

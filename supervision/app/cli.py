@@ -24,6 +24,7 @@ import attrs
 from loguru import logger
 
 from actors.messages import (
+    HaltChanged,
     OrderRejected,
     PairFailed,
     PairRestarted,
@@ -226,7 +227,7 @@ def log_event(event: object) -> None:
 
 
 _EVENT_LEVELS = {PairRestarted: "WARNING", PairFailed: "ERROR", ServiceRestarted: "WARNING",
-                 OrderRejected: "DEBUG"}
+                 OrderRejected: "DEBUG", HaltChanged: "WARNING"}
 
 
 def _install_signal_handlers(stop_requested: threading.Event) -> None:
