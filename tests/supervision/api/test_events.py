@@ -68,7 +68,7 @@ class StreamReader:
 
 def test_a_client_sees_each_fill_within_100_ms_of_the_event(tmp_path, monkeypatch):
     """Fill events as published (in-process) against their arrival over HTTP."""
-    with serving(tmp_path, monkeypatch) as (system, client, _):
+    with serving(tmp_path, monkeypatch) as (system, _, _):
         published: dict[str, float] = {}
 
         def stamp(event: object) -> None:

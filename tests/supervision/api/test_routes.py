@@ -19,12 +19,12 @@ PATH_VALUES = {"pair": "BTC-USDT"}
 def running(tmp_path_factory):
     """One system for the read-mostly tests of this module (a test that steers puts back what
     it changed)."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        with serving(tmp_path_factory.mktemp("api"), monkeypatch,
-                     api={"max_body_bytes": 1024}) as (system, client, log):
-            log.wait_for(lambda evs: sum(isinstance(e, OrderFilled) for e in evs) >= 4,
-                         timeout=30, message="a few fills")
-            yield system, client, log
+    with pytest.MonkeyPatch.context() as monkeypatch, \
+            serving(tmp_path_factory.mktemp("api"), monkeypatch,
+                    api={"max_body_bytes": 1024}) as (system, client, log):
+        log.wait_for(lambda evs: sum(isinstance(e, OrderFilled) for e in evs) >= 4,
+                     timeout=30, message="a few fills")
+        yield system, client, log
 
 
 def operations(client: Client):
@@ -79,7 +79,7 @@ def test_each_route_is_the_facade_method_of_the_same_name(running):
 
 def test_status_and_one_pair_show_what_the_facade_shows(running):
     """/status lists both pairs trading; /pairs/BTC-USDT is that pair."""
-    system, client, _ = running
+    _, client, _ = running
     status, body, headers = client.get("/api/v1/status")
     assert status == 200 and headers["cache-control"] == "no-store"
     assert {p["pair"] for p in body["pairs"]} == {"BTC/USDT", "ETH/USDT"}
@@ -201,7 +201,7 @@ def test_a_swap_to_an_allowed_strategy_takes_effect(running):
 def test_halting_entries_by_hand_refuses_entries_until_resumed(running):
     """POST /halt: risk refuses entries with 'halted' and a HaltChanged event goes out;
     POST /resume lifts it."""
-    system, client, log = running
+    _, client, log = running
     status, body, _ = client.post("/api/v1/halt", {"reason": "maintenance"})
     assert status == 200 and body["result"]["halted"] is True
     assert "maintenance" in body["result"]["halt_reason"]

@@ -137,7 +137,7 @@ def test_notify_config_refuses_secrets_in_the_file_and_unknown_kinds():
     with pytest.raises(ConfigError, match="event kinds"):
         build_config({}, {"pairs": "BTC/USDT", "notify": {"webhook": {
             "url": "http://127.0.0.1:9", "events": ["fills"]}}})
-    with pytest.raises(ConfigError, match="notify.level"):
+    with pytest.raises(ConfigError, match=r"notify\.level"):
         build_config({}, {"pairs": "BTC/USDT", "notify": {"level": "loud"}})
 
 
