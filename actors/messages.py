@@ -628,3 +628,117 @@ class RiskStatus:
     approvals: int
     stale_pairs: tuple[str, ...] = ()
     """Pairs whose live feed is stale (entries refused with ``stale_feed``)."""
+
+
+# -- control plane: steering by hand, history queries, audit (HTTP API, dashboard, alerts) -----
+
+
+@attrs.frozen(kw_only=True)
+class ForceExit:
+    """Facade -> pair: close the open position at market on the next tick (reason
+    ``flatten``), through the pair's own exit path, so an order already in flight is waited
+    for rather than doubled."""
+
+    pair: str
+
+
+@attrs.frozen(kw_only=True)
+class HaltEntries(Query):
+    """Facade -> risk (ask): refuse every new entry until ``ResumeEntries`` (the kill switch by
+    hand; exits still pass). Reply: ``RiskStatus``."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class ResumeEntries(Query):
+    """Facade -> risk (ask): lift a halt made by hand. Reply: ``RiskStatus``."""
+
+
+@attrs.frozen(kw_only=True)
+class ResetHalt(Query):
+    """Facade -> risk (ask): lift the drawdown and daily-loss halts; the current equity
+    becomes the new peak and day start. Reply: ``RiskStatus``."""
+
+
+@attrs.frozen(kw_only=True)
+class HaltChanged:
+    """Event: new entries were halted (``halted``, with the reason) or allowed again."""
+
+    halted: bool
+    reason: str
+    ts_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class SystemFailed:
+    """Event: a shared actor failed past recovery; the system is stopping."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecord:
+    """Who did what by hand, when, and how it ended (``outcome`` ``ok`` or the error)."""
+
+    ts_ms: int
+    actor: str
+    """Who: ``python``, ``api 127.0.0.1``, ``telegram chat 42``."""
+    action: str
+    """The facade method: ``pause``, ``swap_strategy``, ``halt_entries``..."""
+    target: str
+    detail: str
+    outcome: str
+
+
+@attrs.frozen(kw_only=True)
+class ClosedTrade:
+    """A finished round trip as the state database records it."""
+
+    pair: str
+    opened_ms: int
+    closed_ms: int
+    amount: float
+    entry_price: float
+    exit_price: float
+    pnl: float
+    reason: ExitReason
+
+
+@attrs.frozen(kw_only=True)
+class HistoryQuery(Query):
+    """Base of the paged history queries: newest first, ``offset`` rows skipped, at most
+    ``limit`` returned; ``pair`` and the ``[since_ms, until_ms]`` window filter."""
+
+    pair: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class GetOrders(HistoryQuery):
+    """Reply: ``tuple[Order, ...]`` (``open_only``: those not yet terminal)."""
+
+    open_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class GetFills(HistoryQuery):
+    """Reply: ``tuple[Fill, ...]``."""
+
+
+@attrs.frozen(kw_only=True)
+class GetTrades(HistoryQuery):
+    """Reply: ``tuple[ClosedTrade, ...]``."""
+
+
+@attrs.frozen(kw_only=True)
+class GetEquity(HistoryQuery):
+    """Reply: ``tuple[tuple[int, float], ...]`` equity points (``pair`` is ignored)."""
+
+
+@attrs.frozen(kw_only=True)
+class GetAudit(HistoryQuery):
+    """Reply: ``tuple[AuditRecord, ...]`` (``pair`` filters by target)."""

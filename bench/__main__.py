@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.api_load import bench_api_load
 from bench.common import CpuMeter, Row, machine, machine_line
 from bench.live import bench_latency, bench_noisy
 from bench.replay import bench_replay
@@ -35,6 +36,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "startup": (bench_startup, "bench.startup"),
     "noisy": (bench_noisy, "bench.live"),
     "research": (bench_research, "bench.research"),
+    "api_load": (bench_api_load, "bench.api_load"),
 }
 
 

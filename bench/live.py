@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +120,12 @@ class AckRecorder:
 def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
              burn: dict[str, float] | None = None,
              swap: dict[str, StrategySpec] | None = None,
+             *, on_started: Callable[[TradingSystem], Any] | None = None,
              **config: Any) -> dict[str, Any]:
     """One paced run; returns the latency summaries and counters. ``swap`` gives pairs
     another strategy as soon as the system runs (during the unmeasured ``warm_s``);
-    ``config`` adds top-level config keys."""
+    ``on_started`` is called with the started system (the API load bench starts its clients
+    there); ``config`` adds top-level config keys."""
     pairs = synthetic_pairs(n_pairs)
     stop = threading.Event()
     from_ms = START_MS + int(warm_s * 1000)
@@ -139,6 +141,8 @@ def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
         t0 = time.perf_counter()
         system.start()
         started = time.perf_counter() - t0
+        if on_started is not None:
+            on_started(system)
         swapped_s = _swap(system, swap or {})
         threading.Event().wait(max(0.0, warm_s - (time.perf_counter() - t0)))
         decisions = DecisionSamples(system)

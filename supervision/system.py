@@ -46,25 +46,52 @@ from actors.messages import (
     RISK,
     STATE,
     SUPERVISOR,
+    AuditRecord,
+    ClosedTrade,
     FeedEnded,
     FeedStale,
     Fill,
+    ForceExit,
+    GetAudit,
     GetBalances,
+    GetEquity,
+    GetFills,
+    GetOrders,
+    GetPairBook,
     GetPortfolio,
     GetRiskStatus,
+    GetTrades,
+    HaltChanged,
+    HaltEntries,
+    HistoryQuery,
     MarketTick,
+    Order,
     OrderStatus,
     OrderUpdated,
+    PairBook,
     Ping,
     PortfolioSnapshot,
+    ResetHalt,
+    ResumeEntries,
+    RiskStatus,
     StrategySpec,
     SwapStrategy,
+    SystemFailed,
 )
 from actors.pair import PairPool, limits_for
 from actors.pairs import PairError, split_pair
 from actors.risk import RiskActor
-from actors.router import EventCallback, Router
+from actors.router import EventCallback, PairHandle, Router
 from actors.state import StateActor, StateCore
+from supervision.api import (
+    EquityPoint,
+    EventJournal,
+    RiskReport,
+    audited,
+    check_page,
+    equity_points,
+    redacted,
+)
 from supervision.config import (
     POSITION_POLICIES,
     SIM,
@@ -160,6 +187,11 @@ class TradingSystem:
             self.router, lambda: self._market_core,
             lambda: self.status(timeout=min(2.0, self.config.ask_timeout)),
             lambda: self._pool)
+        self.journal = EventJournal(config.api.event_replay)
+        """The last events, numbered (``events``; the API's stream replays from it)."""
+        self.router.subscribe(self.journal.record)
+        self._api: Any = None
+        self._notifier: Any = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -175,8 +207,10 @@ class TradingSystem:
         port = self.config.metrics_port
         monitor = None if port is None else MonitoringServer(port, self.metrics, self.health)
         try:
+            self._bind_control_plane()
             self._start_actors()
         except BaseException:
+            self._close_control_plane()
             if monitor is not None:
                 monitor.close()
             if self._market is not None:
@@ -189,6 +223,8 @@ class TradingSystem:
             self._monitor = monitor.start()
             logger.info("metrics on http://127.0.0.1:{}/metrics, health on /health",
                         monitor.port)
+        if self._api is not None:
+            self._api.start()
         return self
 
     @property
@@ -327,6 +363,7 @@ class TradingSystem:
 
     def _on_escalation(self, reason: str) -> None:
         self._error = reason
+        self.router.tell(EVENTS, SystemFailed(reason=reason))
         self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -351,6 +388,8 @@ class TradingSystem:
             raise SystemNotRunningError("the system was never started")
         deadline = time.monotonic() + timeout
         refs = self._refs
+        if self._api is not None:
+            self._api.close()  # first: no request steers the actors going down
         if self._monitor is not None:
             self._monitor.close()  # first: no scrape races the actors going down
         if self._watchdog is not None:
@@ -379,6 +418,8 @@ class TradingSystem:
                           for p in final.pairs)
             final = attrs.evolve(final, state=state, error=self._error, pairs=pairs)
         self._final = final or self._empty_status(state)
+        if self._notifier is not None:
+            self._notifier.close()  # last: the final events are queued; it never waits long
         self._switch.restore()
         self._done.set()
         logger.info("trade-conductor stopped ({})", state)
@@ -503,6 +544,7 @@ class TradingSystem:
                             halt_reason="", rejections=(), ticks_accepted=0, ticks_dropped=(),
                             pairs=(), error=self._error)
 
+    @audited
     def swap_strategy(self, pair: str, spec: StrategySpec) -> None:
         """Swap a pair's strategy while it trades. The spec is checked here first, so a bad
         one raises ``ConfigError`` at once; the pair then builds and warms it itself."""
@@ -515,6 +557,7 @@ class TradingSystem:
         validate_strategy(spec)
         self.router.tell(pair, SwapStrategy(pair=pair, spec=spec))
 
+    @audited
     def add_pair(self, pair: str, spec: StrategySpec | None = None,
                  timeout: float | None = None) -> None:
         """Start trading ``pair`` (with ``spec``, default the configured strategy) while the
@@ -544,6 +587,7 @@ class TradingSystem:
         self._refs[SUPERVISOR].ask(AddPair(pair=pair, spec=spec),
                                    timeout=self._timeout(timeout))
 
+    @audited
     def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None
                     ) -> None:
         """Stop trading ``pair``; ``policy`` ``hold`` keeps its position, ``flatten`` sells it
@@ -556,13 +600,16 @@ class TradingSystem:
         assert self._market is not None
         self._market.remove_pair(pair)
 
+    @audited
     def pause(self, pair: str, timeout: float | None = None) -> None:
         """No new entries on ``pair``; its open position is still managed (stops, exits)."""
         self._require_running()
         self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=True),
                                    timeout=self._timeout(timeout))
 
+    @audited
     def resume(self, pair: str, timeout: float | None = None) -> None:
+        """Allow new entries on ``pair`` again."""
         self._require_running()
         self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=False),
                                    timeout=self._timeout(timeout))
@@ -578,6 +625,178 @@ class TradingSystem:
     def _require_running(self) -> None:
         if self._state != "running":
             raise SystemNotRunningError(f"the system is {self._state}")
+
+    # -- control plane: what the HTTP API, the dashboard and Telegram call --------------------
+    # Each route of ``supervision.api.routes`` is this class's method of the same name; the
+    # rules (which pair, which page, what a halt does) live here or below, once.
+
+    def _bind_control_plane(self) -> None:
+        """Before any actor: a token or port problem, or a missing alert secret, fails the
+        start (``ConfigError``) before the database exists."""
+        if self.config.api.port is not None:
+            from supervision.api import ApiServer
+
+            self._api = ApiServer(self)
+        if self.config.notify.channels:
+            from supervision.notify import Notifier
+
+            self._notifier = Notifier(self, self.config.notify).start()
+
+    def _close_control_plane(self) -> None:
+        for part in (self._api, self._notifier):
+            if part is not None:
+                part.close()
+
+    @property
+    def api_url(self) -> str | None:
+        """The dashboard's address while the API is served (None without it)."""
+        return None if self._api is None else self._api.url
+
+    def events(self, after: int = 0, limit: int | None = None) -> tuple[list[tuple[int, object]],
+                                                                        int]:
+        """The kept events numbered above ``after``, oldest first, and how many after it are
+        no longer kept (``[api] event_replay`` are kept)."""
+        return self.journal.since(after, limit)
+
+    def pair_status(self, pair: str, timeout: float | None = None) -> PairStatus:
+        """One pair's status (``KeyError`` for a pair that does not trade)."""
+        self._require_pair(pair)
+        return self.status(timeout).pair(pair)
+
+    def orders(self, pair: str | None = None, *, open_only: bool = False,
+               since_ms: int | None = None, until_ms: int | None = None, limit: int = 100,
+               offset: int = 0, timeout: float | None = None) -> tuple[Order, ...]:
+        """Orders, newest first (``open_only``: not yet finished)."""
+        return self._history(GetOrders(pair=pair, since_ms=since_ms, until_ms=until_ms,
+                                       limit=limit, offset=offset, open_only=open_only), timeout)
+
+    def fills(self, pair: str | None = None, *, since_ms: int | None = None,
+              until_ms: int | None = None, limit: int = 100, offset: int = 0,
+              timeout: float | None = None) -> tuple[Fill, ...]:
+        """Fills, newest first."""
+        return self._history(GetFills(pair=pair, since_ms=since_ms, until_ms=until_ms,
+                                      limit=limit, offset=offset), timeout)
+
+    def trades(self, pair: str | None = None, *, since_ms: int | None = None,
+               until_ms: int | None = None, limit: int = 100, offset: int = 0,
+               timeout: float | None = None) -> tuple[ClosedTrade, ...]:
+        """Closed round trips, newest first."""
+        return self._history(GetTrades(pair=pair, since_ms=since_ms, until_ms=until_ms,
+                                       limit=limit, offset=offset), timeout)
+
+    def equity(self, *, since_ms: int | None = None, until_ms: int | None = None,
+               limit: int = 1000, timeout: float | None = None) -> tuple[EquityPoint, ...]:
+        """The equity curve (one point per market minute at most), oldest first, each with
+        its drawdown from the highest equity before it in the same window."""
+        points = self._history(GetEquity(since_ms=since_ms, until_ms=until_ms, limit=limit),
+                               timeout)
+        return equity_points(reversed(points))
+
+    def audit(self, *, since_ms: int | None = None, until_ms: int | None = None,
+              limit: int = 100, offset: int = 0, timeout: float | None = None
+              ) -> tuple[AuditRecord, ...]:
+        """What was done by hand, newest first."""
+        return self._history(GetAudit(since_ms=since_ms, until_ms=until_ms, limit=limit,
+                                      offset=offset), timeout)
+
+    def _history(self, query: HistoryQuery, timeout: float | None) -> Any:
+        self._require_running()
+        check_page(query.limit, query.offset, query.since_ms, query.until_ms)
+        if query.pair is not None:  # a removed pair's history stays: any pair may be asked
+            try:
+                split_pair(query.pair)
+            except PairError as exc:
+                raise ConfigError(f"pair: {exc}") from None
+        return self._refs[STATE].ask(query, timeout=self._timeout(timeout))
+
+    def risk(self, timeout: float | None = None) -> RiskReport:
+        """Halts, limits, rejections by reason."""
+        self._require_running()
+        status = self._refs[RISK].ask(GetRiskStatus(), timeout=self._timeout(timeout))
+        return RiskReport(status=status, limits=self.config.risk)
+
+    def effective_config(self) -> dict[str, Any]:
+        """The configuration this run uses, every secret redacted."""
+        return redacted(self.config)
+
+    def allowed_strategies(self) -> tuple[str, ...]:
+        """What a request from outside the process may swap in: the built-ins, the configured
+        strategy's paths and ``[api] allowed_strategies``."""
+        from strategies.registry import BUILTIN_STRATEGIES
+
+        def paths(spec: StrategySpec) -> list[str]:
+            return [spec.path, *(p for member, _ in spec.members for p in paths(member))]
+
+        names = [*BUILTIN_STRATEGIES, *paths(self.config.strategy),
+                 *self.config.api.allowed_strategies]
+        return tuple(dict.fromkeys(names))
+
+    @audited
+    def force_exit(self, pair: str, timeout: float | None = None) -> float:
+        """Sell ``pair``'s whole position at market on its next tick, through the pair's own
+        exit path (reason ``flatten``); returns the amount held. An order in flight is waited
+        for, never doubled.
+
+        Raises:
+            KeyError: no such pair. ValueError: it holds no position, or is not running.
+        """
+        self._require_running()
+        handle = self._require_pair(pair)
+        book: PairBook = self._refs[STATE].ask(GetPairBook(pair=pair),
+                                               timeout=self._timeout(timeout))
+        if book.position is None:
+            raise ValueError(f"{pair} holds no position")
+        if handle.ref is None:
+            raise ValueError(f"{pair} is {handle.state}; it exits once it runs again")
+        self.router.tell(pair, ForceExit(pair=pair))
+        return book.position.amount
+
+    @audited
+    def force_exit_all(self, timeout: float | None = None) -> tuple[str, ...]:
+        """``force_exit`` every pair that holds a position; returns those pairs."""
+        self._require_running()
+        portfolio: PortfolioSnapshot = self._refs[STATE].ask(GetPortfolio(),
+                                                             timeout=self._timeout(timeout))
+        pairs = tuple(b.pair for b in portfolio.books
+                      if b.position is not None and b.pair in self.router.pairs)
+        for pair in pairs:
+            self.router.tell(pair, ForceExit(pair=pair))
+        return pairs
+
+    @audited
+    def halt_entries(self, reason: str = "", timeout: float | None = None) -> RiskStatus:
+        """The kill switch by hand: no pair opens a position until ``resume_entries``; exits
+        and stops still run."""
+        return self._steer_risk(HaltEntries(reason=reason), timeout)
+
+    @audited
+    def resume_entries(self, timeout: float | None = None) -> RiskStatus:
+        """Lift a halt made by hand (a drawdown or daily-loss halt stays: ``reset_halt``)."""
+        return self._steer_risk(ResumeEntries(), timeout)
+
+    @audited
+    def reset_halt(self, timeout: float | None = None) -> RiskStatus:
+        """Lift the drawdown and daily-loss halts; the current equity becomes the new peak."""
+        return self._steer_risk(ResetHalt(), timeout)
+
+    def _steer_risk(self, command: HaltEntries | ResumeEntries | ResetHalt,
+                    timeout: float | None) -> RiskStatus:
+        self._require_running()
+        before: RiskStatus = self._refs[RISK].ask(GetRiskStatus(),
+                                                  timeout=self._timeout(timeout))
+        after: RiskStatus = self._refs[RISK].ask(command, timeout=self._timeout(timeout))
+        if (after.halted, after.halt_reason) != (before.halted, before.halt_reason):
+            self.router.tell(EVENTS, HaltChanged(halted=after.halted,
+                                                 reason=after.halt_reason or before.halt_reason,
+                                                 ts_ms=int(time.time() * 1000)))
+        return after
+
+    def _require_pair(self, pair: str) -> PairHandle:
+        """The pair's handle; ``KeyError`` naming the pairs that trade."""
+        handle = self.router.pairs.get(pair)
+        if handle is None:
+            raise KeyError(f"no pair {pair!r}; trading: {', '.join(self.router.pairs)}")
+        return handle
 
 
 RECONCILE_TRADES_MS = 24 * 3600 * 1000

@@ -25,6 +25,7 @@ from actors.messages import (
     STATE,
     Envelope,
     ExitReason,
+    ForceExit,
     MarketTick,
     MarkPrices,
     OrderRejected,
@@ -139,6 +140,8 @@ class TradingOrchestrator:
         """A raised peak not yet sent to state (0: none): one that cannot arm the trailing
         stop yet goes with the next mark, not in a message of its own."""
         self.pending: str | None = None
+        self.exit_requested = False
+        """A ``ForceExit`` waits for the next tick (and for an order in flight to finish)."""
         self.unknown = 0
         self.paused = paused
         self._wait_for_book = True
@@ -170,6 +173,9 @@ class TradingOrchestrator:
             case ResumePair():
                 self.paused = False
                 return _NOTHING
+            case ForceExit():
+                self.exit_requested = self.book is None or self.book.position is not None
+                return _NOTHING
             case OrderRejected(proposal_id=pid) if pid == self.pending:
                 self.pending = None
                 return _NOTHING
@@ -186,6 +192,7 @@ class TradingOrchestrator:
         incoming = book.position
         if incoming is None:
             self.peak = self._peak_due = 0.0
+            self.exit_requested = False
         elif cached is not None and cached.opened_ms == incoming.opened_ms:
             # The same position: the peak only ever rises, and the pair's may be ahead of
             # what state has stored.
@@ -292,7 +299,7 @@ class TradingOrchestrator:
             else:
                 # No exit depends on it yet: it goes with the next mark.
                 self._peak_due = peak
-        if self._price_exits or signal is _SELL:
+        if self._price_exits or signal is _SELL or self.exit_requested:
             reason = self.exit_reason(position, peak, exit_price, signal)
             if reason is not None:
                 proposal = self._propose(tick, Side.SELL, reason, amount=position.amount)
@@ -302,7 +309,10 @@ class TradingOrchestrator:
     def exit_reason(
         self, position: Position, peak: float, price: float, signal: Signal
     ) -> ExitReason | None:
-        """Which rule, if any, closes ``position`` at ``price``."""
+        """Which rule, if any, closes ``position`` at ``price`` (an exit asked for by hand
+        first)."""
+        if self.exit_requested:
+            return ExitReason.FLATTEN
         rules = self.rules
         entry = position.entry_price
         if rules.stop_loss and price <= entry * (1.0 - rules.stop_loss):

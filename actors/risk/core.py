@@ -32,6 +32,8 @@ from actors.messages import (
     ExitReason,
     FeedStale,
     GetRiskStatus,
+    HaltChanged,
+    HaltEntries,
     Order,
     OrderRejected,
     OrderSettled,
@@ -41,6 +43,8 @@ from actors.messages import (
     PortfolioChanged,
     PositionClosed,
     ProposeOrder,
+    ResetHalt,
+    ResumeEntries,
     RiskStatus,
     Side,
     SubmitOrder,
@@ -156,6 +160,8 @@ class RiskBook:
         self._day_pnl = 0.0
         self._drawdown_halt = ""
         self._daily_halt = ""
+        self._manual_halt = ""
+        """A halt made by hand (``halt_entries``): only ``resume_entries`` lifts it."""
         self._last_stop: dict[str, int] = {}
         self._stale: dict[str, FeedStale] = {}
         """Pairs whose live feed went silent: no entries until data is back."""
@@ -368,8 +374,17 @@ class RiskBook:
         else:
             self._stale.pop(notice.pair, None)
 
+    def halt_entries(self, reason: str) -> None:
+        """The kill switch by hand: no new entries until ``resume_entries``."""
+        self._manual_halt = f"by hand: {reason}" if reason else "by hand"
+
+    def resume_entries(self) -> None:
+        """Lift a halt made by hand (the drawdown and daily-loss halts stay)."""
+        self._manual_halt = ""
+
     def reset_halt(self) -> None:
-        """Lift the kill switch by hand; the current equity becomes the new peak and day start."""
+        """Lift the drawdown and daily-loss halts by hand; the current equity becomes the new
+        peak and day start (a halt made by hand stays: ``resume_entries`` lifts it)."""
         self._drawdown_halt = ""
         self._daily_halt = ""
         self._follow_state_peak = False
@@ -394,7 +409,12 @@ class RiskBook:
 
     def halt_reason(self) -> str:
         """Why entries are halted (``""`` when they are not)."""
-        return self._drawdown_halt or self._daily_halt
+        return self._manual_halt or self._drawdown_halt or self._daily_halt
+
+    @property
+    def now_ms(self) -> int:
+        """The latest market time seen."""
+        return self._now_ms
 
     def status(self) -> RiskStatus:
         reason = self.halt_reason()
@@ -417,6 +437,16 @@ class RiskCore:
         """Messages of a type this core does not know (returned ``[]``)."""
 
     def handle(self, message: object) -> list[Envelope]:
+        halted = self.book.halt_reason()
+        out = self._handle(message)
+        reason = self.book.halt_reason()
+        if reason != halted:
+            # A halt set or lifted by the portfolio (drawdown, daily loss, a new day).
+            out = [*out, Envelope(to=EVENTS, message=HaltChanged(
+                halted=bool(reason), reason=reason or halted, ts_ms=self.book.now_ms))]
+        return out
+
+    def _handle(self, message: object) -> list[Envelope]:
         match message:
             case ProposeOrder() if not self.fence.admits(message.pair, message.generation,
                                                          message):
@@ -446,11 +476,22 @@ class RiskCore:
         return []
 
     def answer(self, query: object) -> RiskStatus:
-        """Reply to ``GetRiskStatus``.
+        """Reply to ``GetRiskStatus``, and to the halts by hand (``HaltEntries``,
+        ``ResumeEntries``, ``ResetHalt``) with the status after them; the caller publishes the
+        change (an ask has no envelopes).
 
         Raises:
             TypeError: for any other query (``ask`` hands it back to the caller).
         """
-        if isinstance(query, GetRiskStatus):
-            return self.book.status()
-        raise TypeError(f"risk core cannot answer {type(query).__name__}")
+        match query:
+            case GetRiskStatus():
+                pass
+            case HaltEntries():
+                self.book.halt_entries(query.reason)
+            case ResumeEntries():
+                self.book.resume_entries()
+            case ResetHalt():
+                self.book.reset_halt()
+            case _:
+                raise TypeError(f"risk core cannot answer {type(query).__name__}")
+        return self.book.status()

@@ -35,6 +35,7 @@ unknown message is logged, counted in ``unknown`` and answered with no envelopes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from loguru import logger
 
@@ -42,12 +43,15 @@ from actors.fencing import GenerationFence
 from actors.messages import (
     EVENTS,
     RISK,
+    AuditRecord,
+    ClosedTrade,
     Envelope,
     ExitReason,
     FlattenPosition,
     GetBalances,
     GetPairBook,
     GetPortfolio,
+    HistoryQuery,
     MarkPrices,
     Order,
     OrderFilled,
@@ -209,6 +213,9 @@ class StateCore:
             case RequestBook():
                 book = self.ledger.book(message.pair)
                 return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+            case AuditRecord():
+                self.store.insert_audit(message)
+                return []
             case _:
                 self.unknown += 1
                 logger.warning("state: unknown message {!r} ignored", message)
@@ -274,10 +281,17 @@ class StateCore:
             else:
                 order = None
         peak_before = ledger.peak_equity
+        held = ledger.positions.get(fill.pair) if fill.side is Side.SELL else None
         result = ledger.apply_fill(fill, checked=True)
         if result is None:  # pragma: no cover - knows_fill said it is new
             return []
         book, closed = result
+        if closed is not None and held is not None:
+            store.insert_trade(ClosedTrade(
+                pair=fill.pair, opened_ms=held.opened_ms, closed_ms=closed.ts_ms,
+                amount=held.amount, entry_price=held.entry_price,
+                exit_price=order.average_price if order is not None and order.average_price
+                else fill.price, pnl=closed.pnl, reason=closed.reason))
         pair = fill.pair
         self._dirty_pairs.add(pair)
         self._dirty_balances = True
@@ -346,7 +360,9 @@ class StateCore:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def answer(self, query: object) -> PairBook | PortfolioSnapshot | dict[str, float] | Ping:
+    def answer(
+        self, query: object
+    ) -> PairBook | PortfolioSnapshot | dict[str, float] | Ping | tuple[Any, ...]:
         """Reply to a query.
 
         Raises:
@@ -361,6 +377,8 @@ class StateCore:
                 return dict(self.ledger.balances)
             case Ping():
                 return query
+            case HistoryQuery():
+                return self.store.page(query)
             case _:
                 raise TypeError(f"the state actor does not answer {type(query).__name__}")
 

@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
 
 from actors.messages import (
+    AuditRecord,
+    ClosedTrade,
     ExitReason,
     Fill,
+    GetAudit,
+    GetEquity,
+    GetFills,
+    GetOrders,
+    GetTrades,
+    HistoryQuery,
     Order,
     OrderStatus,
     OrderType,
@@ -92,6 +100,34 @@ CREATE TABLE strategies (
 );
 CREATE TABLE equity (ts_ms INTEGER PRIMARY KEY, equity REAL NOT NULL);
 """
+
+_CONTROL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trades (
+    pair TEXT NOT NULL,
+    opened_ms INTEGER NOT NULL,
+    closed_ms INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    exit_price REAL NOT NULL,
+    pnl REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trades_by_time ON trades (closed_ms);
+CREATE INDEX IF NOT EXISTS fills_by_time ON fills (ts_ms);
+CREATE INDEX IF NOT EXISTS orders_by_time ON orders (created_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    ts_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+"""
+"""Closed round trips, the audit of steering by hand, and the indexes that let a page of
+history be read without sorting a whole table on the state actor's thread. Added to schema
+version 1 without a new version: older code never reads them, and a database from before gains
+them, empty, on its first open (no round trip before that is listed)."""
 
 _TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
 _ORDER_COLUMNS = (
@@ -168,13 +204,19 @@ class StateStore:
                     if statement.strip():
                         self._conn.execute(statement)
                 self._conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        else:
+            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            if row[0] != SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"state database {self.path!r} has schema version {row[0]}, "
+                    f"this code reads version {SCHEMA_VERSION}"
+                )
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone():
             return
-        row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        if row[0] != SCHEMA_VERSION:
-            raise StateStoreError(
-                f"state database {self.path!r} has schema version {row[0]}, "
-                f"this code reads version {SCHEMA_VERSION}"
-            )
+        with self.transaction():
+            for statement in _CONTROL_SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -433,6 +475,21 @@ class StateStore:
             if peak_equity is not None:
                 self._write_meta("peak_equity", peak_equity)
 
+    def insert_trade(self, trade: ClosedTrade) -> None:
+        """Record a finished round trip (inside the fill's transaction, like ``insert_fill``)."""
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                (trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
+                 trade.exit_price, trade.pnl, trade.reason.value))
+
+    def insert_audit(self, record: AuditRecord) -> None:
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                (record.ts_ms, record.actor, record.action, record.target, record.detail,
+                 record.outcome))
+
     def _write_balances(self, balances: Mapping[str, float]) -> None:
         """Write the assets whose amount differs from what the table holds."""
         pending, committed = self._balances_pending, self._balances_committed
@@ -503,6 +560,30 @@ class StateStore:
             "SELECT ts_ms, equity FROM equity WHERE ts_ms >= ? ORDER BY ts_ms", (since_ms,)
         )
         return [(int(ts), float(eq)) for ts, eq in rows]
+
+    def page(self, query: HistoryQuery) -> tuple[Any, ...]:
+        """One page of history, newest first: orders, fills, closed trades, equity points or
+        audit records, as ``query``'s type says (``actors.messages.HistoryQuery``)."""
+        table, columns, time_column, pair_column, build = _PAGES[type(query)]
+        clauses: list[str] = []
+        args: list[Any] = []
+        if query.pair is not None and pair_column:
+            clauses.append(f"{pair_column} = ?")
+            args.append(query.pair)
+        if query.since_ms is not None:
+            clauses.append(f"{time_column} >= ?")
+            args.append(query.since_ms)
+        if query.until_ms is not None:
+            clauses.append(f"{time_column} <= ?")
+            args.append(query.until_ms)
+        if isinstance(query, GetOrders) and query.open_only:
+            clauses.append(f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})")
+            args.extend(_TERMINAL)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT {columns} FROM {table} {where} ORDER BY {time_column} DESC, rowid DESC"
+            " LIMIT ? OFFSET ?", (*args, query.limit, query.offset))
+        return tuple(build(row) for row in rows)
 
     def last_equity_ms(self) -> int | None:
         row = self._conn.execute("SELECT MAX(ts_ms) FROM equity").fetchone()
@@ -668,6 +749,37 @@ def _fill(row: tuple[Any, ...]) -> Fill:
         ts_ms=ts_ms,
         maker=bool(maker),
     )
+
+
+_TRADE_COLUMNS = "pair, opened_ms, closed_ms, amount, entry_price, exit_price, pnl, reason"
+_AUDIT_COLUMNS = "ts_ms, actor, action, target, detail, outcome"
+
+
+def _trade(row: tuple[Any, ...]) -> ClosedTrade:
+    pair, opened, closed, amount, entry, exit_price, pnl, reason = row
+    return ClosedTrade(pair=pair, opened_ms=opened, closed_ms=closed, amount=amount,
+                       entry_price=entry, exit_price=exit_price, pnl=pnl,
+                       reason=ExitReason(reason))
+
+
+def _audit(row: tuple[Any, ...]) -> AuditRecord:
+    ts_ms, actor, action, target, detail, outcome = row
+    return AuditRecord(ts_ms=ts_ms, actor=actor, action=action, target=target, detail=detail,
+                       outcome=outcome)
+
+
+def _point(row: tuple[Any, ...]) -> tuple[int, float]:
+    return int(row[0]), float(row[1])
+
+
+_PAGES: dict[type[HistoryQuery], tuple[str, str, str, str, Callable[[tuple[Any, ...]], Any]]] = {
+    GetOrders: ("orders", _ORDER_COLUMNS, "created_ms", "pair", _order),
+    GetFills: ("fills", _FILL_COLUMNS, "ts_ms", "pair", _fill),
+    GetTrades: ("trades", _TRADE_COLUMNS, "closed_ms", "pair", _trade),
+    GetEquity: ("equity", "ts_ms, equity", "ts_ms", "", _point),
+    GetAudit: ("audit", _AUDIT_COLUMNS, "ts_ms", "target", _audit),
+}
+"""Per history query: table, columns, time column, pair column ("" for none), row builder."""
 
 
 # -- strategy specs as JSON ------------------------------------------------------------------

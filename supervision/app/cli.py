@@ -24,6 +24,7 @@ import attrs
 from loguru import logger
 
 from actors.messages import (
+    HaltChanged,
     OrderRejected,
     PairFailed,
     PairRestarted,
@@ -101,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
                    help="log JSON lines instead of text (stderr and the log file)")
     p.add_argument("--log-dir", metavar="DIR",
                    help=f"folder of the rotating log file (default {DEFAULT_LOG_DIR})")
+    p.add_argument("--api-port", type=int, metavar="PORT",
+                   help="serve the HTTP API and the dashboard on PORT (default: off; 0 = any "
+                        "free port)")
+    p.add_argument("--api-host", metavar="HOST",
+                   help="address the API listens on (default 127.0.0.1; another needs "
+                        "CONDUCTOR_API_TOKEN or [api] secrets_file)")
     return p
 
 
@@ -120,6 +127,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         "summary_json": args.summary_json, "status_interval": args.status_interval,
         "metrics_port": args.metrics_port, "log_json": args.log_json, "log_dir": args.log_dir,
         "live": args.live, "feed": args.feed,
+        "api_port": args.api_port, "api_host": args.api_host,
     }
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"duration: {args.duration!r} must be a positive number of seconds")
@@ -220,7 +228,7 @@ def log_event(event: object) -> None:
 
 
 _EVENT_LEVELS = {PairRestarted: "WARNING", PairFailed: "ERROR", ServiceRestarted: "WARNING",
-                 OrderRejected: "DEBUG"}
+                 OrderRejected: "DEBUG", HaltChanged: "WARNING"}
 
 
 def _install_signal_handlers(stop_requested: threading.Event) -> None:

@@ -7,6 +7,7 @@ what they return.
 from __future__ import annotations
 
 from actors.messages import (
+    HaltChanged,
     OrderFilled,
     OrderRejected,
     PairAdded,
@@ -92,4 +93,8 @@ def describe_event(event: object) -> str | None:
             return f"recovered {event.name} (restart {event.restarts}) after {event.error}"
         case OrderRejected():
             return f"refused  {event.pair} entry by risk: {event.reason} ({event.detail})"
+        case HaltChanged(halted=True):
+            return f"HALTED   new entries: {event.reason}"
+        case HaltChanged():
+            return f"resumed  new entries (was: {event.reason})"
     return None

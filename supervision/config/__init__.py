@@ -4,10 +4,12 @@ Everything a run needs is checked here, before any actor, thread or file exists:
 strategy (it is built once to prove it can be), exchange id, replay files, numbers. Each
 problem raises one ``ConfigError`` whose message names the key, the bad value and the valid
 choices; the CLI prints it and exits 2. One module per section: ``exchange``, ``restart``,
-``strategy``; ``system`` holds the whole value, ``build`` merges file and flags into it,
-``credentials`` reads API keys from the environment or a private file.
+``strategy``, ``api``, ``notify``; ``system`` holds the whole value, ``build`` merges file and
+flags into it, ``credentials`` reads API keys from the environment or a private file
+(``secrets``).
 """
 
+from supervision.config.api import ApiSettings, strategy_allowed
 from supervision.config.build import (
     TOP_LEVEL_KEYS,
     build_config,
@@ -17,6 +19,7 @@ from supervision.config.build import (
 )
 from supervision.config.credentials import load_credentials, require_credentials
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
+from supervision.config.notify import ChannelSettings, NotifySettings
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
 from supervision.config.strategy import strategy_spec_from, validate_strategy
 from supervision.config.system import (
@@ -37,8 +40,11 @@ __all__ = [
     "SIM",
     "STABLE_QUOTES",
     "TOP_LEVEL_KEYS",
+    "ApiSettings",
+    "ChannelSettings",
     "ConfigError",
     "ExchangeSettings",
+    "NotifySettings",
     "RestartPolicy",
     "SystemConfig",
     "build_config",
@@ -48,6 +54,7 @@ __all__ = [
     "parse_replay",
     "parse_speed",
     "require_credentials",
+    "strategy_allowed",
     "strategy_spec_from",
     "validate_strategy",
 ]

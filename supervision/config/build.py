@@ -23,12 +23,14 @@ from actors.messages import OrderType, StrategySpec
 from actors.pair import ExitRules
 from actors.pairs import PairError, parse_pair_list, split_pair
 from actors.risk import RiskConfig
+from supervision.config.api import api_settings_from
 from supervision.config.exchange import (
     SIM,
     exchange_settings_from,
     exchange_table,
     validate_exchange,
 )
+from supervision.config.notify import notify_settings_from
 from supervision.config.restart import RestartPolicy
 from supervision.config.strategy import strategy_spec_from, validate_strategy
 from supervision.config.system import LOG_LEVELS, SystemConfig
@@ -112,6 +114,7 @@ TOP_LEVEL_KEYS = (
     "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
     "pair_workers", "gil_switch_ms", "metrics_port", "log_json", "log_dir",
+    "api", "notify",
 )
 
 
@@ -224,6 +227,10 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
                      ("restart", RestartPolicy)):
         if key in merged:
             kwargs[key] = _section(cls, merged[key], key)
+    # Sections given as a table in the overrides (embedding) replace the file's.
+    kwargs["api"] = api_settings_from(merged.get("api", {}), overrides)
+    if merged.get("notify") is not None:
+        kwargs["notify"] = notify_settings_from(merged["notify"])
     return SystemConfig(**kwargs)
 
 

@@ -13,12 +13,11 @@ Runs once, at start, on the starting thread. Raises ``ConfigError`` (the CLI exi
 from __future__ import annotations
 
 import os
-import stat
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from actors.exchange import Credentials, env_prefix
+from supervision.config.secrets import read_private_toml
 from supervision.config.values import ConfigError
 
 FILE_KEYS = ("api_key", "secret", "password")
@@ -69,24 +68,7 @@ def require_credentials(exchange_id: str, settings: Any,
 
 
 def _from_file(path: str) -> Credentials:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise ConfigError(f"exchange.secrets_file {path!r} cannot be read: "
-                          f"{exc.strerror or exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"exchange.secrets_file {path!r} is readable by group or others (mode "
-            f"{stat.S_IMODE(mode):o}); run: chmod 600 {path}")
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"exchange.secrets_file {path!r} cannot be read: "
-                          f"{exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        # The decoder's message quotes no values, only where the syntax broke.
-        raise ConfigError(f"exchange.secrets_file {path!r} is not valid TOML: {exc}") from None
+    data = read_private_toml(path, "exchange.secrets_file")
     unknown = sorted(set(data) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(f"exchange.secrets_file {path!r}: unknown key(s) "

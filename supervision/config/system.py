@@ -13,7 +13,9 @@ from actors.messages import StrategySpec
 from actors.pair import ExitRules
 from actors.pairs import split_pair
 from actors.risk import RiskConfig
+from supervision.config.api import ApiSettings
 from supervision.config.exchange import SIM, ExchangeSettings
+from supervision.config.notify import NotifySettings
 from supervision.config.restart import RestartPolicy
 
 DEFAULT_STATE_DB = os.path.join("var", "trade-conductor.sqlite")
@@ -69,6 +71,10 @@ class SystemConfig:
     log_dir: str = DEFAULT_LOG_DIR
     """Where the CLI keeps its rotating log file."""
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:8])
+    api: ApiSettings = ApiSettings()
+    """The HTTP API and dashboard (``[api]``, ``--api-port``); off without a port."""
+    notify: NotifySettings = NotifySettings()
+    """Alerts to webhooks, Telegram, Discord (``[notify]``); none by default."""
 
     @property
     def quote(self) -> str:

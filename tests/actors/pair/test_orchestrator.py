@@ -12,6 +12,7 @@ from actors.messages import (
     RISK,
     STATE,
     ExitReason,
+    ForceExit,
     MarketTick,
     MarkPrices,
     Order,
@@ -445,3 +446,34 @@ def test_an_unknown_message_is_counted_not_silently_ignored():
     out = core.handle(attrs.make_class("Odd", [])())
 
     assert out == [] and core.unknown == 1
+
+
+def test_a_forced_exit_sells_the_whole_position_on_the_next_tick_as_flatten():
+    """ForceExit: the next tick proposes a market sell of the position, reason flatten, even
+    with every exit rule off and a HOLD signal; the request ends with the position."""
+    rules = ExitRules(stop_loss=0.0, take_profit=0.0, trailing_stop=0.0)
+    core = ready(ScriptedStrategy(), rules, pos=position(amount=2.0))
+    assert core.handle(ForceExit(pair=PAIR)) == []
+
+    (proposal,) = proposals(core.process_market_tick(tick(101.0, spread=0.5)))
+
+    assert proposal.side is Side.SELL and proposal.amount == 2.0
+    assert proposal.reason is ExitReason.FLATTEN and proposal.bid == 100.5
+    core.handle(PositionChanged(book=book(None)))
+    assert not core.exit_requested
+
+
+def test_a_forced_exit_of_a_flat_pair_is_forgotten_and_waits_for_an_open_order():
+    """Flat: nothing is requested, so the next position is not sold. With an order open the
+    exit waits for it rather than doubling it."""
+    core = ready(ScriptedStrategy())
+    core.handle(ForceExit(pair=PAIR))
+    assert not core.exit_requested
+    order = Order(order_id="o-x", pair=PAIR, side=Side.SELL, order_type=OrderType.LIMIT,
+                  reason=ExitReason.TAKE_PROFIT, amount=1.0, status=OrderStatus.OPEN,
+                  created_ms=1, updated_ms=1, limit_price=110.0)
+    core.handle(PositionChanged(book=book(position(), orders=(order,))))
+    core.handle(ForceExit(pair=PAIR))
+    assert proposals(core.process_market_tick(tick(100.0))) == []
+    core.handle(PositionChanged(book=book(position())))
+    assert proposals(core.process_market_tick(tick(100.0)))[0].reason is ExitReason.FLATTEN

@@ -13,6 +13,8 @@ from actors.messages import (
     FeedStale,
     GetBalances,
     GetRiskStatus,
+    HaltChanged,
+    HaltEntries,
     Order,
     OrderRejected,
     OrderSettled,
@@ -22,6 +24,8 @@ from actors.messages import (
     PortfolioChanged,
     PositionClosed,
     ProposeOrder,
+    ResetHalt,
+    ResumeEntries,
     Side,
     SubmitOrder,
 )
@@ -608,3 +612,35 @@ def test_entries_are_allowed_again_once_the_feed_is_fresh_and_other_pairs_never_
 
     assert approved(book.check(entry("e3")))
     assert book.status().stale_pairs == ()
+
+
+def test_a_halt_by_hand_refuses_entries_until_resumed_and_outlives_a_reset() -> None:
+    """halt_entries: entries refused as halted (exits pass); reset_halt leaves it; only
+    resume_entries lifts it."""
+    book = make_book()
+    book.on_portfolio(portfolio())
+    book.halt_entries("maintenance")
+
+    assert rejected(book.check(entry("p1"))).detail == "by hand: maintenance"
+    approved(book.check(exit_("x1", pair="ETH/USDT")))
+    book.reset_halt()
+    assert book.status().halted
+    book.resume_entries()
+    approved(book.check(entry("p2")))
+
+
+def test_the_core_answers_halts_by_hand_and_publishes_automatic_halt_changes() -> None:
+    """HaltEntries/ResumeEntries/ResetHalt are asks answered with the status; a drawdown halt
+    that the portfolio sets goes to EVENTS as HaltChanged, and so does its lifting."""
+    core = RiskCore(make_book(max_drawdown=0.15))
+    core.handle(portfolio())
+    assert core.answer(HaltEntries(reason="x")).halted
+    assert not core.answer(ResumeEntries()).halted
+
+    out = core.handle(portfolio(8_000.0, peak=10_000.0, ts=T0 + 1))
+
+    (event,) = [e.message for e in out if e.to == EVENTS]
+    assert isinstance(event, HaltChanged) and event.halted and event.ts_ms == T0 + 1
+    assert "max_drawdown" in event.reason
+    assert not core.answer(ResetHalt()).halted
+    assert core.handle(portfolio(8_000.0, peak=10_000.0, ts=T0 + 2)) == []

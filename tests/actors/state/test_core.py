@@ -14,13 +14,20 @@ from hypothesis import strategies as st
 from actors.messages import (
     EVENTS,
     RISK,
+    AuditRecord,
+    ClosedTrade,
     Envelope,
     ExitReason,
     Fill,
+    GetAudit,
     GetBalances,
+    GetEquity,
+    GetFills,
+    GetOrders,
     GetPairBook,
     GetPortfolio,
     GetRiskStatus,
+    GetTrades,
     MarkPrices,
     Order,
     OrderFilled,
@@ -657,3 +664,59 @@ def test_closing_without_commit_loses_the_batch_and_a_reload_replays_it_exactly(
     assert replayed == expected
     assert again.store.load().realized == {BTC: pytest.approx(10.0)}
     again.close()
+
+
+# -- control plane: closed trades, audit, history pages ------------------------------------------
+
+
+def test_a_closed_round_trip_is_recorded_with_its_entry_exit_and_pnl(core: StateCore) -> None:
+    """The trades table gets one row per round trip, read back newest first by GetTrades."""
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0, 1.0, ts_ms=2_000))
+    core.handle(OrderUpdated(order=an_order("o-2", Side.SELL, reason=ExitReason.STOP_LOSS)))
+    core.handle(filled("f-2", Side.SELL, 10.0, 95.0, 1.0, order_id="o-2", ts_ms=3_000))
+
+    (trade,) = core.answer(GetTrades())
+
+    assert trade == ClosedTrade(pair=BTC, opened_ms=2_000, closed_ms=3_000, amount=10.0,
+                                entry_price=100.0, exit_price=95.0, pnl=-52.0,
+                                reason=ExitReason.STOP_LOSS)
+    assert core.answer(GetTrades(pair="ETH/USDT")) == ()
+
+
+def test_history_pages_are_newest_first_and_filtered_by_pair_time_and_status(
+        core: StateCore) -> None:
+    """GetFills and GetOrders page newest first; offset skips, since/until bound the window,
+    open_only keeps unfinished orders; GetEquity pages the equity points."""
+    for n in range(5):
+        core.handle(filled(f"f-{n}", Side.BUY, 0.1, 100.0, ts_ms=2_000 + n, order_id=f"o-{n}"))
+    core.handle(OrderUpdated(order=an_order("o-open", Side.BUY)))
+    core.handle(marks(10_000, 101.0))
+
+    assert [f.fill_id for f in core.answer(GetFills(limit=2))] == ["f-4", "f-3"]
+    assert [f.fill_id for f in core.answer(GetFills(limit=2, offset=2))] == ["f-2", "f-1"]
+    window = core.answer(GetFills(since_ms=2_001, until_ms=2_002))
+    assert [f.fill_id for f in window] == ["f-2", "f-1"]
+    assert core.answer(GetFills(pair="ETH/USDT")) == ()
+    assert [o.order_id for o in core.answer(GetOrders(open_only=True))] == ["o-open"]
+    assert core.answer(GetEquity())[0][0] == 10_000
+
+
+def test_an_audit_record_is_stored_and_read_back(core: StateCore) -> None:
+    record = AuditRecord(ts_ms=5, actor="api 127.0.0.1", action="pause", target=BTC,
+                         detail="", outcome="ok")
+    assert core.handle(record) == []
+    assert core.answer(GetAudit()) == (record,)
+    assert core.answer(GetAudit(pair="ETH/USDT")) == ()
+
+
+def test_a_database_from_before_the_control_tables_gains_them_on_open(db: str) -> None:
+    """An older schema-1 file without trades and audit opens, and they are there after."""
+    StateCore.open(db, "USDT", FUNDING).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE trades")
+        conn.execute("DROP TABLE audit")
+    state = StateCore.open(db, "USDT", FUNDING)
+    try:
+        assert state.answer(GetTrades()) == () and state.answer(GetAudit()) == ()
+    finally:
+        state.close()

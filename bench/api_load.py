@@ -1,0 +1,139 @@
+"""The control plane under load: 50 pairs at 20 ticks/s with 20 clients polling ``/status``
+and 20 following the event stream, against the same run without them.
+
+Target (issue 13): tick -> decision p99 with the clients within 1.2x of the run without.
+Both runs are ``bench.live.run_live`` (the production actors on a paced feed, the pairs'
+own latency records); the loaded run also serves the API on a free loopback port. The
+clients run in a separate process (``python -m bench.api_load --clients URL ...``), as real
+clients would: their own parsing does not hold this process's GIL. Each poller asks for
+``/status`` every ``POLL_S``; each stream client reads ``/api/v1/events`` to the end. The
+client process stops by itself after the run's length and is ended with the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import Row, check
+
+PAIRS = 50
+POLLERS = 20
+STREAMS = 20
+POLL_S = 0.5
+TARGET_RATIO = 1.2
+
+
+def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    from bench.live import run_live
+
+    seconds = 5.0 if quick else 20.0
+    warm_s = 2.0
+    token = secrets.token_urlsafe(24)
+    os.environ["CONDUCTOR_API_TOKEN"] = token
+    baseline = run_live(PAIRS, seconds, warm_s)
+    clients: list[subprocess.Popen[bytes]] = []
+    counts: dict[str, Any] = {}
+
+    def start_clients(system: Any) -> None:
+        clients.append(subprocess.Popen(
+            [sys.executable, "-m", "bench.api_load", "--clients", system.api_url,
+             "--seconds", str(warm_s + seconds + 5)],
+            env={**os.environ, "CONDUCTOR_API_TOKEN": token}, stdout=subprocess.PIPE))
+
+    try:
+        loaded = run_live(PAIRS, seconds, warm_s, on_started=start_clients,
+                          api={"port": 0})
+    finally:
+        for process in clients:
+            process.terminate()
+            out, _ = process.communicate(timeout=10)
+            counts["clients"] = out.decode().strip()
+    base, load = baseline["decision"]["p99_ms"], loaded["decision"]["p99_ms"]
+    ratio = load / base if base else float("nan")
+    rows = [
+        Row("api_load", f"{PAIRS} pairs @20 t/s, no API", "tick->decision p99", base, "ms"),
+        Row("api_load", f"{PAIRS} pairs @20 t/s, {POLLERS} pollers + {STREAMS} streams",
+            "tick->decision p99", load, "ms", note=counts.get("clients", "")),
+        Row("api_load", "with clients / without", "p99 ratio", ratio, "x",
+            target=f"<= {TARGET_RATIO}", ok=check(ratio, TARGET_RATIO, higher_is_better=False)),
+    ]
+    return rows, {"baseline": baseline, "loaded": loaded, **counts}
+
+
+# -- the client process ---------------------------------------------------------------------
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+
+def _poll(url: str, token: str, until: float, done: list[int]) -> None:
+    conn = _connection(url)
+    while time.monotonic() < until:
+        began = time.monotonic()
+        try:
+            conn.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            response.read()
+            done.append(response.status)
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = _connection(url)
+        time.sleep(max(0.0, POLL_S - (time.monotonic() - began)))
+
+
+def _follow(url: str, token: str, until: float, seen: list[int]) -> None:
+    conn = _connection(url)
+    try:
+        conn.request("GET", "/api/v1/events", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        events = 0
+        for line in response:
+            if line.startswith(b"event:"):
+                events += 1
+            if time.monotonic() >= until:
+                break
+        seen.append(events)
+    except (OSError, http.client.HTTPException):
+        seen.append(-1)
+
+
+def run_clients(url: str, seconds: float) -> None:
+    token = os.environ["CONDUCTOR_API_TOKEN"]
+    until = time.monotonic() + seconds
+    polled: list[int] = []
+    streamed: list[int] = []
+    threads = [threading.Thread(target=_poll, args=(url, token, until, polled), daemon=True)
+               for _ in range(POLLERS)]
+    threads += [threading.Thread(target=_follow, args=(url, token, until, streamed),
+                                 daemon=True) for _ in range(STREAMS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 5)
+    ok = sum(1 for s in polled if s == 200)
+    print(f"{ok} status answers ({len(polled) - ok} not 200), {sum(streamed)} stream events "
+          f"to {len(streamed)} clients", flush=True)
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(prog="python -m bench.api_load")
+    cli.add_argument("--clients", metavar="URL")
+    cli.add_argument("--seconds", type=float, default=10.0)
+    cli.add_argument("--quick", action="store_true")
+    args = cli.parse_args()
+    if args.clients:
+        run_clients(args.clients, args.seconds)
+    else:
+        for row in bench_api_load(args.quick)[0]:
+            print(row)

@@ -1,0 +1,43 @@
+"""The HTTP API, its event stream and the web dashboard, beside the embedding facade.
+
+``journal`` numbers the system's events (the facade keeps one always: ``TradingSystem.events``);
+``audit`` records every call that steers the system; ``server`` (FastAPI on uvicorn, on a
+thread of its own) serves ``routes``, each a thin layer over the ``TradingSystem`` method of
+the same name, behind ``auth`` (a bearer token). The server is imported only when a port is
+configured, so a run without the API never loads the web stack.
+"""
+
+from typing import Any
+
+from supervision.api.audit import audited
+from supervision.api.journal import EventJournal, kind_of, level_of
+from supervision.api.queries import (
+    EquityPoint,
+    RiskReport,
+    check_page,
+    equity_points,
+    jsonable,
+    redacted,
+)
+
+__all__ = [
+    "ApiServer",
+    "EquityPoint",
+    "EventJournal",
+    "RiskReport",
+    "audited",
+    "check_page",
+    "equity_points",
+    "jsonable",
+    "kind_of",
+    "level_of",
+    "redacted",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ApiServer":
+        from supervision.api.server import ApiServer
+
+        return ApiServer
+    raise AttributeError(name)
