@@ -545,7 +545,7 @@ class TradingSystem:
                             pairs=(), error=self._error)
 
     @audited
-    def swap_strategy(self, pair: str, spec: StrategySpec) -> None:
+    def swap_strategy(self, pair: str, spec: StrategySpec, *, by: str = "python") -> None:
         """Swap a pair's strategy while it trades. The spec is checked here first, so a bad
         one raises ``ConfigError`` at once; the pair then builds and warms it itself."""
         self._require_running()
@@ -559,7 +559,7 @@ class TradingSystem:
 
     @audited
     def add_pair(self, pair: str, spec: StrategySpec | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, *, by: str = "python") -> None:
         """Start trading ``pair`` (with ``spec``, default the configured strategy) while the
         others go on. Pairs can be added while the simulator is the feed.
 
@@ -588,8 +588,8 @@ class TradingSystem:
                                    timeout=self._timeout(timeout))
 
     @audited
-    def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None
-                    ) -> None:
+    def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None, *,
+                    by: str = "python") -> None:
         """Stop trading ``pair``; ``policy`` ``hold`` keeps its position, ``flatten`` sells it
         at market."""
         self._require_running()
@@ -601,14 +601,14 @@ class TradingSystem:
         self._market.remove_pair(pair)
 
     @audited
-    def pause(self, pair: str, timeout: float | None = None) -> None:
+    def pause(self, pair: str, timeout: float | None = None, *, by: str = "python") -> None:
         """No new entries on ``pair``; its open position is still managed (stops, exits)."""
         self._require_running()
         self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=True),
                                    timeout=self._timeout(timeout))
 
     @audited
-    def resume(self, pair: str, timeout: float | None = None) -> None:
+    def resume(self, pair: str, timeout: float | None = None, *, by: str = "python") -> None:
         """Allow new entries on ``pair`` again."""
         self._require_running()
         self._refs[SUPERVISOR].ask(SetPaused(pair=pair, paused=False),
@@ -732,7 +732,7 @@ class TradingSystem:
         return tuple(dict.fromkeys(names))
 
     @audited
-    def force_exit(self, pair: str, timeout: float | None = None) -> float:
+    def force_exit(self, pair: str, timeout: float | None = None, *, by: str = "python") -> float:
         """Sell ``pair``'s whole position at market on its next tick, through the pair's own
         exit path (reason ``flatten``); returns the amount held. An order in flight is waited
         for, never doubled.
@@ -752,7 +752,8 @@ class TradingSystem:
         return book.position.amount
 
     @audited
-    def force_exit_all(self, timeout: float | None = None) -> tuple[str, ...]:
+    def force_exit_all(self, timeout: float | None = None, *,
+                       by: str = "python") -> tuple[str, ...]:
         """``force_exit`` every pair that holds a position; returns those pairs."""
         self._require_running()
         portfolio: PortfolioSnapshot = self._refs[STATE].ask(GetPortfolio(),
@@ -764,18 +765,19 @@ class TradingSystem:
         return pairs
 
     @audited
-    def halt_entries(self, reason: str = "", timeout: float | None = None) -> RiskStatus:
+    def halt_entries(self, reason: str = "", timeout: float | None = None, *,
+                     by: str = "python") -> RiskStatus:
         """The kill switch by hand: no pair opens a position until ``resume_entries``; exits
         and stops still run."""
         return self._steer_risk(HaltEntries(reason=reason), timeout)
 
     @audited
-    def resume_entries(self, timeout: float | None = None) -> RiskStatus:
+    def resume_entries(self, timeout: float | None = None, *, by: str = "python") -> RiskStatus:
         """Lift a halt made by hand (a drawdown or daily-loss halt stays: ``reset_halt``)."""
         return self._steer_risk(ResumeEntries(), timeout)
 
     @audited
-    def reset_halt(self, timeout: float | None = None) -> RiskStatus:
+    def reset_halt(self, timeout: float | None = None, *, by: str = "python") -> RiskStatus:
         """Lift the drawdown and daily-loss halts; the current equity becomes the new peak."""
         return self._steer_risk(ResetHalt(), timeout)
 

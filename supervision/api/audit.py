@@ -32,15 +32,19 @@ def describe_argument(value: object) -> str:
 
 
 def audited(method: F) -> F:
-    """Record every call of ``method`` (the first argument is its target: a pair or none)."""
+    """Record every call of ``method`` (the first argument is its target: a pair or none).
+
+    The method declares ``by`` (who asked: ``python``, ``api``, ``telegram``) as a keyword of
+    its own, so that callers are type-checked; only this wrapper reads it."""
     action = method.__name__
 
     @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, by: str = "python", **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        by = kwargs.get("by", "python")
         target = str(args[0]) if args else ""
         detail = " ".join([*(describe_argument(a) for a in args[1:]),
                            *(f"{k}={describe_argument(v)}" for k, v in kwargs.items()
-                             if k != "timeout" and v is not None)])
+                             if k not in ("timeout", "by") and v is not None)])
         entry = AuditRecord(ts_ms=int(time.time() * 1000), actor=by, action=action,
                             target=target, detail=detail, outcome="ok")
         try:

@@ -131,7 +131,7 @@ class BadTokenThrottle:
             del self._failures[next(iter(self._failures))]
         if count <= self.free:
             return 0.0
-        return min(self.max_s, self.base_s * 2 ** (count - self.free - 1))
+        return float(min(self.max_s, self.base_s * 2 ** (count - self.free - 1)))
 
     def succeeded(self, client: str) -> None:
         self._failures.pop(client, None)

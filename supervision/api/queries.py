@@ -62,7 +62,8 @@ def equity_points(points: Iterable[tuple[int, float]]) -> tuple[EquityPoint, ...
 def redacted(config: Any) -> dict[str, Any]:
     """``config`` (a ``SystemConfig``) as JSON values, with every value whose key names a
     secret replaced, and webhook addresses cut to their host (their path is the secret)."""
-    return _clean(jsonable(config), "")
+    cleaned: dict[str, Any] = _clean(jsonable(config), "")
+    return cleaned
 
 
 def jsonable(value: Any) -> Any:

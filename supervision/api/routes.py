@@ -140,13 +140,15 @@ def install(app: FastAPI) -> None:
         """The portfolio and every pair: state, strategy, price, position, PnL, latency,
         restarts, ticks, shed and dropped (at most a quarter of a second old)."""
         status_json: Any = request.app.state.status_json
-        return status_json()
+        snapshot: dict[str, Any] = status_json()
+        return snapshot
 
     @api.get("/pairs/{pair}", operation_id="pair_status", tags=["read"])
     def pair_status(request: Request, pair: str) -> dict[str, Any]:
         """One pair (written BASE-QUOTE in the path, e.g. BTC-USDT)."""
         system = _system(request)
-        return jsonable(system.pair_status(_pair(system, pair)))
+        answer: dict[str, Any] = jsonable(system.pair_status(_pair(system, pair)))
+        return answer
 
     @api.get("/orders", operation_id="orders", tags=["read"])
     def orders(request: Request, *, pair: str | None = PairFilter,
@@ -187,7 +189,8 @@ def install(app: FastAPI) -> None:
     @api.get("/risk", operation_id="risk", tags=["read"])
     def risk(request: Request) -> dict[str, Any]:
         """Halts, limits and rejections by reason."""
-        return jsonable(_system(request).risk())
+        answer: dict[str, Any] = jsonable(_system(request).risk())
+        return answer
 
     @api.get("/config", operation_id="effective_config", tags=["read"])
     def effective_config(request: Request) -> dict[str, Any]:
