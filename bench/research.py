@@ -29,8 +29,7 @@ from typing import Any
 from actors.messages import StrategySpec
 from bench.common import Row, check, peak_rss_mb, reset_peak_rss, rss_mb
 from supervision.config import build_config
-from supervision.research import from_files, run_backtest
-from supervision.research.timeframes import TimeRange
+from supervision.research import TimeRange, from_files, run_backtest
 
 DATA = Path("var/bench/research")
 PAIRS = tuple(f"{base}/USDT" for base in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC",
@@ -85,7 +84,7 @@ def bench_year(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     elapsed = time.perf_counter() - started
     growth = peak_rss_mb() - before
     ticks = run.recording.ticks
-    from supervision.research.outputs import write_report
+    from supervision.research import write_report
 
     folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
     t0 = time.perf_counter()
@@ -108,7 +107,7 @@ def bench_year(quick: bool) -> tuple[list[Row], dict[str, Any]]:
 
 def _trials_per_minute(jobs: int, trials: int, files: list[tuple[str, str]],
                        storage: Path) -> float:
-    from supervision.research.optimize import make_job, resolve_space, run_study
+    from supervision.research import make_job, resolve_space, run_study
 
     config = build_config({}, {"pairs": ",".join(p for p, _ in files),
                                "strategy": StrategySpec.of("ema_cross", timeframe_s=300)})

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 WINGS = {
     "actors": ("market", "pair", "risk", "execution", "state", "exchange"),
-    "supervision": ("tree", "runtime", "monitoring", "config", "app"),
+    "supervision": ("tree", "runtime", "monitoring", "config", "app", "api", "notify", "research"),
 }
 CODE = ("actors", "supervision", "strategies", "bench", "examples")
 

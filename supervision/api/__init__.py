@@ -28,6 +28,7 @@ __all__ = [
     "audited",
     "check_page",
     "equity_points",
+    "event_json",
     "jsonable",
     "kind_of",
     "level_of",
@@ -40,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from supervision.api.server import ApiServer
 
         return ApiServer
+    if name == "event_json":
+        from supervision.api.events import event_json
+
+        return event_json
     raise AttributeError(name)

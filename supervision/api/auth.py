@@ -23,8 +23,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from supervision.config import ApiSettings, ConfigError
-from supervision.config.secrets import read_private_toml
+from supervision.config import ApiSettings, ConfigError, read_private_toml
 
 TOKEN_ENV = "CONDUCTOR_API_TOKEN"  # noqa: S105 - the variable's name, not a token
 MIN_TOKEN_CHARS = 16

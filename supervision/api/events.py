@@ -43,7 +43,7 @@ def event_json(seq: int, event: object) -> dict[str, Any]:
 
 def describe(event: object) -> str | None:
     """One line for a person: the CLI's wording, and the events the CLI logs elsewhere."""
-    from supervision.app.format import describe_event
+    from supervision.app import describe_event
 
     match event:
         case FeedStale(stale=True):

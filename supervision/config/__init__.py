@@ -21,6 +21,7 @@ from supervision.config.credentials import load_credentials, require_credentials
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.notify import ChannelSettings, NotifySettings
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
+from supervision.config.secrets import read_private_toml
 from supervision.config.strategy import strategy_spec_from, validate_strategy
 from supervision.config.system import (
     DEFAULT_LOG_DIR,
@@ -53,6 +54,7 @@ __all__ = [
     "load_toml",
     "parse_replay",
     "parse_speed",
+    "read_private_toml",
     "require_credentials",
     "strategy_allowed",
     "strategy_spec_from",

@@ -16,8 +16,7 @@ from typing import Any
 
 import attrs
 
-from supervision.config import ChannelSettings, ConfigError, NotifySettings
-from supervision.config.secrets import read_private_toml
+from supervision.config import ChannelSettings, ConfigError, NotifySettings, read_private_toml
 
 TELEGRAM_TOKEN_ENV = "CONDUCTOR_TELEGRAM_TOKEN"  # noqa: S105 - a variable's name
 DISCORD_WEBHOOK_ENV = "CONDUCTOR_DISCORD_WEBHOOK"

@@ -34,9 +34,10 @@ HELP = ("commands: /status, /pause PAIR, /resume PAIR, /halt [reason] "
 
 
 def _format(seq: int, event: object) -> dict[str, Any]:
-    from supervision.api.events import event_json
+    from supervision.api import event_json
 
-    return event_json(seq, event)
+    formatted: dict[str, Any] = event_json(seq, event)
+    return formatted
 
 
 class Notifier:

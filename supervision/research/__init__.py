@@ -11,8 +11,11 @@ optimize`` commands, which ``supervision.main`` hands over to.
 from supervision.research.backtest import BacktestRun, run_backtest
 from supervision.research.cli import COMMANDS, run
 from supervision.research.download import Downloader, DownloadError, DownloadResult
+from supervision.research.optimize import make_job, resolve_space, run_study
+from supervision.research.outputs import write_report
 from supervision.research.report import build_report
 from supervision.research.source import BacktestData, from_data_dir, from_files
+from supervision.research.timeframes import TimeRange
 
 __all__ = [
     "COMMANDS",
@@ -21,9 +24,14 @@ __all__ = [
     "DownloadError",
     "DownloadResult",
     "Downloader",
+    "TimeRange",
     "build_report",
     "from_data_dir",
     "from_files",
+    "make_job",
+    "resolve_space",
     "run",
     "run_backtest",
+    "run_study",
+    "write_report",
 ]
