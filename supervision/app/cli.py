@@ -101,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
                    help="log JSON lines instead of text (stderr and the log file)")
     p.add_argument("--log-dir", metavar="DIR",
                    help=f"folder of the rotating log file (default {DEFAULT_LOG_DIR})")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the pairs in shards on a Ray cluster: 'auto' (this machine's "
+                        "Ray) or HOST:PORT of its head; needs pip install -e '.[cluster]'")
     return p
 
 
@@ -119,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         "duration": args.duration, "seed": args.seed, "log_level": args.log_level,
         "summary_json": args.summary_json, "status_interval": args.status_interval,
         "metrics_port": args.metrics_port, "log_json": args.log_json, "log_dir": args.log_dir,
-        "live": args.live, "feed": args.feed,
+        "live": args.live, "feed": args.feed, "cluster": args.cluster,
     }
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"duration: {args.duration!r} must be a positive number of seconds")

@@ -15,6 +15,7 @@ from supervision.config.build import (
     parse_replay,
     parse_speed,
 )
+from supervision.config.cluster import AUTO, ClusterConfig
 from supervision.config.credentials import load_credentials, require_credentials
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
@@ -29,6 +30,7 @@ from supervision.config.system import (
 from supervision.config.values import ConfigError
 
 __all__ = [
+    "AUTO",
     "DEFAULT_LOG_DIR",
     "DEFAULT_STATE_DB",
     "FEEDS",
@@ -37,6 +39,7 @@ __all__ = [
     "SIM",
     "STABLE_QUOTES",
     "TOP_LEVEL_KEYS",
+    "ClusterConfig",
     "ConfigError",
     "ExchangeSettings",
     "RestartPolicy",

@@ -23,6 +23,7 @@ from actors.messages import OrderType, StrategySpec
 from actors.pair import ExitRules
 from actors.pairs import PairError, parse_pair_list, split_pair
 from actors.risk import RiskConfig
+from supervision.config.cluster import cluster_config_from, cluster_table
 from supervision.config.exchange import (
     SIM,
     exchange_settings_from,
@@ -112,6 +113,7 @@ TOP_LEVEL_KEYS = (
     "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
     "pair_workers", "gil_switch_ms", "metrics_port", "log_json", "log_dir",
+    "cluster",
 )
 
 
@@ -139,7 +141,7 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
             raise ConfigError(f"unknown config key {key!r}; valid keys: "
                               f"{', '.join(TOP_LEVEL_KEYS)}")
     merged: dict[str, Any] = {**file_values, **{k: v for k, v in overrides.items()
-                                                if v is not None}}
+                                                if v is not None and k != "cluster"}}
     kwargs: dict[str, Any] = {}
 
     table = exchange_table(file_values.get("exchange", SIM), overrides)
@@ -224,6 +226,9 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
                      ("restart", RestartPolicy)):
         if key in merged:
             kwargs[key] = _section(cls, merged[key], key)
+    cluster = cluster_table(file_values.get("cluster"), overrides.get("cluster"))
+    if cluster is not None:
+        kwargs["cluster"] = cluster_config_from(cluster, kwargs["pairs"])
     return SystemConfig(**kwargs)
 
 

@@ -13,6 +13,7 @@ from actors.messages import StrategySpec
 from actors.pair import ExitRules
 from actors.pairs import split_pair
 from actors.risk import RiskConfig
+from supervision.config.cluster import ClusterConfig
 from supervision.config.exchange import SIM, ExchangeSettings
 from supervision.config.restart import RestartPolicy
 
@@ -69,6 +70,8 @@ class SystemConfig:
     log_dir: str = DEFAULT_LOG_DIR
     """Where the CLI keeps its rotating log file."""
     run_id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:8])
+    cluster: ClusterConfig | None = None
+    """Run the pairs in shards on a Ray cluster (``supervision.cluster``); None: one process."""
 
     @property
     def quote(self) -> str:
