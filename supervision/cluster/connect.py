@@ -21,7 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from supervision.cluster.plan import NodeOffer, offers, shard_needs, unmet
+from supervision.cluster.plan import NodeOffer, room, shard_needs, unmet
 from supervision.cluster.shard import ShardServer
 from supervision.cluster.wire import ShardHello, ShardSpec
 from supervision.config import AUTO, ClusterConfig, ConfigError
@@ -162,21 +162,13 @@ def _check_room(session: RaySession) -> None:
     if why:
         raise ConfigError(f"cluster.resources: {why}; lower cpus_per_shard or "
                           "memory_mb_per_shard, or add such a node")
-    room = sum(_fits(node, session.needs) for node in nodes)
+    space = sum(room(node, session.needs) for node in nodes)
     shards = session.cluster.shards
-    if room < shards:
+    if space < shards:
         raise ConfigError(f"cluster.shards: {shards} shards do not fit: the cluster's "
-                          f"{len(nodes)} node(s) have room for {room} with "
+                          f"{len(nodes)} node(s) have room for {space} with "
                           f"cpus_per_shard={session.cluster.cpus_per_shard:g}; lower "
                           "shards or cpus_per_shard")
-
-
-def _fits(node: NodeOffer, needs: dict[str, float]) -> int:
-    if not offers(node, needs):
-        return 0
-    if not needs:
-        return 1_000_000
-    return min(int(node.resources.get(k, 0.0) // v) for k, v in needs.items() if v > 0)
 
 
 def _ray_level(level: str) -> str:

@@ -233,6 +233,9 @@ class ShardSlot:
     actor: Any = None
     link: ShardLink | None = None
     node: str = ""
+    """The node's id, shortened (what the status shows)."""
+    node_id: str = ""
+    """The node's full Ray id, or where a placement under way is headed."""
     host: str = ""
     pid: int = 0
     ended: FeedEnded | None = None
@@ -308,6 +311,7 @@ class ClusterHead:
         """Shards placed again after a loss."""
         self._monitor = threading.Thread(target=self._watch, daemon=True, name="shard-monitor")
         self._closed = threading.Event()
+        self._placing = threading.Lock()
         for slot in self.slots:
             for pair in slot.pairs:
                 handle = router.add_pair(pair, config.max_inflight_ticks)
@@ -344,6 +348,7 @@ class ClusterHead:
     def _attach(self, slot: ShardSlot, actor: Any, generation: int, hello: Any) -> None:
         with slot.lock:
             slot.actor, slot.node, slot.host, slot.pid = actor, hello.node, hello.host, hello.pid
+            slot.node_id = hello.node_id
             slot.state = "running"
             slot.last_heard = time.monotonic()
             slot.held_marks.clear()
@@ -486,7 +491,7 @@ class ClusterHead:
             old_actor, old_link, old_node = slot.actor, slot.link, slot.node
             slot.link = None
             slot.state = "placing"
-            slot.nodes_lost.append(old_node)
+            slot.nodes_lost.append(slot.node_id)
             slot.retired[lost.generation] = old_actor
             handles = self.router.pairs
             for pair in slot.pairs:
@@ -522,14 +527,18 @@ class ClusterHead:
         if self._closed.wait(decision.delay_s):
             return
         try:
-            node = pick_node(self.session.nodes(), self.session.needs, avoid=slot.nodes_lost,
-                             load=self._load())
-            if node is None:
-                raise RuntimeError("no live node offers a shard's resources")
+            with self._placing:  # one choice at a time, each counting the ones before it
+                node = pick_node(self.session.nodes(), self.session.needs,
+                                 avoid=slot.nodes_lost, load=self._load())
+                if node is None:
+                    raise RuntimeError("no live node has room for a shard")
+                slot.node_id = node
             actor = self.session.create_shard(self.spec_for(slot, generation, resume=True),
                                               node=node)
             hello = self.session.started(actor, max(30.0, self.config.ask_timeout))
-        except Exception as exc:  # noqa: BLE001 - any failure to place: try again, or give up
+        except BaseException as exc:  # noqa: BLE001 - any failure to place: try again, or give up
+            if self._closed.is_set():
+                return  # stopping: Ray itself is going down
             logger.error("shard {}: placing generation {} failed: {!r}", slot.index,
                          generation, exc)
             self.lost(slot.index, generation, f"placement failed: {exc!r}")
@@ -553,10 +562,11 @@ class ClusterHead:
                         slot.index, why, len(slot.pairs))
 
     def _load(self) -> dict[str, int]:
+        """Shards per node (full id), those running and those being placed."""
         load: dict[str, int] = {}
         for slot in self.slots:
-            if slot.state == "running" and slot.actor is not None:
-                load[slot.node] = load.get(slot.node, 0) + 1
+            if slot.state in ("running", "finished", "placing") and slot.node_id:
+                load[slot.node_id] = load.get(slot.node_id, 0) + 1
         return load
 
     def feed_ended(self, index: int, ended: FeedEnded) -> None:

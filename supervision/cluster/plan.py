@@ -66,16 +66,27 @@ def _amount(name: str, value: float) -> str:
     return f"{value / 2**20:g}MB" if name == "memory" else f"{value:g}"
 
 
+def room(node: NodeOffer, need: Mapping[str, float]) -> int:
+    """How many shards needing ``need`` the node holds in total."""
+    if not offers(node, need):
+        return 0
+    wanted = [(k, v) for k, v in need.items() if v > 0]
+    if not wanted:
+        return 1_000_000
+    return min(int(node.resources.get(k, 0.0) // v) for k, v in wanted)
+
+
 def pick_node(nodes: Sequence[NodeOffer], need: Mapping[str, float], *,
               avoid: Iterable[str] = (), load: Mapping[str, int] | None = None) -> str | None:
-    """The node for a shard placed again: one that offers ``need``, not in ``avoid`` (where
-    its predecessor died) unless no other can, hosting the fewest shards (``load``)."""
+    """The node for a shard placed again: one with room left for it after the ``load``
+    (shards per node, those being placed included), not in ``avoid`` (where its predecessor
+    died) unless no other has room, hosting the fewest shards. None: no node has room."""
     avoided = set(avoid)
-    able = [n for n in nodes if offers(n, need)]
+    counts = load or {}
+    able = [n for n in nodes if room(n, need) > counts.get(n.node_id, 0)]
     preferred = [n for n in able if n.node_id not in avoided] or able
     if not preferred:
         return None
-    counts = load or {}
     return min(preferred, key=lambda n: (counts.get(n.node_id, 0), n.node_id)).node_id
 
 

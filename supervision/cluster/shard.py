@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -161,10 +162,9 @@ class ShardRuntime:
         with contextlib.suppress(Exception):  # outside Ray (tests): no runtime context
             import ray
 
-            context = ray.get_runtime_context()
-            node = context.get_node_id()[:8]
+            node = ray.get_runtime_context().get_node_id()
             host = ray.util.get_node_ip_address()
-        return ShardHello(node=node, host=host, pid=os.getpid())
+        return ShardHello(node=node[:8], node_id=node, host=host, pid=os.getpid())
 
     def uplink(self) -> Uplink:
         """The batch for one pull: every message waiting, and a report when one is due. A
@@ -307,6 +307,15 @@ class ShardRuntime:
         self.state = final
 
 
+def _log_to_stderr(level: str) -> None:
+    """The shard's process is the system's own (Ray started it for us): its records go to
+    stderr, which Ray forwards to the head's terminal, prefixed with the shard's pid."""
+    logger.remove()
+    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level: <8} {message}")
+    for package in ("actors", "supervision", "strategies"):
+        logger.enable(package)
+
+
 def _stop(ref: pykka.ActorRef[Any], deadline: float) -> None:
     with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):
         ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
@@ -334,6 +343,7 @@ class ShardServer:
         self._ready: asyncio.Event | None = None
 
     async def start(self) -> ShardHello:
+        _log_to_stderr(self.spec.config.log_level)
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
         self.runtime = await asyncio.to_thread(ShardRuntime, self.spec, self._wake)

@@ -86,6 +86,7 @@ class ShardHello:
 
     node: str
     """Ray's node id, shortened."""
+    node_id: str
     host: str
     """The node's address."""
     pid: int

@@ -107,14 +107,14 @@ def _shard_count(shards: Any, per_shard: Any, pairs: int) -> int:
         per = 50 if per_shard is None else per_shard
         if per < 1:
             raise ConfigError(f"cluster.pairs_per_shard: {per} must be at least 1")
-        return math.ceil(pairs / per)
+        return -(-pairs // int(per))  # ceiling division, in ints
     if not 1 <= shards <= pairs:
         raise ConfigError(f"cluster.shards: {shards} must be from 1 to the number of pairs "
                           f"({pairs}): every shard hosts at least one pair")
     if per_shard is not None and shards * per_shard < pairs:
         raise ConfigError(f"cluster.pairs_per_shard: {shards} shards of {per_shard} pairs "
                           f"cannot host {pairs} pairs; give one of the two")
-    return shards
+    return int(shards)
 
 
 def _number(table: Mapping[str, Any], key: str, default: float, *, minimum: float) -> float:
