@@ -87,6 +87,11 @@ class Outbox:
             self._rung = True
             self._wake()
 
+    def close(self) -> None:
+        """Nothing more goes up, and what waits is dropped (the head has moved on)."""
+        self.closed = True
+        self._messages.clear()
+
     def waiting(self) -> bool:
         return bool(self._messages)
 
@@ -278,7 +283,7 @@ class ShardRuntime:
         if self.state in ("fenced", "stopped"):
             return
         self.state = "fenced"
-        self.outbox.closed = True  # nothing more goes up
+        self.outbox.close()
         logger.warning("shard {} (generation {}) stops trading: {}", self.spec.index,
                        self.spec.generation, reason)
         threading.Thread(target=self.stop, args=(5.0, "fenced"), daemon=True,
