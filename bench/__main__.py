@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cluster import bench_cluster
 from bench.common import CpuMeter, Row, machine, machine_line
 from bench.live import bench_latency, bench_noisy
 from bench.replay import bench_replay
@@ -33,6 +34,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "soak": (bench_soak, "bench.soak"),
     "startup": (bench_startup, "bench.startup"),
     "noisy": (bench_noisy, "bench.live"),
+    "cluster": (bench_cluster, "bench.cluster"),
 }
 
 

@@ -2,11 +2,11 @@
 
 Ray binds the machine's own address, and tests must never use it. So a ``cluster`` test is
 not run in this process: ``pytest_pyfunc_call`` runs the same test again in a child pytest
-under ``unshare -n`` (``loopback.py`` brings ``lo`` up), where 127.0.0.1 is the only address
-there is, with a private Ray temp folder, and reports its result here. Its fixtures must
-start nothing (the tests start Ray in their bodies). Where namespaces cannot be made (not
-root, or a container that forbids them) the tests skip and say why; under CI they fail
-instead, since CI runs as root and must run them.
+under ``unshare -n`` (``supervision.cluster.loopback`` brings ``lo`` up), where 127.0.0.1 is
+the only address there is, with a private Ray temp folder, and reports its result here.
+Its fixtures must start nothing (the tests start Ray in their bodies). Where namespaces
+cannot be made (not root, or a container that forbids them) the tests skip and say why;
+under CI they fail instead, since CI runs as root and must run them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 INSIDE = "TC_LOOPBACK_NETNS"
 ROOT = Path(__file__).resolve().parents[3]
-LOOPBACK = Path(__file__).with_name("loopback.py")
+LOOPBACK = ["-m", "supervision.cluster.loopback"]
 
 
 def inside_namespace() -> bool:
@@ -33,8 +33,8 @@ def namespace_problem() -> str:
     """Why a loopback-only namespace cannot be made here ("" if it can)."""
     if shutil.which("unshare") is None:
         return "the unshare command (util-linux) is missing"
-    probe = subprocess.run(["unshare", "-n", sys.executable, str(LOOPBACK), "true"],
-                           capture_output=True, text=True, timeout=30, check=False)
+    probe = subprocess.run(["unshare", "-n", sys.executable, *LOOPBACK, "true"],
+                           capture_output=True, text=True, timeout=30, check=False, cwd=ROOT)
     if probe.returncode != 0:
         return ("unshare -n (a network namespace of its own) is not permitted here: "
                 f"{probe.stderr.strip() or probe.returncode}; run as root")
@@ -52,7 +52,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     with tempfile.TemporaryDirectory(prefix="tcray-") as ray_tmp:
         env = {**os.environ, INSIDE: "1", "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT)}
         env.pop("RAY_ADDRESS", None)
-        command = ["unshare", "-n", sys.executable, str(LOOPBACK), sys.executable, "-m",
+        command = ["unshare", "-n", sys.executable, *LOOPBACK, sys.executable, "-m",
                    "pytest", pyfuncitem.nodeid, "-q", "-p", "no:cacheprovider",
                    "-o", "addopts=-ra --strict-markers"]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,

@@ -62,6 +62,6 @@ def test_a_cluster_of_another_ray_version_is_named_as_such(monkeypatch):
 
 
 def test_a_missing_token_file_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="auth_token_path: .* is not a file"):
+    with pytest.raises(ConfigError, match=r"auth_token_path: .* is not a file"):
         connect(ClusterConfig(address="auto", shards=1,
                               auth_token_path=str(tmp_path / "no-token")))
