@@ -6,7 +6,9 @@ resources that no node offers (or more shards than the cluster has room for), a 
 file, or Ray not installed, each raise one ``ConfigError`` (the CLI exits 2) and leave
 nothing running. The returned ``RaySession`` is the head's only door to Ray: it creates shard
 actors (never restarted by Ray: the head decides where a lost shard goes, and under which
-generation), tells them to stop, and kills them.
+generation), tells them to stop, and kills them. No call is retried by Ray either: a ``pull``
+hands over what it returns and a ``push`` delivers, so neither is idempotent; a failed call
+means a lost shard, which the head handles.
 
 Ray is process-wide. A session that started or joined Ray itself shuts it down on ``close``;
 one that found Ray already initialised (an embedding program's) leaves it running.

@@ -177,22 +177,24 @@ class ShardLink:
 
     def _pull_loop(self) -> None:
         import ray
+        from ray.exceptions import GetTimeoutError
 
         head = self.head
         wait_s = min(0.5, head.config.cluster.shard_timeout_s / 4)  # type: ignore[union-attr]
         while not self._closed.is_set():
             head.release_marks(self.index)
             ref = self.actor.pull.remote(wait_s)
-            ready: list[Any] = []
-            while not ready and not self._closed.is_set():
-                ready, _ = ray.wait([ref], timeout=0.1)
-            if self._closed.is_set():
-                return
-            try:
-                uplink: Uplink = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - any failure to answer: the shard is lost
-                head.lost(self.index, self.generation, f"{type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}")
+            uplink: Uplink | None = None
+            while uplink is None and not self._closed.is_set():
+                try:  # the shard answers within wait_s; a silent one is the monitor's
+                    uplink = ray.get(ref, timeout=wait_s + 0.5)
+                except GetTimeoutError:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - any failure to answer: it is lost
+                    head.lost(self.index, self.generation, f"{type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                    return
+            if uplink is None:
                 return
             if self._held is not None:
                 self._held.append(uplink)
@@ -243,6 +245,8 @@ class ShardSlot:
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     held_marks: dict[str, MarkPrices] = attrs.field(factory=dict)
     nodes_lost: list[str] = attrs.field(factory=list)
+    paused: tuple[str, ...] = ()
+    """Pairs paused when the shard was lost (paused again on its successor)."""
     retired: dict[int, Any] = attrs.field(factory=dict)
     """Earlier incarnations' actors by generation, told to stop once more if they speak."""
 
@@ -494,6 +498,7 @@ class ClusterHead:
             slot.nodes_lost.append(slot.node_id)
             slot.retired[lost.generation] = old_actor
             handles = self.router.pairs
+            slot.paused = tuple(p for p in slot.pairs if handles[p].paused)
             for pair in slot.pairs:
                 handle = handles[pair]
                 totals = self.totals[pair]
@@ -551,6 +556,10 @@ class ClusterHead:
                 return
         self._attach(slot, actor, generation, hello)
         self.placed += 1
+        link = slot.link
+        for pair in slot.paused:  # a pause outlives the shard it was made on
+            if link is not None:
+                link.send(SUPERVISOR, SetPaused(pair=pair, paused=True))
         self.drain(max(5.0, self.config.ask_timeout), slots=[slot])
         self.start_feeds([slot])
 
@@ -687,8 +696,12 @@ class ClusterSupervisorActor(pykka.ThreadingActor):
                 handle = head.router.pairs.get(pair)
                 if handle is None:
                     raise KeyError(f"no pair {pair!r}; trading: {', '.join(head.router.pairs)}")
+                link = head.slots[int(handle.shard)].link
+                if link is None:
+                    raise ValueError(f"{pair}'s shard is being placed on another node; "
+                                     "try again in a few seconds")
                 handle.paused = message.paused
-                head.slots[int(handle.shard)].link.send(SUPERVISOR, message)  # type: ignore[union-attr]
+                link.send(SUPERVISOR, message)
             case AddPair() | RemovePair():
                 raise ValueError("pairs cannot be added or removed while running on a cluster; "
                                  "restart with the new --pairs")
