@@ -259,8 +259,7 @@ class TradingSystem:
         execution_core = self._execution_core
         market_core = self._market_core = make_market_data(config, market)
         self._start(MARKET_DATA, MarketDataActor.start(
-            market_core, router, market.ticks(), config.speed,
-            lambda: execution_core.tick_pairs,
+            market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
             live=market.is_live, close_source=market.close))
         if config.pair_workers:
             stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
