@@ -17,10 +17,11 @@ reads the figures it prints as JSON.
   from ``TradingSystem.start()`` (Ray already joined, which is timed apart) until every pair
   has processed a tick.
 - Scaling: 8 pairs replay 600 trades each at ``--speed max`` with ``Burn``, which spins
-  ``burn_ms`` of pure Python per tick and never trades; ticks processed per second with 1,
-  2 and 4 shards (``cpus_per_shard`` 0.5, so Ray admits them on two cores). One shard is one
-  process, so one GIL: about 1,000 / 5 = 200 ticks/s. More shards are more processes; they
-  scale until the cores are used up.
+  ``burn_ms`` of CPU (the thread's own) in pure Python per tick and never trades; ticks
+  processed per second from the feeds' start, with 1, 2 and 4 shards (``cpus_per_shard``
+  0.5, so Ray admits them on two cores). One shard is one process, so one GIL: at most
+  1,000 / 5 = 200 ticks/s. More shards are more processes; they scale until the cores are
+  used up (two here, shared with the head).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class BurnParams:
 
 
 class Burn(Strategy):
-    """Spins ``burn_ms`` of pure Python per tick (a heavy model, say); never trades."""
+    """Spins ``burn_ms`` of CPU in pure Python per tick (a heavy model, say); never trades."""
 
     name = "burn"
     Params = BurnParams
@@ -105,8 +106,10 @@ class Burn(Strategy):
         return 1
 
     def on_tick(self, tick: MarketTick) -> Signal:
-        end = time.perf_counter() + self.params.burn_ms / 1000.0
-        while time.perf_counter() < end:
+        # CPU time of this thread, not wall time: two pairs spinning by the wall clock on one
+        # GIL would each count the other's turn as their own.
+        end = time.thread_time() + self.params.burn_ms / 1000.0
+        while time.thread_time() < end:
             pass
         return Signal.HOLD
 
@@ -144,13 +147,13 @@ def _config(folder: str, name: str, extra: dict[str, Any], cluster: dict[str, An
 
 
 def _replay(config: Any, expected: int, timeout: float) -> float:
-    """Ticks processed per second, from ``start()`` until ``expected`` ticks are processed
-    (the pairs' figures reach the head twice a second, which bounds the resolution)."""
+    """Ticks processed per second, from the feeds' start (``start()`` returns) until
+    ``expected`` ticks are processed (the pairs' figures reach the head twice a second, which
+    bounds the resolution)."""
     from supervision import TradingSystem
 
-    system = TradingSystem(config)
-    t0 = time.perf_counter()
-    with system:
+    with TradingSystem(config) as system:
+        t0 = time.perf_counter()
         handles = list(system.router.pairs.values())
         while sum(h.ticks for h in handles) < expected and time.perf_counter() - t0 < timeout:
             time.sleep(0.02)

@@ -348,7 +348,12 @@ class ShardServer:
         self._ready: asyncio.Event | None = None
 
     async def start(self) -> ShardHello:
-        _log_to_stderr(self.spec.config.log_level)
+        config = self.spec.config
+        _log_to_stderr(config.log_level)
+        if config.gil_switch_ms is not None:
+            # As the head does (``TradingSystem``), for the whole process, which is ours: at
+            # Python's 5 ms a busy pair worker held a pull's answer back for up to 5 ms.
+            sys.setswitchinterval(config.gil_switch_ms / 1000.0)
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
         self.runtime = await asyncio.to_thread(ShardRuntime, self.spec, self._wake)
