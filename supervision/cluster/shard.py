@@ -42,6 +42,7 @@ from actors.messages import (
     STATE,
     SUPERVISOR,
     FeedEnded,
+    FeedStale,
     MarketTick,
     MarkPrices,
     Ping,
@@ -135,7 +136,7 @@ class ShardRuntime:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         router.subscribe(self._forward_event)
-        self.market = MarketSource(config, spec.start_ms)
+        self.market = MarketSource(config, spec.start_ms, on_notice=self._feed_notice)
         self.market_core: MarketDataCore = make_market_data(config, self.market)
         resume = dict(spec.resume_after_ms)
         self.pool: PairPool | None = None
@@ -261,6 +262,12 @@ class ShardRuntime:
 
     def _forward_event(self, event: object) -> None:
         self.outbox.put(EVENTS, event)
+
+    def _feed_notice(self, notice: FeedStale) -> None:
+        """A pair's exchange stream went stale or came back: risk on the head gates entries
+        on it, as in one process (runs on the feed's thread: two puts)."""
+        self.router.tell(RISK, notice)
+        self.router.tell(EVENTS, notice)
 
     def _feed_ended(self, ended: FeedEnded) -> None:
         self.state = "finished"

@@ -206,3 +206,38 @@ def test_a_pair_crash_restarts_inside_its_shard_and_placement_is_shown_everywher
     assert table.splitlines()[0].split()[-2:] == ["shard", "node"]
     assert 'trade_conductor_pair_placement{node="127.0.0.1/' in metrics
     assert Counter(h["shard"] for h in health["pairs"].values()) == {"0": 1, "1": 1, "2": 1}
+
+
+def test_each_shard_streams_its_own_pairs_from_the_exchange(tmp_path):
+    """Paper trading on live data (the loopback fake Binance) in 2 shards: each shard
+    subscribes to its own pairs' streams, and their trades become ticks and fills there."""
+    from actors.messages import Side
+    from tests.fake_exchange import FakeBinance
+    from tests.integration.test_live_feed import feed_table
+    from tests.integration.test_live_orders import MARKETS
+
+    pairs = ("BTC/USDT", "ETH/USDT")
+    with FakeBinance(markets=MARKETS) as fake:
+        config = build_config({"exchange": feed_table(fake), "warmup_ticks": 10,
+                               "cluster": {"address": "auto", "shards": 2,
+                                           "cpus_per_shard": 0.5}},
+                              {"pairs": ",".join(pairs), "state_db": str(tmp_path / "s.sqlite"),
+                               "strategy": {"name": "tests.integration.test_live_feed:BuyLive"}})
+        log = EventLog()
+        system = TradingSystem(config)
+        system.subscribe(log)
+        with system:
+            for pair in pairs:
+                fake.wait_for_subscription(pair)
+                fake.set_price(pair, 3_000, spread=2)
+            for price in (3_000.0, 3_001.0, 3_002.0):
+                for pair in pairs:
+                    fake.trade(pair, price, 0.01, "buy")
+            log.wait_for(lambda events: {e.fill.pair for e in events
+                                         if isinstance(e, OrderFilled)} == set(pairs),
+                         timeout=30, message="a fill on each pair")
+            status = system.status()
+
+    assert {p.shard for p in status.pairs} == {"0", "1"}
+    fills = [e.fill for e in log.of(OrderFilled)]
+    assert all(f.side is Side.BUY and 2_990 < f.price < 3_010 for f in fills)
