@@ -287,6 +287,30 @@ class ShardFeeds:
         return sum(self.dropped(pair).values())
 
 
+class ShardStreams:
+    """The shards' exchange streams as one feed, read like ``LiveFeed`` by the status and
+    ``/health``: each shard streams its own pairs, so counts add up and lists join."""
+
+    def __init__(self) -> None:
+        self.reports: dict[int, Any] = {}
+        """Each shard's last ``FeedStats``."""
+
+    def stats(self) -> Any:
+        reports = [self.reports[i] for i in sorted(self.reports)]
+        first = reports[0]
+        return attrs.evolve(
+            first, running=all(r.running for r in reports),
+            stale_pairs=tuple(sorted(p for r in reports for p in r.stale_pairs)),
+            dropped=tuple(d for r in reports for d in r.dropped),
+            overflow=sum(r.overflow for r in reports),
+            disconnects=sum(r.disconnects for r in reports),
+            reconnects=sum(r.reconnects for r in reports),
+            down_streams=tuple(s for r in reports for s in r.down_streams))
+
+    def stale_pairs(self) -> frozenset[str]:
+        return frozenset(p for r in self.reports.values() for p in r.stale_pairs)
+
+
 class ClusterHead:
     """Places the shards, links them to the head's actors, and replaces the ones it loses."""
 
@@ -306,6 +330,7 @@ class ClusterHead:
         self.pair_generation: dict[str, int] = dict.fromkeys(config.pairs, 0)
         self.totals = {pair: _Totals() for pair in config.pairs}
         self.feeds = ShardFeeds()
+        self.streams = ShardStreams()
         self.tracker = RestartTracker(config.restart)
         self.tick_pairs: Callable[[], frozenset[str]] = frozenset
         """Pairs whose ticks the paper exchange needs (set by the system once execution runs)."""
@@ -440,6 +465,8 @@ class ClusterHead:
         handles = self.router.pairs
         feeds = self.feeds
         feeds.unknown[slot.index] = report.unknown_dropped
+        if report.feed is not None:
+            self.streams.reports[slot.index] = report.feed
         for p in report.pairs:
             handle = handles.get(p.pair)
             if handle is None:

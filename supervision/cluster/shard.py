@@ -252,7 +252,9 @@ class ShardRuntime:
                 latency_sum_s=total_s, accepted=core.accepted(pair),
                 dropped=tuple(sorted(drops.items()))))
         unknown = sum(n for reason, n in core.dropped().items() if reason == "unknown_pair")
-        return ShardReport(pairs=tuple(pairs), state=self.state, unknown_dropped=unknown)
+        live = self.market.live_feed
+        return ShardReport(pairs=tuple(pairs), state=self.state, unknown_dropped=unknown,
+                           feed=None if live is None else live.stats())
 
     def fence(self, reason: str) -> None:
         """The head has moved on from this shard: stop trading now."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from loguru import logger
 
@@ -91,6 +92,13 @@ class ClusterSystem(TradingSystem):
         self._feed_started_ns = time.perf_counter_ns()
         logger.info("trade-conductor running: {} pair(s) in {} shard(s) on a Ray cluster, "
                     "state in {}", len(config.pairs), len(head.slots), config.state_db)
+
+    @property
+    def live_feed(self) -> Any:
+        """The shards' exchange streams as one (``ShardStreams``: ``stats()``,
+        ``stale_pairs()``), once a shard has reported them; None off an exchange."""
+        head = self.head
+        return head.streams if head is not None and head.streams.reports else None
 
     def drain(self, timeout: float = 5.0) -> None:
         if self.head is not None:

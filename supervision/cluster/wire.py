@@ -56,6 +56,8 @@ class ShardReport:
     """running, finished (its feed ended), fenced (it stopped trading) or stopped."""
     unknown_dropped: int = 0
     """Ticks of pairs the shard does not trade (dropped as ``unknown_pair``)."""
+    feed: Any = None
+    """The shard's exchange streams' figures (``LiveFeed.stats``), None off an exchange."""
 
 
 @attrs.frozen(kw_only=True)

@@ -236,8 +236,14 @@ def test_each_shard_streams_its_own_pairs_from_the_exchange(tmp_path):
             log.wait_for(lambda events: {e.fill.pair for e in events
                                          if isinstance(e, OrderFilled)} == set(pairs),
                          timeout=30, message="a fill on each pair")
+            eventually(lambda: system.live_feed is not None
+                       and len(system.head.streams.reports) == 2, timeout=10,
+                       message="both shards' stream figures")
             status = system.status()
 
     assert {p.shard for p in status.pairs} == {"0", "1"}
+    assert status.feed["exchange"] == "binance"
+    assert sorted(status.feed["dropped"]) == sorted(pairs)
+    assert status.feed["stale_pairs"] == []
     fills = [e.fill for e in log.of(OrderFilled)]
     assert all(f.side is Side.BUY and 2_990 < f.price < 3_010 for f in fills)
