@@ -67,7 +67,7 @@ from supervision.cluster.wire import (
     Uplink,
     finite,
 )
-from supervision.config import SystemConfig
+from supervision.config import ConfigError, SystemConfig
 from supervision.tree import AddPair, RemovePair, RestartTracker, SetPaused, Shutdown, Watchdog
 
 PUSH_IDLE_S = 0.05
@@ -231,7 +231,8 @@ class ShardSlot:
     index: int
     pairs: tuple[str, ...]
     state: str = "starting"
-    """starting, running, finished (its feed ended), lost, placing, failed, stopped."""
+    """starting, placed (its pairs built, not linked yet), running, finished (its feed
+    ended), placing (again, after a loss), failed, stopped."""
     actor: Any = None
     link: ShardLink | None = None
     node: str = ""
@@ -365,19 +366,47 @@ class ClusterHead:
                                   if resume and handles[p].last_ts_ms),
             specs=tuple((p, self.specs.get(p, self.config.strategy)) for p in slot.pairs))
 
-    def start(self, timeout: float) -> None:
-        """Place every shard (Ray spreads them over the nodes) and link them; raises if one
-        cannot start within ``timeout``."""
+    def place(self, timeout: float) -> None:
+        """Place every shard (Ray spreads them over the nodes) and start its pairs, before the
+        head opens its database: what the pairs send waits in their shards' outboxes.
+
+        Raises:
+            ConfigError: a shard could not start (a node without the project, a strategy
+                that cannot be built there) within ``timeout``.
+        """
         actors = [(slot, self.session.create_shard(self.spec_for(slot, 0, resume=False)))
                   for slot in self.slots]
         for slot, actor in actors:
-            self._attach(slot, actor, 0, self.session.started(actor, timeout))
+            try:
+                hello = self.session.started(actor, timeout)
+            except Exception as exc:  # noqa: BLE001 - any way of failing is one bad input
+                reason = str(exc).strip().splitlines()
+                raise ConfigError(
+                    f"cluster: shard {slot.index} ({len(slot.pairs)} pair(s) from "
+                    f"{slot.pairs[0]}) could not start: {type(exc).__name__}: "
+                    f"{reason[-1] if reason else 'no reason given'}; every node needs this "
+                    "project and its strategies installed") from None
+            self._place(slot, actor, hello)
+
+    def link(self) -> None:
+        """Link every placed shard to the head's actors (which run now), and watch them."""
+        for slot in self.slots:
+            self._link(slot, 0)
         self._monitor.start()
 
-    def _attach(self, slot: ShardSlot, actor: Any, generation: int, hello: Any) -> None:
+    def _place(self, slot: ShardSlot, actor: Any, hello: Any) -> None:
         with slot.lock:
             slot.actor, slot.node, slot.host, slot.pid = actor, hello.node, hello.host, hello.pid
             slot.node_id = hello.node_id
+            slot.state = "placed"
+
+    def _attach(self, slot: ShardSlot, actor: Any, generation: int, hello: Any) -> None:
+        self._place(slot, actor, hello)
+        self._link(slot, generation)
+
+    def _link(self, slot: ShardSlot, generation: int) -> None:
+        actor = slot.actor
+        with slot.lock:
             slot.state = "running"
             slot.last_heard = time.monotonic()
             slot.held_marks.clear()
@@ -601,7 +630,7 @@ class ClusterHead:
         """Shards per node (full id), those running and those being placed."""
         load: dict[str, int] = {}
         for slot in self.slots:
-            if slot.state in ("running", "finished", "placing") and slot.node_id:
+            if slot.state in ("placed", "running", "finished", "placing") and slot.node_id:
                 load[slot.node_id] = load.get(slot.node_id, 0) + 1
         return load
 
@@ -682,7 +711,7 @@ class ClusterHead:
         import ray
 
         refs = [getattr(s.actor, method).remote() for s in self.slots
-                if s.actor is not None and s.state in ("running", "finished")]
+                if s.actor is not None and s.state in ("placed", "running", "finished")]
         with contextlib.suppress(Exception):
             ray.wait(refs, num_returns=len(refs), timeout=timeout)
 

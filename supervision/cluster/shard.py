@@ -131,7 +131,9 @@ class ShardRuntime:
         self.tick_pairs: frozenset[str] = frozenset()
         self._next_seq = 0
         self._early: dict[int, Downlink] = {}
-        self._last_contact = time.monotonic()
+        self._last_contact: float | None = None
+        """When the head last pulled or pushed; None until it first has (the head places
+        every shard before it opens its database, which may take a while)."""
         self._last_report = 0.0
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -283,7 +285,9 @@ class ShardRuntime:
         elsewhere by now, so trading on here could only do harm."""
         timeout = self.spec.config.cluster.shard_timeout_s
         while not self._stopped.wait(min(0.25, timeout / 4)):
-            if time.monotonic() - self._last_contact > timeout and self.state == "running":
+            contact = self._last_contact
+            if (contact is not None and time.monotonic() - contact > timeout
+                    and self.state == "running"):
                 logger.error("shard {}: no word from the head for {:g} s; it stops trading",
                              self.spec.index, timeout)
                 self.stop_trading("no word from the head")

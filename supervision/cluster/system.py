@@ -54,11 +54,17 @@ class ClusterSystem(TradingSystem):
         Raises:
             ConfigError: the cluster cannot host the shards (nothing was started).
         """
+        config = self.config
         if self._state == "new" and self.session is None:
-            cluster = self.config.cluster
+            cluster = config.cluster
             assert cluster is not None
-            self.session = connect(cluster, log_level=self.config.log_level)
+            self.session = connect(cluster, log_level=config.log_level)
         try:
+            # The shards first: one that cannot start is bad input, and no database exists yet.
+            self.head = ClusterHead(config, self.router, self.session,
+                                    start_ms=int(time.time() * 1000),
+                                    specs=((p, config.strategy) for p in config.pairs))
+            self.head.place(timeout=max(60.0, config.ask_timeout))
             super().start()
         except BaseException:
             if self.head is not None:
@@ -72,16 +78,16 @@ class ClusterSystem(TradingSystem):
         config, router = self.config, self.router
         market.close()  # the head trades no ticks: each shard has its own feed
         self._market = None
-        assert self.session is not None
-        head = self.head = ClusterHead(config, router, self.session,
-                                       start_ms=_market_start(market),
-                                       specs=self._pair_specs(snapshot))
+        head = self.head
+        assert head is not None
+        self._pair_specs(snapshot)  # logs the strategies the database keeps (the pairs adopt
+        # them with their books)
         self._market_core = head.feeds  # type: ignore[assignment]
         execution = self._execution_core
         head.tick_pairs = lambda: execution.tick_pairs  # type: ignore[attr-defined]
         self._start(SUPERVISOR, ClusterSupervisorActor.start(
             head, self._on_feed_ended, self._on_escalation))
-        head.start(timeout=max(60.0, config.ask_timeout))
+        head.link()
         self._cancel_orphaned_orders(snapshot)
         self.drain(max(10.0, config.ask_timeout))
         self._state = "running"
@@ -130,11 +136,3 @@ class ClusterSystem(TradingSystem):
                     ) -> None:
         raise ValueError("pairs cannot be removed while running on a cluster; restart with "
                          "the new --pairs")
-
-
-def _market_start(market: MarketSource) -> int:
-    """The simulator's start time, shared by every shard (so each pair's path is the one it
-    would have in one process); the wall clock where there is no simulator."""
-    if market.simulator is not None:
-        return market.simulator.start_ms
-    return int(time.time() * 1000)

@@ -11,8 +11,12 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
+
 from actors.market import MarketSimulator
+from actors.messages import Signal
 from actors.state import StateStore
+from strategies.base import Strategy
 from supervision import SystemConfig, build_config
 from supervision.cluster.connect import FAST_HEALTH_CHECKS
 
@@ -80,3 +84,30 @@ def reloaded(db: str) -> Any:
         return store.load()
     finally:
         store.close()
+
+
+@attrs.frozen(kw_only=True)
+class _NoParams:
+    timeframe_s: float = 0.0
+
+
+class NotOnANode(Strategy):
+    """Builds on the head (where the config is checked) but not inside a Ray actor: what a
+    node without the strategy's package installed does."""
+
+    name = "not_on_a_node"
+    Params = _NoParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
+            raise ModuleNotFoundError("No module named 'my_models' (on this node)")
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def on_price(self, price: float) -> Signal:
+        return Signal.HOLD

@@ -173,6 +173,25 @@ def test_resources_no_node_offers_are_one_clear_error_before_anything_starts(tmp
     assert not Path(db).exists()
 
 
+def test_a_shard_that_cannot_start_is_one_clear_error_before_the_database_exists(
+        tmp_path, capsys):
+    """A strategy that cannot be built on the nodes (a package missing there): exit 2, the
+    shard and the reason named, no database."""
+    db = tmp_path / "state.sqlite"
+    config = tmp_path / "c.toml"
+    config.write_text('[cluster]\naddress = "auto"\ncpus_per_shard = 0.5\n')
+
+    code = run(["--pairs", "BTC/USDT,ETH/USDT", "--config", str(config), "--state-db", str(db),
+                "--strategy", "tests.supervision.cluster.support:NotOnANode",
+                "--log-dir", str(tmp_path / "logs")])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cluster: shard 0 (2 pair(s) from BTC/USDT) could not start" in err
+    assert "No module named 'my_models'" in err
+    assert not db.exists()
+
+
 def test_a_pair_crash_restarts_inside_its_shard_and_placement_is_shown_everywhere(tmp_path):
     """Each pair's strategy crashes once (one pair per shard): each restarts inside its
     shard (a new pair generation, no shard replaced), and each pair's shard and node are in

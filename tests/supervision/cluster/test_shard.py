@@ -51,6 +51,7 @@ def test_downlink_batches_are_delivered_in_their_order_whatever_order_they_arriv
 
 def test_a_shard_that_hears_nothing_from_the_head_stops_trading(runtime):
     """No pull or push for shard_timeout_s (a partition): fenced, nothing more goes up."""
+    runtime.uplink()  # the head's first pull starts the lease
     eventually(lambda: runtime.state == "fenced" or runtime.state == "stopped", timeout=5,
                message="the shard to stop trading")
     eventually(lambda: all(h.state == "stopped" for h in runtime.router.pairs.values()),
