@@ -66,14 +66,13 @@ def test_a_node_killed_mid_run_has_its_pairs_resume_on_the_others_within_10_s(tm
                                    and handles[p].ticks > before[p][0] for p in moved)
                        and all(s.state == "running" for s in lost), timeout=10,
                        message="the lost pairs trading again on surviving nodes")
-            resumed_s = time.monotonic() - killed
+            assert time.monotonic() - killed <= 10.5
             assert all(s.node != victim.node_id[:8] for s in head.slots)
             assert all(handles[p].generation > before[p][1] for p in moved)
             eventually(lambda: len(log.of(OrderFilled)) >= 8, timeout=30,
                        message="trading going on after the loss")
         finally:
             final = system.stop()
-    print(f"resumed {resumed_s:.1f} s after the node died")
 
     assert orders_filled_twice(db) == []
     fills = log.of(OrderFilled)
