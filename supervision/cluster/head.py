@@ -602,9 +602,9 @@ class ClusterHead:
                 return  # stopping: Ray itself is going down
             logger.error("shard {}: placing generation {} failed: {!r}", slot.index,
                          generation, exc)
+            # Judged like any loss: the node it was headed for is avoided next time, and the
+            # restart limit counts it.
             self.lost(slot.index, generation, f"placement failed: {exc!r}")
-            with slot.lock:
-                slot.state = "running"  # so that the loss is judged like any other
             return
         with slot.lock:
             if self.shutting_down or self.fence.current(slot.index) != generation:
