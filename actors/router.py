@@ -174,10 +174,12 @@ class PairHandle:
         "latency",
         "mark_unread",
         "max_inflight",
+        "node",
         "pair",
         "paused",
         "ref",
         "restarts",
+        "shard",
         "shed",
         "spec",
         "state",
@@ -209,6 +211,9 @@ class PairHandle:
         self.max_inflight = max_inflight
         self.inbox = TickInbox(max_inflight)
         """The current actor's tick inbox (before the first ``attach``: one nobody reads)."""
+        self.shard = ""
+        self.node = ""
+        """On a cluster, the shard hosting the pair and that shard's node ("" in one process)."""
 
     def new_inbox(self) -> TickInbox:
         """A tick inbox for the pair's next actor."""

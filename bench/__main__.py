@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api_load import bench_api_load
+from bench.cluster import bench_cluster
 from bench.common import CpuMeter, Row, machine, machine_line
 from bench.live import bench_latency, bench_noisy
 from bench.replay import bench_replay
@@ -37,6 +38,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "noisy": (bench_noisy, "bench.live"),
     "research": (bench_research, "bench.research"),
     "api_load": (bench_api_load, "bench.api_load"),
+    "cluster": (bench_cluster, "bench.cluster"),
 }
 
 

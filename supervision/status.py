@@ -42,6 +42,9 @@ class PairStatus:
     latency_p99_ms: float | None = None
     stale: bool = False
     """The pair's live market data is stale: it opens no positions until data returns."""
+    shard: str = ""
+    node: str = ""
+    """On a cluster: the shard hosting the pair, and that shard's node ("" in one process)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -157,6 +157,15 @@ class TradingSystem:
             (tests and scenarios); a finite source ends the run like a replay.
     """
 
+    def __new__(cls, config: SystemConfig, *, source: Iterable[MarketTick] | None = None
+                ) -> TradingSystem:
+        # With ``config.cluster`` the same facade runs the pairs in shards on a Ray cluster.
+        if cls is TradingSystem and config.cluster is not None:
+            from supervision.cluster import ClusterSystem
+
+            return super().__new__(ClusterSystem)
+        return super().__new__(cls)
+
     def __init__(self, config: SystemConfig, *, source: Iterable[MarketTick] | None = None):
         self.config = config
         self._source = source
@@ -277,7 +286,13 @@ class TradingSystem:
         # Risk knows the portfolio before the first tick, so an entry on it is sized properly.
         risk_core.handle(state_core.ledger.portfolio(0))
         self._start(RISK, RiskActor.start(risk_core, router))
+        self._start_trading(snapshot, market)
 
+    def _start_trading(self, snapshot: PortfolioSnapshot, market: MarketSource) -> None:
+        """Market data, the supervisor and the pairs, then the feed (risk, execution and
+        state run). ``supervision.cluster.ClusterSystem`` starts them in shards instead."""
+        config, router = self.config, self.router
+        execution_core = self._execution_core
         market_core = self._market_core = make_market_data(config, market)
         self._start(MARKET_DATA, MarketDataActor.start(
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
@@ -290,12 +305,7 @@ class TradingSystem:
             config, router, market_core.history, self._on_feed_ended, self._on_escalation,
             pool=self._pool))
 
-        persisted = {b.pair: b.strategy for b in snapshot.books if b.strategy is not None}
-        for pair, spec in persisted.items():
-            if pair in config.pairs and spec != config.strategy:
-                logger.info("{}: keeping the strategy the database records ({}); swap it to "
-                            "change it", pair, spec.path)
-        specs = tuple((p, persisted.get(p, config.strategy)) for p in config.pairs)
+        specs = self._pair_specs(snapshot)
         self._refs[SUPERVISOR].ask(StartPairs(specs=specs), timeout=config.ask_timeout)
         self._cancel_orphaned_orders(snapshot)
         # Readiness: once state has answered every pair's RequestBook and each pair has read
@@ -312,6 +322,16 @@ class TradingSystem:
                     else "recorded files" if config.is_replay
                     else f"live market data from {config.exchange}" if market.is_live
                     else "the simulator", config.state_db)
+
+    def _pair_specs(self, snapshot: PortfolioSnapshot) -> tuple[tuple[str, StrategySpec], ...]:
+        """Each pair's strategy: the one the database records, else the configured one."""
+        config = self.config
+        persisted = {b.pair: b.strategy for b in snapshot.books if b.strategy is not None}
+        for pair, spec in persisted.items():
+            if pair in config.pairs and spec != config.strategy:
+                logger.info("{}: keeping the strategy the database records ({}); swap it to "
+                            "change it", pair, spec.path)
+        return tuple((p, persisted.get(p, config.strategy)) for p in config.pairs)
 
     def _start(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         self._refs[name] = ref
@@ -395,19 +415,14 @@ class TradingSystem:
         if self._watchdog is not None:
             self._watchdog.stop()
         self._ask(SUPERVISOR, Shutdown(), deadline)
-        self._stop_ref(MARKET_DATA, deadline)  # its on_stop ends the feed thread
+        self._stop_feed(deadline)
         self.drain(max(0.1, deadline - time.monotonic()))
         try:
             final = self.status(timeout=max(0.1, deadline - time.monotonic()))
         except (pykka.Timeout, pykka.ActorDeadError) as exc:
             logger.error("final status unavailable: {!r}", exc)
             final = None
-        for pair, handle in self.router.pairs.items():
-            if handle.ref is not None:
-                self._stop_actor(pair, handle.ref, deadline)
-            handle.state = "failed" if handle.state == "failed" else "stopped"
-        if self._pool is not None:
-            self._pool.close(max(0.1, deadline - time.monotonic()))
+        self._stop_pairs(deadline)
         for name in (SUPERVISOR, RISK, EXECUTION, STATE):
             if name in refs:
                 self._stop_ref(name, deadline)
@@ -424,6 +439,17 @@ class TradingSystem:
         self._done.set()
         logger.info("trade-conductor stopped ({})", state)
         return self._final
+
+    def _stop_feed(self, deadline: float) -> None:
+        self._stop_ref(MARKET_DATA, deadline)  # its on_stop ends the feed thread
+
+    def _stop_pairs(self, deadline: float) -> None:
+        for pair, handle in self.router.pairs.items():
+            if handle.ref is not None:
+                self._stop_actor(pair, handle.ref, deadline)
+            handle.state = "failed" if handle.state == "failed" else "stopped"
+        if self._pool is not None:
+            self._pool.close(max(0.1, deadline - time.monotonic()))
 
     def _stop_ref(self, name: str, deadline: float) -> None:
         self._stop_actor(name, self._refs[name], deadline)
@@ -515,7 +541,8 @@ class TradingSystem:
                 ticks_dropped=feed.dropped_for(pair) + sum(n for _, n in feed_drops.get(pair, ())),
                 last_latency_ms=h.last_latency_ns / 1e6,
                 last_error=h.last_error, latency_p50_ms=p50, latency_p99_ms=p99,
-                stale=pair in stale, **pair_figures(books.get(pair), price)))
+                stale=pair in stale, shard=h.shard, node=h.node,
+                **pair_figures(books.get(pair), price)))
         dropped = feed.dropped()
         for counts in feed_drops.values():
             for reason, n in counts:

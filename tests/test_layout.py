@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 WINGS = {
     "actors": ("market", "pair", "risk", "execution", "state", "exchange"),
-    "supervision": ("tree", "runtime", "monitoring", "config", "app", "api", "notify", "research"),
+    "supervision": ("tree", "runtime", "monitoring", "config", "app", "api", "notify", "research",
+                    "cluster"),
 }
 CODE = ("actors", "supervision", "strategies", "bench", "examples")
 

@@ -6,7 +6,7 @@ stops and exits (``update_open_positions``), entry proposals to risk (``handle_b
 pair actors on a few worker threads and replaces a worker stuck in a hung pair.
 """
 
-from actors.pair.actor import OrchestratorActor
+from actors.pair.actor import OrchestratorActor, with_peaks
 from actors.pair.orchestrator import ExitRules, StrategyBuilder, TradingOrchestrator, close_strategy
 from actors.pair.pool import PairPool, limits_for
 
@@ -18,4 +18,5 @@ __all__ = [
     "TradingOrchestrator",
     "close_strategy",
     "limits_for",
+    "with_peaks",
 ]

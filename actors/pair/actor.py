@@ -143,7 +143,7 @@ class OrchestratorActor(PooledActor, CoreActor):
                       if type(e.message) is RaisePeak)
         rest = [e for e in out if type(e.message) is not RaisePeak]
         if rest and type(rest[0].message) is MarkPrices:
-            mark: MarkPrices = _with_peaks(rest.pop(0).message, peaks)  # type: ignore[arg-type]
+            mark: MarkPrices = with_peaks(rest.pop(0).message, peaks)  # type: ignore[arg-type]
         else:
             mark = MarkPrices(ts_ms=tick.ts_ms, marks=((self.core.pair, tick.price),),
                               generation=self.generation, peaks=peaks)
@@ -159,7 +159,7 @@ class OrchestratorActor(PooledActor, CoreActor):
         mark: MarkPrices = out[0].message  # type: ignore[assignment]
         held = self._held_mark
         if held is not None and held is not mark:
-            mark = _with_peaks(mark, held.peaks)  # held marks only: rare
+            mark = with_peaks(mark, held.peaks)  # held marks only: rare
         if self.handle.mark_unread:
             self._held_mark = mark
             return out[1:]
@@ -187,7 +187,7 @@ class OrchestratorActor(PooledActor, CoreActor):
         self.handle.spec = self.core.spec
 
 
-def _with_peaks(mark: MarkPrices, peaks: tuple[tuple[str, float], ...]) -> MarkPrices:
+def with_peaks(mark: MarkPrices, peaks: tuple[tuple[str, float], ...]) -> MarkPrices:
     """``mark`` carrying ``peaks`` as well, one per pair: peaks only rise, so the higher of
     two for a pair is kept."""
     if not peaks:

@@ -108,6 +108,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-host", metavar="HOST",
                    help="address the API listens on (default 127.0.0.1; another needs "
                         "CONDUCTOR_API_TOKEN or [api] secrets_file)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the pairs in shards on a Ray cluster: 'auto' (this machine's "
+                        "Ray) or HOST:PORT of its head; needs pip install -e '.[cluster]'")
     return p
 
 
@@ -126,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> SystemConfig:
         "duration": args.duration, "seed": args.seed, "log_level": args.log_level,
         "summary_json": args.summary_json, "status_interval": args.status_interval,
         "metrics_port": args.metrics_port, "log_json": args.log_json, "log_dir": args.log_dir,
-        "live": args.live, "feed": args.feed,
+        "live": args.live, "feed": args.feed, "cluster": args.cluster,
         "api_port": args.api_port, "api_host": args.api_host,
     }
     if args.duration is not None and not args.duration > 0:

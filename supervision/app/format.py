@@ -28,14 +28,17 @@ _COLUMNS = ("pair", "state", "price", "position", "entry", "unreal", "realized",
 def format_table(status: SystemStatus) -> str:
     """The compact per-pair table the CLI prints every few seconds; p50 and p99 are the tick
     latencies of the last minute."""
-    rows = [_COLUMNS] + [
+    rows: list[tuple[str, ...]] = [_COLUMNS] + [
         (p.pair, f"{p.state} (stale)" if p.stale else p.state, _num(p.price), _num(p.position),
          _num(p.entry_price) if p.position else "-", f"{p.unrealized_pnl:+.2f}",
          f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), _ms(p.latency_p50_ms),
          _ms(p.latency_p99_ms), str(p.restarts), p.strategy)
         for p in status.pairs
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    if any(p.shard for p in status.pairs):  # on a cluster: where each pair runs
+        rows = [(*rows[0], "shard", "node")] + [
+            (*row, p.shard, p.node) for row, p in zip(rows[1:], status.pairs, strict=True)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
     halted = f"  HALTED: {status.halt_reason}" if status.halted else ""

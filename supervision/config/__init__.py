@@ -17,6 +17,7 @@ from supervision.config.build import (
     parse_replay,
     parse_speed,
 )
+from supervision.config.cluster import AUTO, ClusterConfig
 from supervision.config.credentials import load_credentials, require_credentials
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.notify import ChannelSettings, NotifySettings
@@ -33,6 +34,7 @@ from supervision.config.system import (
 from supervision.config.values import ConfigError
 
 __all__ = [
+    "AUTO",
     "DEFAULT_LOG_DIR",
     "DEFAULT_STATE_DB",
     "FEEDS",
@@ -43,6 +45,7 @@ __all__ = [
     "TOP_LEVEL_KEYS",
     "ApiSettings",
     "ChannelSettings",
+    "ClusterConfig",
     "ConfigError",
     "ExchangeSettings",
     "NotifySettings",

@@ -24,6 +24,7 @@ from actors.pair import ExitRules
 from actors.pairs import PairError, parse_pair_list, split_pair
 from actors.risk import RiskConfig
 from supervision.config.api import api_settings_from
+from supervision.config.cluster import cluster_config_from, cluster_table
 from supervision.config.exchange import (
     SIM,
     exchange_settings_from,
@@ -115,6 +116,7 @@ TOP_LEVEL_KEYS = (
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
     "pair_workers", "gil_switch_ms", "metrics_port", "log_json", "log_dir",
     "api", "notify",
+    "cluster",
 )
 
 
@@ -142,7 +144,7 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
             raise ConfigError(f"unknown config key {key!r}; valid keys: "
                               f"{', '.join(TOP_LEVEL_KEYS)}")
     merged: dict[str, Any] = {**file_values, **{k: v for k, v in overrides.items()
-                                                if v is not None}}
+                                                if v is not None and k != "cluster"}}
     kwargs: dict[str, Any] = {}
 
     table = exchange_table(file_values.get("exchange", SIM), overrides)
@@ -231,6 +233,9 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
     kwargs["api"] = api_settings_from(merged.get("api", {}), overrides)
     if merged.get("notify") is not None:
         kwargs["notify"] = notify_settings_from(merged["notify"])
+    cluster = cluster_table(file_values.get("cluster"), overrides.get("cluster"))
+    if cluster is not None:
+        kwargs["cluster"] = cluster_config_from(cluster, kwargs["pairs"])
     return SystemConfig(**kwargs)
 
 

@@ -14,6 +14,7 @@ from actors.pair import ExitRules
 from actors.pairs import split_pair
 from actors.risk import RiskConfig
 from supervision.config.api import ApiSettings
+from supervision.config.cluster import ClusterConfig
 from supervision.config.exchange import SIM, ExchangeSettings
 from supervision.config.notify import NotifySettings
 from supervision.config.restart import RestartPolicy
@@ -75,6 +76,8 @@ class SystemConfig:
     """The HTTP API and dashboard (``[api]``, ``--api-port``); off without a port."""
     notify: NotifySettings = NotifySettings()
     """Alerts to webhooks, Telegram, Discord (``[notify]``); none by default."""
+    cluster: ClusterConfig | None = None
+    """Run the pairs in shards on a Ray cluster (``supervision.cluster``); None: one process."""
 
     @property
     def quote(self) -> str:

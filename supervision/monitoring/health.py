@@ -38,6 +38,9 @@ class PairHealth:
     ticks: int
     last_tick_age_s: float | None
     """Wall seconds since the pair last processed a tick; None if it never has."""
+    shard: str = ""
+    node: str = ""
+    """On a cluster: the pair's shard and that shard's node."""
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +106,8 @@ def check_health(
         report.append((pair, PairHealth(
             state=h.state, alive=ref is not None and ref.is_alive(), generation=h.generation,
             restarts=h.restarts, ticks=h.ticks,
-            last_tick_age_s=(now_ns - last) / 1e9 if last else None)))
+            last_tick_age_s=(now_ns - last) / 1e9 if last else None,
+            shard=h.shard, node=h.node)))
         if h.state == "failed":
             failed.append(pair)
             problems.append(f"pair {pair} failed: {h.last_error}")

@@ -164,6 +164,9 @@ class _Collector:
         state = GaugeMetricFamily(f"{PREFIX}_pair_state",
                                   "1 for each pair's current life-cycle state, 0 for the others",
                                   labels=["pair", "state"])
+        placement = GaugeMetricFamily(f"{PREFIX}_pair_placement",
+                                      "On a cluster: 1 for the shard and node each pair runs on",
+                                      labels=["pair", "shard", "node"])
         for pair, h in pairs.items():
             cumulative, total_s = h.latency.histogram()
             latency.add_metric([pair], list(zip(_BUCKET_LABELS, cumulative, strict=True)),
@@ -178,9 +181,13 @@ class _Collector:
             now = "paused" if h.paused and h.state == "running" else h.state
             for name in PAIR_STATES:
                 state.add_metric([pair, name], float(now == name))
+            if h.shard:
+                placement.add_metric([pair, h.shard, h.node], 1.0)
         if feed is not None:
             dropped.add_metric(["", UNKNOWN_PAIR], feed.dropped()[UNKNOWN_PAIR])
         yield from (latency, processed, received, dropped, state)
+        if placement.samples:
+            yield placement
 
     def _mailboxes(self) -> Metric:
         depth = GaugeMetricFamily(f"{PREFIX}_mailbox_depth",

@@ -66,6 +66,9 @@ class StartPairs:
     """Facade -> supervisor (ask): start these pairs with these strategies."""
 
     specs: tuple[tuple[str, StrategySpec], ...]
+    generations: tuple[tuple[str, int], ...] = ()
+    """First generation per pair where it is not 0: a shard placed again continues above
+    every generation the head has fenced (``supervision.cluster``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -163,7 +166,8 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case StartPairs(specs=specs):
+            case StartPairs(specs=specs, generations=generations):
+                self.next_generation.update(generations)
                 for pair, spec in specs:
                     self.start_pair(pair, spec)
             case AddPair():

@@ -1,0 +1,73 @@
+"""A shard's pykka system without Ray: what goes up, what comes down, and its lease."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.messages import STATE, SUPERVISOR, MarketTick, Ping, RequestBook
+from supervision.cluster import ShardRuntime, skip_seen
+from supervision.cluster.wire import Downlink, ShardSpec
+from supervision.config import build_config
+from supervision.tree import SetPaused
+from tests.helpers import eventually
+
+PAIRS = ("BTC/USDT", "ETH/USDT")
+
+
+@pytest.fixture
+def runtime():
+    config = build_config({"cluster": {"address": "auto", "shard_timeout_s": 0.5}},
+                          {"pairs": ",".join(PAIRS), "state_db": ":memory:"})
+    spec = ShardSpec(index=0, generation=3, config=config, start_ms=1_700_000_000_000,
+                     specs=tuple((p, config.strategy) for p in PAIRS))
+    shard = ShardRuntime(spec, wake=lambda: None)
+    yield shard
+    shard.stop()
+
+
+def test_a_started_shard_asks_the_head_for_each_pairs_book(runtime):
+    """Its supervisor's book requests go up, in one batch of the shard's generation."""
+    uplink = runtime.uplink()
+
+    assert (uplink.shard, uplink.generation) == (0, 3)
+    assert [m for to, m in uplink.messages if to == STATE and isinstance(m, RequestBook)] == [
+        RequestBook(pair=p) for p in PAIRS]
+    assert uplink.report is not None
+    assert [p.pair for p in uplink.report.pairs] == list(PAIRS)
+
+
+def test_downlink_batches_are_delivered_in_their_order_whatever_order_they_arrive_in(
+        runtime):
+    """Ray does not keep the order of calls into an async actor: seq does."""
+    runtime.uplink()  # keeps the lease
+    runtime.apply(Downlink(seq=1, messages=((SUPERVISOR, SetPaused(pair="BTC/USDT",
+                                                                   paused=False)),)))
+    runtime.apply(Downlink(seq=0, messages=((SUPERVISOR, SetPaused(pair="BTC/USDT",
+                                                                   paused=True)),)))
+    runtime.router.services[SUPERVISOR].ask(Ping(), timeout=5)
+
+    assert runtime.router.pairs["BTC/USDT"].paused is False
+
+
+def test_a_shard_that_hears_nothing_from_the_head_stops_trading(runtime):
+    """No pull or push for shard_timeout_s (a partition): fenced, nothing more goes up."""
+    runtime.uplink()  # the head's first pull starts the lease
+    eventually(lambda: runtime.state == "fenced" or runtime.state == "stopped", timeout=5,
+               message="the shard to stop trading")
+    eventually(lambda: all(h.state == "stopped" for h in runtime.router.pairs.values()),
+               timeout=5, message="its pairs to stop")
+
+    runtime.outbox.put(STATE, RequestBook(pair="BTC/USDT"))
+    assert runtime.uplink().messages == ()
+
+
+def tick(pair, ts_ms):
+    return MarketTick(pair=pair, ts_ms=ts_ms, price=1.0, bid=1.0, ask=1.0)
+
+
+def test_a_shard_placed_again_skips_the_ticks_its_pairs_already_traded():
+    ticks = [tick("A/USDT", 1), tick("B/USDT", 1), tick("A/USDT", 2), tick("B/USDT", 2)]
+
+    kept = list(skip_seen(iter(ticks), {"A/USDT": 1}))
+
+    assert kept == ticks[1:]
