@@ -28,7 +28,8 @@ _COLUMNS = ("pair", "state", "price", "position", "entry", "unreal", "realized",
 def format_table(status: SystemStatus) -> str:
     """The compact per-pair table the CLI prints every few seconds; p50 and p99 are the tick
     latencies of the last minute."""
-    rows: list[tuple[str, ...]] = [_COLUMNS] + [
+    rows: list[tuple[str, ...]] = [_COLUMNS]
+    rows += [
         (p.pair, f"{p.state} (stale)" if p.stale else p.state, _num(p.price), _num(p.position),
          _num(p.entry_price) if p.position else "-", f"{p.unrealized_pnl:+.2f}",
          f"{p.realized_pnl:+.2f}", str(p.trades), str(p.ticks), _ms(p.latency_p50_ms),
