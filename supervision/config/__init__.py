@@ -4,7 +4,7 @@ Everything a run needs is checked here, before any actor, thread or file exists:
 strategy (it is built once to prove it can be), exchange id, replay files, numbers. Each
 problem raises one ``ConfigError`` whose message names the key, the bad value and the valid
 choices; the CLI prints it and exits 2. One module per section: ``exchange``, ``restart``,
-``strategy``; ``system`` holds the whole value, ``build`` merges file and flags into it,
+``strategy``, ``state``; ``system`` holds the whole value, ``build`` merges file and flags into it,
 ``credentials`` reads API keys from the environment or a private file.
 """
 
@@ -17,6 +17,7 @@ from supervision.config.build import (
 )
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
+from supervision.config.state import PASSWORD_ENV, StateSettings, load_db_password
 from supervision.config.strategy import strategy_spec_from, validate_strategy
 from supervision.config.system import (
     DEFAULT_LOG_DIR,
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_STATE_DB",
     "FEEDS",
     "LOG_LEVELS",
+    "PASSWORD_ENV",
     "POSITION_POLICIES",
     "SIM",
     "STABLE_QUOTES",
@@ -39,9 +41,11 @@ __all__ = [
     "ConfigError",
     "ExchangeSettings",
     "RestartPolicy",
+    "StateSettings",
     "SystemConfig",
     "build_config",
     "known_exchanges",
+    "load_db_password",
     "load_toml",
     "parse_replay",
     "parse_speed",

@@ -68,25 +68,32 @@ def require_credentials(exchange_id: str, settings: Any,
     return found
 
 
-def _from_file(path: str) -> Credentials:
+def read_private_toml(path: str, key: str) -> dict[str, Any]:
+    """The TOML table in the secrets file ``path`` (named ``key`` in messages).
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or group or others can read it.
+    """
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        raise ConfigError(f"exchange.secrets_file {path!r} cannot be read: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(f"{key} {path!r} cannot be read: {exc.strerror or exc}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"exchange.secrets_file {path!r} is readable by group or others (mode "
+            f"{key} {path!r} is readable by group or others (mode "
             f"{stat.S_IMODE(mode):o}); run: chmod 600 {path}")
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"exchange.secrets_file {path!r} cannot be read: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(f"{key} {path!r} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         # The decoder's message quotes no values, only where the syntax broke.
-        raise ConfigError(f"exchange.secrets_file {path!r} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{key} {path!r} is not valid TOML: {exc}") from None
+
+
+def _from_file(path: str) -> Credentials:
+    data = read_private_toml(path, "exchange.secrets_file")
     unknown = sorted(set(data) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(f"exchange.secrets_file {path!r}: unknown key(s) "

@@ -15,6 +15,7 @@ from actors.pairs import split_pair
 from actors.risk import RiskConfig
 from supervision.config.exchange import SIM, ExchangeSettings
 from supervision.config.restart import RestartPolicy
+from supervision.config.state import StateSettings
 
 DEFAULT_STATE_DB = os.path.join("var", "trade-conductor.sqlite")
 DEFAULT_LOG_DIR = "var"
@@ -31,6 +32,8 @@ class SystemConfig:
     exchange_settings: ExchangeSettings = ExchangeSettings()
     strategy: StrategySpec = StrategySpec.of("ema_cross")
     state_db: str = DEFAULT_STATE_DB
+    """An SQLite file, or a ``postgresql://`` URL (``supervision.config.state``)."""
+    state_settings: StateSettings = StateSettings()
     duration: float | None = None
     seed: int = 42
     speed: float = 1.0
