@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import PostgresServer, ServerUnavailable
+from tests.postgres_server import PostgresServer, ServerUnavailableError
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -25,7 +25,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway server for the session (skips, or fails on CI, where none can start)."""
     try:
         server = PostgresServer.start_new()
-    except ServerUnavailable as exc:
+    except ServerUnavailableError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
         pytest.skip(str(exc))

@@ -31,14 +31,14 @@ from collections.abc import Sequence
 import psycopg
 
 SECRET_USER = "tc_secret"
-SECRET_PASSWORD = "s3cret-Passw0rd-never-logged"  # noqa: S105 - a throwaway test login
+SECRET_PASSWORD = "s3cret-Passw0rd-never-logged"
 HOW_TO = (
     "PostgreSQL tests need the server's programs (initdb, pg_ctl): install them (Debian/Ubuntu: "
     "apt-get install postgresql; macOS: brew install postgresql) or set CONDUCTOR_TEST_PG_BIN "
     "to the folder that holds them; .ci/run installs them on CI")
 
 
-class ServerUnavailable(RuntimeError):
+class ServerUnavailableError(RuntimeError):
     """No PostgreSQL server can be started here; the message says how to get one."""
 
 
@@ -46,7 +46,8 @@ def _bin_dir() -> str:
     given = os.environ.get("CONDUCTOR_TEST_PG_BIN")
     if given:
         if not os.path.isfile(os.path.join(given, "pg_ctl")):
-            raise ServerUnavailable(f"CONDUCTOR_TEST_PG_BIN={given!r} holds no pg_ctl. {HOW_TO}")
+            raise ServerUnavailableError(
+                f"CONDUCTOR_TEST_PG_BIN={given!r} holds no pg_ctl. {HOW_TO}")
         return given
     on_path = shutil.which("pg_ctl")
     if on_path:
@@ -55,7 +56,7 @@ def _bin_dir() -> str:
                    key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
     if found:
         return os.path.dirname(found[-1])
-    raise ServerUnavailable(f"no PostgreSQL server programs found. {HOW_TO}")
+    raise ServerUnavailableError(f"no PostgreSQL server programs found. {HOW_TO}")
 
 
 def _free_port() -> int:
@@ -78,7 +79,7 @@ class PostgresServer:
 
     @classmethod
     def start_new(cls) -> PostgresServer:
-        """Initialise and start a server, or raise ``ServerUnavailable`` saying why."""
+        """Initialise and start a server, or raise ``ServerUnavailableError`` saying why."""
         bin_dir = _bin_dir()
         folder = tempfile.mkdtemp(prefix="tc-postgres-")
         as_user: list[str] = []
@@ -86,7 +87,7 @@ class PostgresServer:
             try:
                 user = pwd.getpwnam("postgres")
             except KeyError:
-                raise ServerUnavailable(
+                raise ServerUnavailableError(
                     f"running as root, and there is no 'postgres' user to run the server "
                     f"as (initdb refuses root). {HOW_TO}") from None
             os.chown(folder, user.pw_uid, user.pw_gid)
@@ -99,7 +100,7 @@ class PostgresServer:
         except (OSError, subprocess.CalledProcessError, psycopg.Error) as exc:
             detail = getattr(exc, "stderr", "") or ""
             server.destroy()
-            raise ServerUnavailable(f"the PostgreSQL server in {bin_dir} did not start: "
+            raise ServerUnavailableError(f"the PostgreSQL server in {bin_dir} did not start: "
                                     f"{exc} {detail}. {HOW_TO}") from None
         return server
 

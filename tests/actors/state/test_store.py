@@ -454,8 +454,8 @@ def test_a_fill_that_fails_mid_write_leaves_nothing_behind(db: str, allowed: int
 
 
 REFUSE_BALANCES = {
-    "sqlite": ("CREATE TRIGGER full BEFORE INSERT ON balances BEGIN SELECT RAISE(ABORT, 'full');"
-               " END", "DROP TRIGGER full"),
+    "sqlite": (("CREATE TRIGGER full BEFORE INSERT ON balances"
+                " BEGIN SELECT RAISE(ABORT, 'full'); END"), "DROP TRIGGER full"),
     "postgresql": ("ALTER TABLE balances ADD CONSTRAINT balances_full CHECK (amount < 0) NOT VALID",
                    "ALTER TABLE balances DROP CONSTRAINT balances_full"),
 }
