@@ -24,6 +24,7 @@ from bench.replay import bench_replay
 from bench.report import RESULTS, markdown, source_tree, write_json
 from bench.soak import bench_soak
 from bench.startup import bench_startup
+from bench.state_db import bench_state_db
 
 Bench = Callable[[bool], tuple[list[Row], dict[str, Any]]]
 
@@ -33,6 +34,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "soak": (bench_soak, "bench.soak"),
     "startup": (bench_startup, "bench.startup"),
     "noisy": (bench_noisy, "bench.live"),
+    "state_db": (bench_state_db, "bench.state_db"),
 }
 
 

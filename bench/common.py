@@ -61,6 +61,14 @@ def temp_db() -> Iterator[str]:
         yield os.path.join(folder, "state.sqlite")
 
 
+def fills_in_db(location: str) -> int:
+    """Rows in the ``fills`` table of the state database at ``location`` (a path or URL)."""
+    from actors.state import open_store
+
+    with open_store(location) as store:
+        return len(store.fills())
+
+
 # -- statistics -----------------------------------------------------------------------------
 
 

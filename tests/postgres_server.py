@@ -3,8 +3,9 @@
 ``PostgresServer.find()`` looks for the server's programs (``initdb``, ``pg_ctl``): in
 ``$CONDUCTOR_TEST_PG_BIN``, on ``PATH``, then in Debian's ``/usr/lib/postgresql/<version>/bin``
 (the newest). As root it runs them as the ``postgres`` user through ``runuser`` (``initdb``
-refuses root). The server listens on 127.0.0.1 on a free port, with ``fsync`` off (nothing
-here must outlive the machine, only the server's own restarts, which its WAL covers).
+refuses root). The server listens on 127.0.0.1 on a free port, with ``fsync`` off for the
+tests (nothing here must outlive the machine, only the server's own restarts, which its WAL
+covers) and on for the benchmark (``durable``).
 
 Logins: the superuser ``postgres`` without a password (the tests' databases), and
 ``SECRET_USER`` with ``SECRET_PASSWORD`` (scram-sha-256) for the password tests.
@@ -68,7 +69,8 @@ def _free_port() -> int:
 class PostgresServer:
     """One throwaway server; see the module docstring."""
 
-    def __init__(self, bin_dir: str, folder: str, as_user: Sequence[str]) -> None:
+    def __init__(self, bin_dir: str, folder: str, as_user: Sequence[str],
+                 durable: bool = False) -> None:
         self.bin_dir = bin_dir
         self.folder = folder
         self.data = os.path.join(folder, "data")
@@ -76,9 +78,11 @@ class PostgresServer:
         self.port = _free_port()
         self._as_user = list(as_user)
         self._names = itertools.count(1)
+        self.durable = durable
+        """fsync on, as in production (the benchmark's); off for the tests' speed."""
 
     @classmethod
-    def start_new(cls) -> PostgresServer:
+    def start_new(cls, durable: bool = False) -> PostgresServer:
         """Initialise and start a server, or raise ``ServerUnavailableError`` saying why."""
         bin_dir = _bin_dir()
         folder = tempfile.mkdtemp(prefix="tc-postgres-")
@@ -92,7 +96,7 @@ class PostgresServer:
                     f"as (initdb refuses root). {HOW_TO}") from None
             os.chown(folder, user.pw_uid, user.pw_gid)
             as_user = ["runuser", "-u", "postgres", "--"]
-        server = cls(bin_dir, folder, as_user)
+        server = cls(bin_dir, folder, as_user, durable)
         try:
             server._init()
             server.start()
@@ -120,7 +124,9 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c full_page_writes=off -c max_connections=200")
+                   "-c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:

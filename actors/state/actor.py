@@ -50,6 +50,7 @@ logs what was not written.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
@@ -126,6 +127,9 @@ class StateActor(CoreActor):
         self.batch_messages = batch_messages
         self.batch_s = batch_s
         self.commits = 0
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+        """Messages per committed batch -> how many batches had that size (at most
+        ``batch_messages`` keys; benchmarks read it)."""
         self._batch: list[Any] = []
         """Messages handled since the last commit: what a recovery handles again."""
         self._outbox: list[Envelope] = []
@@ -282,6 +286,7 @@ class StateActor(CoreActor):
 
     def _publish(self) -> None:
         self.commits += 1
+        self.batch_sizes[len(self._batch)] += 1
         out, self._outbox = self._outbox, []
         self._batch = []
         self._answered = 0
