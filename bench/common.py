@@ -69,6 +69,14 @@ def fills_in_db(location: str) -> int:
         return len(store.fills())
 
 
+def commits_in_db(location: str) -> int:
+    """Group-commit batches the state database has committed (``meta.commit_seq``)."""
+    from actors.state import open_store
+
+    with open_store(location) as store:
+        return store.commit_seq
+
+
 # -- statistics -----------------------------------------------------------------------------
 
 

@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.messages import STATE
 from bench.common import (
     Row,
     bench_config,
     check,
+    commits_in_db,
     fills_in_db,
     peak_rss_mb,
     reset_peak_rss,
@@ -71,7 +71,6 @@ def run_actors(config: SystemConfig, source: Any, expected: int | None) -> dict[
         wait_until(lambda: sum(h.ticks for h in handles) >= expected, 600, 0.001)
     system.drain(30)
     elapsed = time.perf_counter() - t0
-    batches = dict(system.router.services[STATE]._actor.batch_sizes)  # a probe of the actor
     final = system.stop()
     ticks = sum(p.ticks for p in final.pairs)
     return {
@@ -81,7 +80,7 @@ def run_actors(config: SystemConfig, source: Any, expected: int | None) -> dict[
         "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss,
         "shed": sum(p.ticks_shed for p in final.pairs),
         "dropped": sum(p.ticks_dropped for p in final.pairs),
-        "batch_sizes": batches,
+        "commits": commits_in_db(config.state_db),
     }
 
 

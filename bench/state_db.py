@@ -6,8 +6,8 @@ can start). For each backend, on the same data:
 
 - the replay benchmark's 1-pair GBM tape (``bench.replay``) through the actors at full speed:
   ticks per second, fills per second through the state actor, and the group commit's batch
-  sizes (messages per commit; PostgreSQL's commit waits for the server's WAL flush, so the
-  batches grow);
+  size (fills per commit, from ``meta.commit_seq``; PostgreSQL's commit waits for the
+  server's WAL flush, so the batches grow);
 - the latency benchmark's 50 pairs at 20 ticks/s each (``bench.live``): tick -> order
   acknowledgement (the order event) p50 / p99, and tick -> decision p99;
 - the store alone: rows per second with a commit per fill, and with 100 fills per commit.
@@ -26,7 +26,7 @@ import attrs
 
 from actors.messages import Fill, Side
 from actors.state import open_store
-from bench.common import Row, bench_config, check, percentile, temp_db
+from bench.common import Row, bench_config, check, temp_db
 from bench.data import REPLAY_PAIRS, ReplaySource
 from bench.live import run_live
 from bench.replay import EMA, run_actors
@@ -63,25 +63,20 @@ def _location(backend: str, server: Any) -> Iterator[str]:
         server.drop_database(name)
 
 
-def _batches(sizes: dict[int, int]) -> dict[str, float]:
-    ordered = sorted(size for size, n in sizes.items() for _ in range(n))
-    return {"commits": len(ordered), "mean": sum(ordered) / max(1, len(ordered)),
-            "p50": percentile(ordered, 50), "p99": percentile(ordered, 99),
-            "max": float(ordered[-1]) if ordered else 0.0}
-
-
 def store_rows_per_s(location: str, rows: int, per_commit: int) -> float:
     """Fills written by the store alone, ``per_commit`` to a transaction."""
     with open_store(location) as store:
         store.initialize("USDT", {"USDT": 1e9})
         store.autocommit = False
         t0 = time.perf_counter()
+        store.begin()
         for n in range(rows):
             store.insert_fill(Fill(fill_id=f"f-{n}", order_id=f"o-{n}", pair="BTC/USDT",
                                    side=Side.BUY, amount=0.01, price=60_000.0, fee=0.6,
                                    ts_ms=1_700_000_000_000 + n))
             if (n + 1) % per_commit == 0:
                 store.commit()
+                store.begin()
         store.commit()
         return rows / (time.perf_counter() - t0)
 
@@ -109,8 +104,8 @@ def bench_state_db(quick: bool) -> tuple[list[Row], dict[str, Any]]:
                 with _location(backend, server) as db:
                     store[per_commit] = store_rows_per_s(
                         db, store_rows // (10 if per_commit == 1 else 1), per_commit)
-            batches = _batches(replay["batch_sizes"])
-            details[backend] = {"replay": replay, "batches": batches, "latency_50": live,
+            commits = max(1, replay["commits"])
+            details[backend] = {"replay": replay, "latency_50": live,
                                 "store_rows_per_s": store}
             case = f"{backend}, 1 pair x {ticks:,} GBM ticks"
             rows += [
@@ -119,9 +114,9 @@ def bench_state_db(quick: bool) -> tuple[list[Row], dict[str, Any]]:
                          "database"),
                 Row("state_db", case, "fills/s through state", replay["fills"] /
                     replay["seconds"], "fills/s"),
-                Row("state_db", case, "messages per commit p50", batches["p50"], "messages",
-                    note=f"mean {batches['mean']:.1f}, p99 {batches['p99']:.0f}, max "
-                         f"{batches['max']:.0f}, {batches['commits']:,} commits"),
+                Row("state_db", case, "fills per commit", replay["fills"] / commits, "fills",
+                    note=f"{replay['commits']:,} group commits, "
+                         f"{replay['commits'] / replay['seconds']:,.0f} per second"),
             ]
             case = f"{backend}, 50 pairs @20 t/s"
             rows += [

@@ -1,11 +1,14 @@
 """The state database on a PostgreSQL server: ``PostgresStore``, through psycopg 3.
 
 One connection, in autocommit mode with explicit ``BEGIN``/``COMMIT`` (the store opens and
-commits its batches itself); psycopg prepares the statements the store repeats, and sends an
-``executemany`` in one pipeline, so a group commit of many rows costs a few round trips. A
-commit returns once the server has its WAL record on disk (``synchronous_commit`` as the
-server sets it). Other processes may read the tables while the system writes them
-(``docs/state-database.md``). Runs on the thread that owns the store.
+commits its batches itself); psycopg prepares the statements the store repeats, and a group
+commit sends its row writes in one pipeline and its batch number with the COMMIT in another:
+two round trips, however many rows. A commit returns once the server has its WAL record on
+disk, except where the state actor answers first (paper trading): there it does not wait for
+the flush (``wait_for_flush``), as SQLite's ``synchronous=NORMAL`` does not, so a crash of the
+server may lose the last commits of a paper run but never half of one. Other processes may
+read the tables while the system writes them (``docs/state-database.md``). Runs on the thread
+that owns the store.
 
 Failure: the login is checked at open, so a wrong password, a missing database or an unknown
 user is one ``StateStoreError`` that says which and how to fix it. A server that cannot be
@@ -18,6 +21,7 @@ libpq apart from the URL and is cut out of every message.
 from __future__ import annotations
 
 import functools
+from contextlib import AbstractContextManager
 from typing import Any
 
 from actors.state.location import StateLocation
@@ -130,6 +134,15 @@ class PostgresStore(StateStore):
         if (raw is not None and raw.broken) or state.startswith(_LOST_STATES):
             return StateUnavailableError(message)
         return StateStoreError(message)
+
+    def wait_for_flush(self, wait: bool) -> None:
+        try:
+            self._conn.execute(f"SET synchronous_commit = {'on' if wait else 'off'}")
+        except self._psycopg.Error as exc:
+            raise self._error(f"cannot configure {self.path!r}", exc) from exc
+
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        return self._conn.raw.pipeline()  # type: ignore[no-any-return]
 
     def _table_names(self) -> set[str]:
         return {row[0] for row in self._conn.execute(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -198,6 +198,11 @@ class StateStore:
     def _table_names(self) -> set[str]:
         raise NotImplementedError
 
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        """Statements sent together, their results read at the end (a server's round trips;
+        errors surface when the block ends)."""
+        return nullcontext()
+
     def _disconnect(self) -> None:
         with suppress(*self.errors):
             self._conn.close()
@@ -276,9 +281,10 @@ class StateStore:
             return
         batch = self.commit_seq + 1 if not self.autocommit else None
         try:
-            if batch is not None:
-                self._write_meta("commit_seq", batch)
-            self._conn.execute("COMMIT")
+            with self._pipeline():
+                if batch is not None:
+                    self._write_meta("commit_seq", batch)
+                self._conn.execute("COMMIT")
         except self.errors as exc:
             self.rollback()
             raise self._error(f"cannot commit to {self.path!r}", exc) from exc
@@ -305,6 +311,12 @@ class StateStore:
         return self._open
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    def wait_for_flush(self, wait: bool) -> None:
+        """Whether COMMIT returns only once the server has flushed it to disk (PostgreSQL's
+        ``synchronous_commit``). Without the wait a crash of the server (not of this process)
+        may lose the last commits, never half of one: SQLite's ``synchronous=NORMAL``, which
+        SQLite always runs with, so this changes nothing there."""
 
     def hand_off_checkpoints(self) -> bool:
         """Stop checkpointing SQLite's WAL inside this connection's commits (another thread
@@ -437,7 +449,7 @@ class StateStore:
                 ``updated_ms`` in the table is kept).
         """
         conn = self._conn
-        with self.transaction():
+        with self.transaction(), self._pipeline():
             kept: list[tuple[Any, ...]] = []
             gone: list[tuple[str]] = []
             for pair, position, trip in positions:

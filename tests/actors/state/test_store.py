@@ -431,6 +431,9 @@ class FailAfterWrites:
         self._count(sql)
         return self.conn.executemany(sql, *args)
 
+    def __getattr__(self, name: str) -> Any:  # anything else (PostgreSQL's pipeline) as is
+        return getattr(self.conn, name)
+
 
 @pytest.mark.parametrize("allowed", [1, 2, 3])
 def test_a_fill_that_fails_mid_write_leaves_nothing_behind(db: str, allowed: int) -> None:

@@ -96,15 +96,17 @@ def test_a_secrets_file_others_can_read_is_refused_with_the_fix(tmp_path: Path):
 
 
 def cli_refuses(tmp_path: Path, monkeypatch, capsys, *args: str) -> str:
-    """Runs the CLI in ``tmp_path``; asserts exit 2, one error line, nothing created there."""
+    """Runs the CLI in ``tmp_path``; asserts exit 2, one error line, nothing created there.
+    (The CLI's process-wide logging set-up is skipped: it would outlive the test.)"""
     monkeypatch.chdir(tmp_path)
-    code = run(["--pairs", "BTC/USDT", "--duration", "1", "--log-dir", "logs", *args])
+    monkeypatch.setattr("supervision.app.cli.configure_logging", lambda *a, **k: None)
+    code = run(["--pairs", "BTC/USDT", "--duration", "1", *args])
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert code == 2, err
     assert [line for line in lines if line.startswith("trade-conductor: error: ")] == [lines[-1]]
     assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "logs") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     return lines[-1]
 
 
