@@ -17,7 +17,12 @@ from supervision.config.build import (
 )
 from supervision.config.exchange import FEEDS, SIM, ExchangeSettings, known_exchanges
 from supervision.config.restart import POSITION_POLICIES, RestartPolicy
-from supervision.config.state import PASSWORD_ENV, StateSettings, load_db_password
+from supervision.config.state import (
+    PASSWORD_ENV,
+    StateSettings,
+    check_location,
+    load_db_password,
+)
 from supervision.config.strategy import strategy_spec_from, validate_strategy
 from supervision.config.system import (
     DEFAULT_LOG_DIR,
@@ -44,6 +49,7 @@ __all__ = [
     "StateSettings",
     "SystemConfig",
     "build_config",
+    "check_location",
     "known_exchanges",
     "load_db_password",
     "load_toml",

@@ -67,6 +67,7 @@ def state_from(table: Any, file_state_db: Any, cli_state_db: Any,
 
 
 def check_location(text: str) -> StateLocation:
+    """``text`` parsed as a state database location, or a ``ConfigError`` naming ``state_db``."""
     try:
         return parse_location(text)
     except StateLocationError as exc:

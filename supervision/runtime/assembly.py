@@ -37,8 +37,13 @@ from actors.router import Router
 from actors.state import StateCore, StateStoreError
 from strategies.base import Strategy
 from strategies.registry import build_strategy
-from supervision.config import SIM, ConfigError, SystemConfig, load_db_password
-from supervision.config.state import check_location
+from supervision.config import (
+    SIM,
+    ConfigError,
+    SystemConfig,
+    check_location,
+    load_db_password,
+)
 
 
 def tick_size(pair: str) -> float:
