@@ -15,6 +15,7 @@ from actors.messages import (
     PairRestarted,
     PositionClosed,
     ServiceRestarted,
+    StateAvailabilityChanged,
     StrategyRolledBack,
     StrategySwapped,
 )
@@ -92,4 +93,9 @@ def describe_event(event: object) -> str | None:
             return f"recovered {event.name} (restart {event.restarts}) after {event.error}"
         case OrderRejected():
             return f"refused  {event.pair} entry by risk: {event.reason} ({event.detail})"
+        case StateAvailabilityChanged() if event.available:
+            return f"state database back; {event.waiting} waiting message(s) written"
+        case StateAvailabilityChanged():
+            return (f"STATE DATABASE UNAVAILABLE ({event.reason}): new entries refused, "
+                    "reconnecting")
     return None
