@@ -157,6 +157,21 @@ class FeedStale:
 
 
 @attrs.frozen(kw_only=True)
+class StateAvailabilityChanged:
+    """State -> risk (and events): the state database cannot be written (``available=False``:
+    no new positions, refused with ``state_unavailable``, while exits still go out and their
+    records wait in the state actor) or is written again. Never holds a password."""
+
+    available: bool
+    reason: str
+    """Why it was lost ("" when it is back)."""
+    waiting: int
+    """Messages waiting to be written when this was sent."""
+    ts_ms: int
+    """Wall-clock milliseconds of the change."""
+
+
+@attrs.frozen(kw_only=True)
 class TickDropped:
     """A malformed or out-of-order tick that was never traded on."""
 

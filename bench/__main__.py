@@ -27,6 +27,7 @@ from bench.report import RESULTS, markdown, source_tree, write_json
 from bench.research import bench_research
 from bench.soak import bench_soak
 from bench.startup import bench_startup
+from bench.state_db import bench_state_db
 
 Bench = Callable[[bool], tuple[list[Row], dict[str, Any]]]
 
@@ -39,6 +40,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "research": (bench_research, "bench.research"),
     "api_load": (bench_api_load, "bench.api_load"),
     "cluster": (bench_cluster, "bench.cluster"),
+    "state_db": (bench_state_db, "bench.state_db"),
 }
 
 

@@ -61,6 +61,22 @@ def temp_db() -> Iterator[str]:
         yield os.path.join(folder, "state.sqlite")
 
 
+def fills_in_db(location: str) -> int:
+    """Rows in the ``fills`` table of the state database at ``location`` (a path or URL)."""
+    from actors.state import open_store
+
+    with open_store(location) as store:
+        return len(store.fills())
+
+
+def commits_in_db(location: str) -> int:
+    """Group-commit batches the state database has committed (``meta.commit_seq``)."""
+    from actors.state import open_store
+
+    with open_store(location) as store:
+        return store.commit_seq
+
+
 # -- statistics -----------------------------------------------------------------------------
 
 

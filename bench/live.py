@@ -121,11 +121,12 @@ def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
              burn: dict[str, float] | None = None,
              swap: dict[str, StrategySpec] | None = None,
              *, on_started: Callable[[TradingSystem], Any] | None = None,
-             **config: Any) -> dict[str, Any]:
+             state_db: str | None = None, **config: Any) -> dict[str, Any]:
     """One paced run; returns the latency summaries and counters. ``swap`` gives pairs
     another strategy as soon as the system runs (during the unmeasured ``warm_s``);
     ``on_started`` is called with the started system (the API load bench starts its clients
-    there); ``config`` adds top-level config keys."""
+    there); ``config`` adds top-level config keys; ``state_db`` replaces the fresh SQLite
+    file."""
     pairs = synthetic_pairs(n_pairs)
     stop = threading.Event()
     from_ms = START_MS + int(warm_s * 1000)
@@ -135,7 +136,8 @@ def run_live(n_pairs: int, seconds: float, warm_s: float = 2.0,
         BURN.calibrate()
     PROBE.reset(pairs, measure_from_ms=from_ms)
     acks = AckRecorder(from_ms)
-    with temp_db() as db:
+    with contextlib.ExitStack() as stack:
+        db = state_db or stack.enter_context(temp_db())
         system = TradingSystem(bench_config(pairs, db, speed=1, **config), source=source)
         system.subscribe(acks)
         t0 = time.perf_counter()

@@ -25,7 +25,6 @@ the threadless core's: a check, so ``make bench`` fails where they part.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ from bench.common import (
     Row,
     bench_config,
     check,
+    commits_in_db,
+    fills_in_db,
     peak_rss_mb,
     reset_peak_rss,
     rss_mb,
@@ -56,11 +57,6 @@ from supervision.runtime import SyncRuntime, lot_size
 EMA = "ema_cross"
 
 
-def _fills_in_db(path: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
-
-
 def run_actors(config: SystemConfig, source: Any, expected: int | None) -> dict[str, Any]:
     """Through the actors at full speed; ``expected`` ticks (None: until the feed ends)."""
     settle_memory()
@@ -79,11 +75,12 @@ def run_actors(config: SystemConfig, source: Any, expected: int | None) -> dict[
     ticks = sum(p.ticks for p in final.pairs)
     return {
         "ticks": ticks, "seconds": elapsed, "ticks_per_s": ticks / elapsed,
-        "fills": final.fills, "orders": final.orders, "fills_in_db": _fills_in_db(
+        "fills": final.fills, "orders": final.orders, "fills_in_db": fills_in_db(
             config.state_db), "state": final.state, "error": final.error,
         "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss,
         "shed": sum(p.ticks_shed for p in final.pairs),
         "dropped": sum(p.ticks_dropped for p in final.pairs),
+        "commits": commits_in_db(config.state_db),
     }
 
 
@@ -99,7 +96,7 @@ def run_sync(config: SystemConfig, source: Any) -> dict[str, Any]:
     return {
         "ticks": status.ticks_accepted, "seconds": elapsed,
         "ticks_per_s": status.ticks_accepted / elapsed, "fills": status.fills,
-        "orders": status.orders, "fills_in_db": _fills_in_db(config.state_db),
+        "orders": status.orders, "fills_in_db": fills_in_db(config.state_db),
         "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss,
     }
 

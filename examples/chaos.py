@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="wall-clock seconds to run (default 8)")
     parser.add_argument("--speed", default="20",
                         help="simulated seconds per wall second, or 'max' (default 20)")
-    parser.add_argument("--state-db", help="SQLite state database (default: in a temp dir)")
+    parser.add_argument("--state-db", help="state database: an SQLite file (default: in a temp "
+                                           "dir) or a postgresql:// URL")
     args = parser.parse_args(argv)
     import chaos_strategies  # from HERE, put on sys.path above
 

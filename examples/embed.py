@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated seconds per wall second, or 'max' (default 20)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="wall-clock seconds to run (default 10)")
-    parser.add_argument("--state-db", help="SQLite state database (default: in a temp dir)")
+    parser.add_argument("--state-db", help="state database: an SQLite file (default: in a temp "
+                                           "dir) or a postgresql:// URL")
     args = parser.parse_args(argv)
 
     with ExitStack() as stack:

@@ -82,7 +82,7 @@ from actors.pair import PairPool, limits_for
 from actors.pairs import PairError, split_pair
 from actors.risk import RiskActor
 from actors.router import EventCallback, PairHandle, Router
-from actors.state import StateActor, StateCore
+from actors.state import DatabaseAvailability, StateActor, StateCore
 from supervision.api import (
     EquityPoint,
     EventJournal,
@@ -174,6 +174,8 @@ class TradingSystem:
         self._feed_ended: FeedEnded | None = None
         self._error = ""
         self._state = "new"
+        self.state_availability = DatabaseAvailability()
+        """Whether the state database can be written now (the state actor keeps it)."""
         self._final: SystemStatus | None = None
         self._switch = SwitchInterval()
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
@@ -277,8 +279,9 @@ class TradingSystem:
         tracker = RestartTracker(config.restart)
         # Real orders wait for durable state; paper trading answers first (actors.state.actor).
         self._start(STATE, StateActor.start(
-            state_core, router, lambda: open_state(config, self.markets),
-            lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live))
+            state_core, router, lambda: open_state(config, self.markets, existing=True),
+            lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live,
+            availability=self.state_availability))
         execution_core = self._execution_core = make_execution(
             config, balances, markets=self.markets, router=router, credentials=credentials)
         self._start(EXECUTION, ExecutionActor.start(execution_core, router))
@@ -563,7 +566,8 @@ class TradingSystem:
             pairs=self.router.pairs, now_ns=time.perf_counter_ns(),
             feed_started_ns=self._feed_started_ns,
             max_tick_age_s=self.config.health_max_tick_age_s if live else None,
-            stale_pairs=self.live_feed.stale_pairs() if self.live_feed is not None else ())
+            stale_pairs=self.live_feed.stale_pairs() if self.live_feed is not None else (),
+            state_database=self.state_availability.view())
 
     def _empty_status(self, state: str) -> SystemStatus:
         return SystemStatus(state=state, quote=self.config.quote, cash=0.0, equity=0.0,

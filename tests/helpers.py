@@ -337,3 +337,18 @@ def trading(config: Any, source: Callable[[threading.Event], Iterable[MarketTick
             yield system, log
     finally:
         stop.set()
+
+
+def db_rows(location: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (with ``?`` placeholders) read by a connection of its own, as a second
+    process would: from an SQLite file or a PostgreSQL URL."""
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as pg:
+            cursor = pg.execute(sql.replace("?", "%s"), args or None)
+            return cursor.fetchall() if cursor.description else []
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(location, isolation_level=None)) as conn:
+        return conn.execute(sql, args).fetchall()

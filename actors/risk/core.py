@@ -47,6 +47,7 @@ from actors.messages import (
     ResumeEntries,
     RiskStatus,
     Side,
+    StateAvailabilityChanged,
     SubmitOrder,
     order_id_for,
 )
@@ -165,6 +166,8 @@ class RiskBook:
         self._last_stop: dict[str, int] = {}
         self._stale: dict[str, FeedStale] = {}
         """Pairs whose live feed went silent: no entries until data is back."""
+        self._state_lost = ""
+        """Why the state database cannot be written ("" while it can): no entries then."""
         # counters
         self._rejections: dict[str, int] = {}
         self._approvals = 0
@@ -175,8 +178,8 @@ class RiskBook:
         """Approve and size ``p``, or say why not.
 
         Entries are checked in a fixed order and the first failing rule names the rejection:
-        ``halted``, ``stale_feed``, ``cooldown``, ``pair_busy``, ``position_open``,
-        ``max_open_positions``, ``no_equity``, then sizing (``invalid_price``,
+        ``halted``, ``state_unavailable``, ``stale_feed``, ``cooldown``, ``pair_busy``,
+        ``position_open``, ``max_open_positions``, ``no_equity``, then sizing (``invalid_price``,
         ``below_min_notional``, ``below_min_amount``). Shrinking the stake to the headroom
         left under the exposure limits is sizing, done before the order exists, not a rejection.
         """
@@ -190,6 +193,9 @@ class RiskBook:
         halt = self.halt_reason()
         if halt:
             return self._reject(p, "halted", halt)
+        if self._state_lost:
+            return self._reject(p, "state_unavailable", "the state database cannot be written "
+                                f"({self._state_lost}); entries resume when it is back")
         if self._stale and p.pair in self._stale:
             stale = self._stale[p.pair]
             return self._reject(p, "stale_feed", f"{p.pair}: no market data for "
@@ -382,6 +388,10 @@ class RiskBook:
         """Lift a halt made by hand (the drawdown and daily-loss halts stay)."""
         self._manual_halt = ""
 
+    def on_state_availability(self, change: StateAvailabilityChanged) -> None:
+        """The state database was lost (entries refused) or is back."""
+        self._state_lost = "" if change.available else (change.reason or "unavailable")
+
     def reset_halt(self) -> None:
         """Lift the drawdown and daily-loss halts by hand; the current equity becomes the new
         peak and day start (a halt made by hand stays: ``resume_entries`` lifts it)."""
@@ -471,6 +481,8 @@ class RiskCore:
                 self.book.on_position_closed(message)
             case FeedStale():
                 self.book.on_feed_stale(message)
+            case StateAvailabilityChanged():
+                self.book.on_state_availability(message)
             case _:
                 self.unhandled += 1
         return []

@@ -1,9 +1,11 @@
-"""The state actor: the only owner of trading state, persisted in SQLite (``StateCore``).
+"""The state actor: the only owner of trading state, persisted in SQLite or PostgreSQL
+(``StateCore``).
 
 Runs on its own pykka thread. Group commit: the changes of a batch of messages share one
 database transaction. It is the last actor to stop, so whatever the others sent before the end
-is persisted; the last batch is committed and the database closed in ``on_stop``. The WAL is
-checkpointed by a thread of its own (``actors.state.wal_checkpointer``), never inside a commit here.
+is persisted; the last batch is committed and the database closed in ``on_stop``. SQLite's WAL
+is checkpointed by a thread of its own (``actors.state.wal_checkpointer``), never inside a
+commit here.
 A query (``ask``: books, portfolio, ping) commits and publishes the open batch before it is
 answered. What the batch's messages tell others goes out in one of two ways:
 
@@ -27,14 +29,28 @@ committed state), and handles every message of the batch again, in order, then c
 answers already sent (answer first) are not sent twice, as the retry reaches the same state.
 In place, because pykka drops a dead actor's queued messages, and those are fills and orders.
 A retry applies nothing twice: the batch was rolled back as a whole, fills are unique by id
-and order updates older than what is stored are ignored. More than
-``max_restarts`` recoveries within ``window_s``, or a failed retry, and the actor dies: the
-supervisor escalates.
+and order updates older than what is stored are ignored; and a batch whose COMMIT reached the
+server but whose answer was lost with the connection is recognised by its number
+(``StateStore.commit_seq``) and not handled again. More than ``max_restarts`` recoveries
+within ``window_s``, or a failed retry, and the actor dies: the supervisor escalates.
+
+A lost database server (``StateUnavailableError``: the connection broke, the server restarts)
+is no bug and counts against no limit. If it cannot be reopened at once the actor is
+*unavailable*: it tells risk (which refuses new entries with ``state_unavailable``; exits
+still pass) and the events (``StateAvailabilityChanged``), ``availability`` says so to
+``/health``, and it keeps every message that changes state, in order, unhandled, while it
+answers pings and queries from memory. A timer of its own rings for a reconnect after
+``reconnect_initial_s``, doubling to ``reconnect_max_s``; once the database opens, the
+unfinished batch is handled again (or not: see the batch number above), committed and
+published, the waiting messages follow in order, and risk hears the database is back.
+Meanwhile pairs hold their marks (a mark is read only when handled), so a long outage keeps
+only fills, orders and few marks in memory. A stop during an outage tries once more and then
+logs what was not written.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -46,16 +62,20 @@ from loguru import logger
 
 from actors.messages import (
     EVENTS,
+    RISK,
     STATE,
     Envelope,
     MarkPrices,
     Ping,
     Query,
     ServiceRestarted,
+    StateAvailabilityChanged,
 )
 from actors.router import Router
 from actors.shell import CoreActor
+from actors.state.availability import DatabaseAvailability
 from actors.state.core import StateCore
+from actors.state.store import StateStoreError, StateUnavailableError
 from actors.state.wal_checkpointer import WalCheckpointer
 
 BATCH_MESSAGES = 500
@@ -78,15 +98,31 @@ class _FlushDue:
 _FLUSH_DUE = _FlushDue()
 
 
+@attrs.frozen
+class _Reconnect:
+    """The reconnect timer -> the actor: try to reopen the database."""
+
+
+_RECONNECT = _Reconnect()
+RECONNECT_INITIAL_S = 0.1
+RECONNECT_MAX_S = 5.0
+
+
 class StateActor(CoreActor):
     name = STATE
     core: StateCore
 
     def __init__(self, core: StateCore, router: Router, reopen: Callable[[], StateCore],
                  may_restart: Callable[[float], bool], *, batch_messages: int = BATCH_MESSAGES,
-                 batch_s: float = BATCH_S, answer_first: bool = False) -> None:
+                 batch_s: float = BATCH_S, answer_first: bool = False,
+                 availability: DatabaseAvailability | None = None,
+                 reconnect_initial_s: float = RECONNECT_INITIAL_S,
+                 reconnect_max_s: float = RECONNECT_MAX_S) -> None:
         super().__init__(core, router)
         core.group_commit = True
+        # Answer first (paper) claims durability against a crash of this process only, as
+        # SQLite's synchronous=NORMAL does: a server need not flush each commit to disk.
+        core.store.wait_for_flush(not answer_first)
         self.reopen = reopen
         self.may_restart = may_restart
         self.restarts = 0
@@ -106,6 +142,19 @@ class StateActor(CoreActor):
         self._stopping = threading.Event()
         self._ringer: threading.Thread | None = None
         self.wal_truncations = 0
+        self.availability = availability or DatabaseAvailability()
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.reconnects = 0
+        """Times the database was reopened after it had been lost."""
+        self._lost: StateUnavailableError | None = None
+        """Set while the database cannot be written (see the module doc)."""
+        self._attempted = 0
+        """The number the unfinished batch commits under (``StateStore.commit_seq``)."""
+        self._waiting: list[Any] = []
+        """Messages received while the database was lost, not yet handled."""
+        self._delay = reconnect_initial_s
+        self._timer: threading.Timer | None = None
         self.checkpointer: WalCheckpointer | None = None
         """Checkpoints the WAL on its own thread, so no commit here waits for an fsync."""
         if core.store.hand_off_checkpoints():
@@ -133,6 +182,8 @@ class StateActor(CoreActor):
     def on_receive(self, message: Any) -> Any:
         if self._broken is not None:
             raise self._broken
+        if self._lost is not None:
+            return self._while_lost(message)
         if isinstance(message, Query):
             try:
                 self.flush()
@@ -143,6 +194,8 @@ class StateActor(CoreActor):
                 self.actor_ref.tell(_Die())
                 raise
             return message if isinstance(message, Ping) else self.core.answer(message)
+        if message is _RECONNECT:  # rang after the database was back already
+            return None
         if message is _FLUSH_DUE:
             if self._batch:
                 if time.monotonic() - self._batch_started >= self.batch_s:
@@ -166,7 +219,8 @@ class StateActor(CoreActor):
             out = self.core.handle(message)
         except Exception as exc:  # noqa: BLE001 - _recover decides: retry the batch or die
             self._recover(exc)
-            self._publish()
+            if not self.database_lost:
+                self._publish()
             return None
         if self.answer_first:
             self._answer(out)
@@ -180,6 +234,22 @@ class StateActor(CoreActor):
             self.flush()
         return None
 
+    @property
+    def database_lost(self) -> bool:
+        """The database cannot be written now; messages wait (see the module doc)."""
+        return self._lost is not None
+
+    def _while_lost(self, message: Any) -> Any:
+        """The database is lost: keep what changes state, answer what can be answered."""
+        if message is _RECONNECT:
+            self._reconnect()
+        elif isinstance(message, Query):
+            # From memory: the ledger as the handled messages left it.
+            return message if isinstance(message, Ping) else self.core.answer(message)
+        elif message is not _FLUSH_DUE:
+            self._waiting.append(message)
+        return None
+
     def _answer(self, out: list[Envelope]) -> None:
         """Answer first: send the actors' share now, keep the events for the commit."""
         events = [e for e in out if e.to == EVENTS]
@@ -191,12 +261,14 @@ class StateActor(CoreActor):
 
     def flush(self) -> None:
         """Commit the open batch, then send what its messages produced."""
-        if not self._batch and not self.core.uncommitted:
+        if self._lost is not None or (not self._batch and not self.core.uncommitted):
             return
         try:
             self.core.commit()
         except Exception as exc:  # noqa: BLE001 - as in on_receive
             self._recover(exc)
+            if self.database_lost:
+                return
         self._publish()
         checkpointer = self.checkpointer
         if checkpointer is not None and checkpointer.log_full:
@@ -208,7 +280,7 @@ class StateActor(CoreActor):
         try:
             if self.core.store.truncate_wal():
                 self.wal_truncations += 1
-        except sqlite3.Error as exc:  # the log keeps growing; the next full round asks again
+        except StateStoreError as exc:  # the log keeps growing; the next full round asks again
             logger.warning("state: emptying the WAL failed: {!r}", exc)
 
     def _publish(self) -> None:
@@ -219,39 +291,129 @@ class StateActor(CoreActor):
         self.send(out)
 
     def _recover(self, error: Exception) -> None:
-        """Reload from the database and handle the uncommitted batch again, then commit."""
-        if not self.may_restart(time.monotonic()):
+        """Reload from the database and handle the uncommitted batch again, then commit; or,
+        if the database server is lost, wait for it (see the module doc)."""
+        lost = isinstance(error, StateUnavailableError)
+        if not lost and not self.may_restart(time.monotonic()):
             raise error
-        self.restarts += 1
-        logger.error("state failed on {} ({!r}); reloading from the database and retrying "
-                     "{} message(s), restart {}", type(self._batch[-1]).__name__
-                     if self._batch else "commit", error, len(self._batch), self.restarts)
-        fence = self.core.fence
+        self._attempted = self.core.store.commit_seq + 1
+        what = type(self._batch[-1]).__name__ if self._batch else "commit"
+        if lost:
+            logger.warning("state: the database went away on {} ({}); reconnecting to write "
+                           "{} message(s) again", what, error, len(self._batch))
+        else:
+            self.restarts += 1
+            logger.error("state failed on {} ({!r}); reloading from the database and retrying "
+                         "{} message(s), restart {}", what, error, len(self._batch),
+                         self.restarts)
         self.core.close()
-        self.core = self.reopen()
-        self.core.group_commit = True
-        self.core.store.hand_off_checkpoints()
-        # Generations are not stored: the supervisor told them to the old core.
-        self.core.fence = fence
-        self.router.tell(EVENTS, ServiceRestarted(name=STATE, restarts=self.restarts,
-                                                  error=repr(error)))
-        out: list[Envelope] = []
-        for i, message in enumerate(self._batch):
-            answers = self.core.handle(message)
-            if i < self._answered:  # sent before the failure: only its events are still due
-                answers = [e for e in answers if e.to == EVENTS]
-            out.extend(answers)
-        self.core.commit()
-        self._outbox = out
+        if not lost:
+            self.router.tell(EVENTS, ServiceRestarted(name=STATE, restarts=self.restarts,
+                                                      error=repr(error)))
+        try:
+            self._outbox = self._reopen_and_replay()
+        except StateUnavailableError as exc:
+            self._lose(exc)
+
+    def _reopen_and_replay(self) -> list[Envelope]:
+        """A fresh core on the reopened database, with the unfinished batch written: handled
+        again, or not at all where its commit had landed. Returns what is to be published.
+
+        Raises:
+            StateUnavailableError: the database cannot be opened or written (yet).
+        """
+        fence = self.core.fence
+        core = self.reopen()
+        try:
+            core.group_commit = True
+            core.store.wait_for_flush(not self.answer_first)
+            core.store.hand_off_checkpoints()
+            # Generations are not stored: the supervisor told them to the old core.
+            core.fence = fence
+            if core.store.commit_seq >= self._attempted:
+                logger.info("state: the unfinished batch of {} message(s) had been committed "
+                            "before the connection was lost; not handling it again",
+                            len(self._batch))
+                out = self._outbox
+            else:
+                out = []
+                for i, message in enumerate(self._batch):
+                    answers = core.handle(message)
+                    if i < self._answered:  # sent before the failure: only its events are due
+                        answers = [e for e in answers if e.to == EVENTS]
+                    out.extend(answers)
+            core.commit()
+        except BaseException:
+            core.close()
+            raise
+        self.core = core
+        return out
+
+    def _lose(self, error: StateUnavailableError) -> None:
+        """The database cannot be reopened now: refuse entries, keep messages, retry later."""
+        first = self._lost is None
+        self._lost = error
+        waiting = len(self._batch) + len(self._waiting)
+        self.availability.lost(str(error), waiting)
+        if first:
+            self._delay = self.reconnect_initial_s
+            logger.error("ALERT state database unavailable ({}); new entries are refused, "
+                         "{} message(s) wait to be written; reconnecting", error, waiting)
+            self._tell_availability(available=False, reason=str(error), waiting=waiting)
+        self._ring_for_reconnect()
+
+    def _ring_for_reconnect(self) -> None:
+        delay, self._delay = self._delay, min(self._delay * 2, self.reconnect_max_s)
+        if self._stopping.is_set():
+            return
+        timer = self._timer = threading.Timer(delay, self._tell_reconnect)
+        timer.daemon = True
+        timer.start()
+
+    def _tell_reconnect(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_RECONNECT)
+
+    def _reconnect(self) -> bool:
+        """Try to reopen the lost database and write everything that waits; True if done."""
+        try:
+            self._outbox = self._reopen_and_replay()
+        except StateUnavailableError as exc:
+            self._lose(exc)
+            return False
+        self._lost = None
+        self.reconnects += 1
+        waiting, self._waiting = self._waiting, []
+        logger.warning("state database back after {:.1f} s; the unfinished batch is written, "
+                       "{} waiting message(s) follow", self.availability.view().down_s,
+                       len(waiting))
+        self._publish()
+        self.availability.restored()
+        self._tell_availability(available=True, reason="", waiting=len(waiting))
+        for message in waiting:
+            self.on_receive(message)
+        return True
+
+    def _tell_availability(self, *, available: bool, reason: str, waiting: int) -> None:
+        change = StateAvailabilityChanged(available=available, reason=reason, waiting=waiting,
+                                          ts_ms=int(time.time() * 1000))
+        self.router.tell(RISK, change)
+        self.router.tell(EVENTS, change)
 
     def release(self) -> None:
         self._stopping.set()
+        if self._timer is not None:
+            self._timer.cancel()
         self._batch_opened.set()  # let the ringer see the stop
         if self.checkpointer is not None:
             self.checkpointer.stop()
 
     def on_stop(self) -> None:
         try:
+            if self._lost is not None and not self._reconnect():
+                logger.error("ALERT state stopped while its database was unavailable: {} "
+                             "message(s) were not written ({})",
+                             len(self._batch) + len(self._waiting), self._lost)
             self.flush()
         finally:
             self.core.close()

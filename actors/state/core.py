@@ -11,7 +11,8 @@ pair; ``RaisePeak`` is persisted and not answered (the pair holds its peak itsel
 database every run.
 
 Thread: one thread at a time. ``StateCore.open`` runs where the system starts (a bad
-database path fails there); afterwards only the state actor's thread calls the core.
+database path, URL or password fails there); afterwards only the state actor's thread calls
+the core.
 
 Commits: by default ``handle`` commits its change before it returns (one transaction per
 change). With ``group_commit`` on, changes accumulate in one open transaction and the caller
@@ -71,7 +72,7 @@ from actors.messages import (
     StrategyAssigned,
 )
 from actors.state.ledger import Ledger
-from actors.state.store import StateStore, StateStoreError
+from actors.state.store import StateStore, StateStoreError, open_store
 
 
 class StateCore:
@@ -107,29 +108,41 @@ class StateCore:
     @classmethod
     def open(
         cls,
-        path: str,
+        location: str,
         quote: str,
         initial_balances: Mapping[str, float],
         *,
+        password: str | None = None,
         equity_interval_ms: int = 60_000,
         lots: Mapping[str, float] | None = None,
+        existing: bool = False,
     ) -> StateCore:
-        """Open (or create) the state database at ``path`` and load it.
+        """Open (or create) the state database at ``location`` (a path or a PostgreSQL URL,
+        see ``actors.state.open_store``) and load it.
 
         A fresh database starts from ``initial_balances``. An existing one keeps the balances
         it holds and ignores ``initial_balances``: the second run continues the first.
 
+        Args:
+            existing: the database must hold state already (a reconnect during a run: a
+                database found empty then was replaced, and starting it afresh would forget
+                every position).
+
         Raises:
-            StateStoreError: the database cannot be opened, or it was created for another
-                quote currency than ``quote``.
+            StateStoreError: the database cannot be opened, it was created for another
+                quote currency than ``quote``, or ``existing`` and it is empty.
         """
-        store = StateStore(path)
+        store = open_store(location, password)
         try:
             if not store.initialized:
+                if existing:
+                    raise StateStoreError(
+                        f"state database {store.path!r} is empty, but this run has written "
+                        "state to it before: it was replaced or wiped; not starting afresh")
                 store.initialize(quote, initial_balances)
             elif store.quote != quote:
                 raise StateStoreError(
-                    f"state database {path!r} counts in {store.quote!r}, not {quote!r}; "
+                    f"state database {store.path!r} counts in {store.quote!r}, not {quote!r}; "
                     "use another database or the same quote currency"
                 )
             ledger = store.load(lots=lots)

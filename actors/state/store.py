@@ -1,35 +1,45 @@
-"""SQLite persistence of the trading state; the only code that writes the state database.
+"""The trading state's database, one interface over SQLite and PostgreSQL; the only code
+that writes it.
 
-``StateStore`` belongs to the state actor. It is opened by the thread that starts the system
-(so a bad path fails there, with a clear error) and then used only by the state actor's
-thread: one user at a time, never two threads at once — the connection does not lock.
+``StateStore`` holds every query, written once with ``?`` placeholders; a backend subclass
+(``actors.state.sqlite.SqliteStore``, ``actors.state.postgres.PostgresStore``) only connects,
+names its errors and its transaction start, and ``open_store`` picks one from the location
+(``actors.state.location``). The layout and its migrations are ``actors.state.schema``.
 
-Durability: WAL journal with ``synchronous=NORMAL`` — a commit survives a crash of the
-process; a power loss may lose the last commits but never leaves a half-written change. By
-default every state change is one transaction (``record_fill`` writes the fill, the position,
-the balances, the realized PnL and the peak equity together, or nothing). With
-``autocommit = False`` (group commit) the changes join one open transaction until
-``commit()``: a batch of changes is then committed together or not at all, and a failed write
-rolls back the whole uncommitted batch. ``load`` rebuilds the ``Ledger`` (with only the most
-recent fill ids: the ``fills`` primary key is what refuses older duplicates), so a second run
-on the same file continues where the first stopped.
+A store belongs to the state actor. It is opened by the thread that starts the system (so a
+bad path, URL or password fails there, with a clear error) and then used only by the state
+actor's thread: one user at a time, never two threads at once — the connection does not lock.
 
-Layout: enums are stored by value, floats as REAL, strategy specs as JSON (tuples restored
-on the way back). A ``schema_version`` table guards against opening a database written by a
-newer layout.
+Durability: every commit is durable on the backend's terms (SQLite: WAL with
+``synchronous=NORMAL``, a commit survives a crash of the process; PostgreSQL: the server's WAL,
+fsynced at commit). By default every state change is one transaction (``record_fill`` writes
+the fill, the position, the balances, the realized PnL and the peak equity together, or
+nothing). With ``autocommit = False`` (group commit) the changes join one open transaction
+until ``commit()``: a batch is committed together or not at all, a failed write rolls back the
+whole uncommitted batch, and each committed batch raises ``commit_seq`` (stored in ``meta``)
+so that a writer whose connection died during COMMIT can tell, after reconnecting, whether the
+batch landed. ``load`` rebuilds the ``Ledger`` (with only the most recent fill ids: the
+``fills`` primary key is what refuses older duplicates), so a second run continues where the
+first stopped.
 
-Failure: ``StateStoreError`` when the file cannot be opened or is not a state database,
-and for any SQLite error while writing (the transaction is rolled back first).
+Layout: enums are stored by value, floats as REAL (DOUBLE PRECISION), strategy specs as JSON
+(tuples restored on the way back), ``meta`` values as text; ``seq`` numbers fills and orders
+in the order they were first written.
+
+Failure: ``StateStoreError`` when the database cannot be opened or is not a state database,
+and for any database error while writing (the transaction is rolled back first);
+``StateUnavailableError``, its subclass, when the server cannot be reached or the connection
+was lost: the same call may work once the server is back. Messages never hold a password.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from actors.messages import (
     AuditRecord,
@@ -50,85 +60,10 @@ from actors.messages import (
     StrategySpec,
 )
 from actors.state.ledger import RECENT_FILLS, RECENT_ORDERS, Ledger
+from actors.state.location import StateLocation, StateLocationError, parse_location
+from actors.state.schema import SCHEMA_VERSION, migrate
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value);
-CREATE TABLE balances (asset TEXT PRIMARY KEY, amount REAL NOT NULL);
-CREATE TABLE positions (
-    pair TEXT PRIMARY KEY,
-    amount REAL NOT NULL,
-    entry_price REAL NOT NULL,
-    cost REAL NOT NULL,
-    opened_ms INTEGER NOT NULL,
-    peak_price REAL NOT NULL,
-    trip_pnl REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE orders (
-    order_id TEXT PRIMARY KEY,
-    pair TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    amount REAL NOT NULL,
-    status TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    limit_price REAL,
-    filled REAL NOT NULL,
-    average_price REAL NOT NULL,
-    fee REAL NOT NULL,
-    reject_reason TEXT NOT NULL
-);
-CREATE INDEX orders_by_status ON orders (status, updated_ms);
-CREATE TABLE fills (
-    fill_id TEXT PRIMARY KEY,
-    order_id TEXT NOT NULL,
-    pair TEXT NOT NULL,
-    side TEXT NOT NULL,
-    amount REAL NOT NULL,
-    price REAL NOT NULL,
-    fee REAL NOT NULL,
-    ts_ms INTEGER NOT NULL,
-    maker INTEGER NOT NULL
-);
-CREATE TABLE pnl (pair TEXT PRIMARY KEY, realized REAL NOT NULL, trades INTEGER NOT NULL);
-CREATE TABLE strategies (
-    pair TEXT PRIMARY KEY, spec TEXT NOT NULL, generation INTEGER NOT NULL
-);
-CREATE TABLE equity (ts_ms INTEGER PRIMARY KEY, equity REAL NOT NULL);
-"""
-
-_CONTROL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS trades (
-    pair TEXT NOT NULL,
-    opened_ms INTEGER NOT NULL,
-    closed_ms INTEGER NOT NULL,
-    amount REAL NOT NULL,
-    entry_price REAL NOT NULL,
-    exit_price REAL NOT NULL,
-    pnl REAL NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trades_by_time ON trades (closed_ms);
-CREATE INDEX IF NOT EXISTS fills_by_time ON fills (ts_ms);
-CREATE INDEX IF NOT EXISTS orders_by_time ON orders (created_ms);
-CREATE TABLE IF NOT EXISTS audit (
-    ts_ms INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    outcome TEXT NOT NULL
-);
-"""
-"""Closed round trips, the audit of steering by hand, and the indexes that let a page of
-history be read without sorting a whole table on the state actor's thread. Added to schema
-version 1 without a new version: older code never reads them, and a database from before gains
-them, empty, on its first open (no round trip before that is listed)."""
-
+_T = TypeVar("_T")
 _TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
 _ORDER_COLUMNS = (
     "order_id, pair, side, order_type, reason, amount, status, created_ms, updated_ms,"
@@ -136,11 +71,11 @@ _ORDER_COLUMNS = (
 )
 _FILL_COLUMNS = "fill_id, order_id, pair, side, amount, price, fee, ts_ms, maker"
 _INSERT_FILL = (
-    f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+    f"INSERT INTO fills ({_FILL_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (fill_id) DO NOTHING"
 )
 _UPSERT_ORDER = (
-    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT INTO orders ({_ORDER_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (order_id) DO UPDATE SET"
     " pair = excluded.pair, side = excluded.side, order_type = excluded.order_type,"
     " reason = excluded.reason, amount = excluded.amount, status = excluded.status,"
@@ -153,20 +88,86 @@ _UPSERT_ORDER = (
 )
 
 
+def _upsert(table: str, key: str, columns: Sequence[str]) -> str:
+    """Insert a row or replace the one with the same ``key`` (both dialects' syntax)."""
+    names = (key, *columns)
+    return (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+            f" ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns))
+
+
+_UPSERT_POSITION = _upsert("positions", "pair",
+                           ("amount", "entry_price", "cost", "opened_ms", "peak_price", "trip_pnl"))
+_UPSERT_BALANCE = _upsert("balances", "asset", ("amount",))
+_UPSERT_PNL = _upsert("pnl", "pair", ("realized", "trades"))
+_UPSERT_META = _upsert("meta", "key", ("value",))
+_UPSERT_EQUITY = _upsert("equity", "ts_ms", ("equity",))
+_UPSERT_STRATEGY = _upsert("strategies", "pair", ("spec", "generation"))
+
+
+def _reads(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A read whose driver errors become ``StateStoreError`` (or ``StateUnavailableError``)."""
+
+    @functools.wraps(method)
+    def read(self: StateStore, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except self.errors as exc:
+            raise self._error(f"cannot read {self.path!r}", exc) from exc
+
+    return read
+
+
 class StateStoreError(RuntimeError):
     """The state database cannot be opened, is not ours, or a write failed."""
 
 
-class StateStore:
-    """The state database at ``path`` (``":memory:"`` for a throwaway one).
+class StateUnavailableError(StateStoreError):
+    """The database server cannot be reached, or the connection to it was lost; nothing of the
+    open transaction is stored, and the same work may succeed once it is back."""
+
+
+def open_store(location: str | StateLocation, password: str | None = None) -> StateStore:
+    """Open (creating or migrating as needed) the state database at ``location``: a path,
+    ``:memory:`` or a ``postgresql://`` URL; ``password`` is for PostgreSQL (None: libpq's
+    ``~/.pgpass``, or none).
 
     Raises:
-        StateStoreError: the file cannot be opened (e.g. its directory does not exist — the
-            caller creates it), is not an SQLite database, or has a newer schema.
+        StateStoreError: the location is malformed, or see the backends.
+    """
+    if isinstance(location, str):
+        try:
+            location = parse_location(location)
+        except StateLocationError as exc:
+            raise StateStoreError(f"state database {exc}") from None
+    if location.is_postgresql:
+        from actors.state.postgres import PostgresStore
+
+        return PostgresStore(location, password)
+    from actors.state.sqlite import SqliteStore
+
+    return SqliteStore(location)
+
+
+class StateStore:
+    """The state database at ``location``; built by ``open_store`` through a backend.
+
+    Raises:
+        StateStoreError: the database cannot be opened, is not a trade-conductor state
+            database, or has a newer schema.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    dialect: ClassVar[str]
+    errors: tuple[type[Exception], ...]
+    """The driver's exceptions, turned into ``StateStoreError`` by ``_error``."""
+    begin_sql: ClassVar[str] = "BEGIN"
+    journal_mode = ""
+    """SQLite's journal mode (``wal`` for files); empty on a server."""
+
+    def __init__(self, location: StateLocation) -> None:
+        self.location = location
+        self.path = location.display
+        """Where the database is, fit to print (a URL never holds a password)."""
         self.autocommit = True
         """False: writes join one transaction until ``commit()`` (group commit)."""
         self._open = False
@@ -175,48 +176,80 @@ class StateStore:
         # rows, a fill changes two, and each row is a statement that lets go of the GIL.
         self._balances_committed: dict[str, float] = {}
         self._balances_pending: dict[str, float] = {}
+        self.commit_seq = 0
+        """Group-commit batches committed over the database's life (see the module doc)."""
+        self._seq = 0
+        self._conn: Any = self._connect()
         try:
-            # Opened by the thread that starts the system (so a bad path fails there, with a
-            # clear error) and then used only by the state actor's thread: one user at a time.
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot open state database {path!r}: {exc}") from exc
-        try:
-            self.journal_mode: str = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._prepare()
             self._migrate()
-        except sqlite3.Error as exc:
+            self._seq = max(int(self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}")
+                                .fetchone()[0]) for t in ("fills", "orders", "trades", "audit"))
+            self.commit_seq = int(self._meta("commit_seq") or 0)
+        except self.errors as exc:
+            self._disconnect()
+            raise self._error(f"cannot open state database {self.path!r}", exc) from exc
+        except BaseException:
+            self._disconnect()
+            raise
+
+    # -- what a backend provides ---------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        """A connection with sqlite3's ``execute``/``executemany`` and ``?`` placeholders, in
+        autocommit mode (``begin_sql`` opens transactions)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Settings for the new connection (SQLite's journal)."""
+
+    def _table_names(self) -> set[str]:
+        raise NotImplementedError
+
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        """Statements sent together, their results read at the end (a server's round trips;
+        errors surface when the block ends)."""
+        return nullcontext()
+
+    def _disconnect(self) -> None:
+        with suppress(*self.errors):
             self._conn.close()
-            raise StateStoreError(f"cannot open state database {path!r}: {exc}") from exc
+
+    def _error(self, context: str, exc: BaseException) -> StateStoreError:
+        """``exc`` (one of ``errors``) as a ``StateStoreError`` that says ``context``."""
+        return StateStoreError(f"{context}: {exc}")
+
+    # -- schema ----------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        exists = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if exists is None:
-            if self._conn.execute("SELECT 1 FROM sqlite_master").fetchone() is not None:
+        tables = self._table_names()
+        if "schema_version" not in tables:
+            if tables:
                 raise StateStoreError(
-                    f"{self.path!r} is an SQLite database but not a trade-conductor state "
-                    "database (it has no schema_version table)"
-                )
-            with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                    f"{self.path!r} is a database but not a trade-conductor state database "
+                    "(it has tables but no schema_version table); give an empty or new one")
+            current = 0
         else:
-            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            if row[0] != SCHEMA_VERSION:
-                raise StateStoreError(
-                    f"state database {self.path!r} has schema version {row[0]}, "
-                    f"this code reads version {SCHEMA_VERSION}"
-                )
-        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone():
-            return
+            current = int(self._conn.execute("SELECT MAX(version) FROM schema_version")
+                          .fetchone()[0] or 0)
+        if current > SCHEMA_VERSION:
+            raise StateStoreError(
+                f"state database {self.path!r} has schema version {current}, "
+                f"this code reads versions up to {SCHEMA_VERSION}; run a newer trade-conductor")
+        self.migrated = migrate(current, self.dialect, self._apply)
+        """The schema versions this open applied (empty: the database was current)."""
+
+    def _apply(self, statements: Sequence[str], version: int) -> None:
         with self.transaction():
-            for statement in _CONTROL_SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
+            for statement in statements:
+                self._conn.execute(statement)
+            self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    # -- transactions --------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -228,9 +261,9 @@ class StateStore:
         self.begin()
         try:
             yield
-        except sqlite3.Error as exc:
+        except self.errors as exc:
             self.rollback()
-            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
+            raise self._error(f"write to {self.path!r} failed", exc) from exc
         except BaseException:
             self.rollback()
             raise
@@ -242,21 +275,30 @@ class StateStore:
         if self._open:
             return
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot write {self.path!r}: {exc}") from exc
+            self._conn.execute(self.begin_sql)
+        except self.errors as exc:
+            raise self._error(f"cannot write {self.path!r}", exc) from exc
         self._open = True
 
     def commit(self) -> None:
-        """Commit the open transaction, if any (a failed commit is rolled back and raised)."""
+        """Commit the open transaction, if any (a failed commit is rolled back and raised).
+
+        With ``autocommit`` off the batch also raises ``commit_seq``, inside the transaction.
+        """
         if not self._open:
             return
+        batch = self.commit_seq + 1 if not self.autocommit else None
         try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+            with self._pipeline():
+                if batch is not None:
+                    self._write_meta("commit_seq", batch)
+                self._conn.execute("COMMIT")
+        except self.errors as exc:
             self.rollback()
-            raise StateStoreError(f"cannot commit to {self.path!r}: {exc}") from exc
+            raise self._error(f"cannot commit to {self.path!r}", exc) from exc
         self._open = False
+        if batch is not None:
+            self.commit_seq = batch
         if self._balances_pending:
             self._balances_committed.update(self._balances_pending)
             self._balances_pending.clear()
@@ -266,8 +308,9 @@ class StateStore:
         was_open, self._open = self._open, False
         self._balances_pending.clear()
         if was_open:
-            # SQLite may have rolled back already (e.g. on a full disk): nothing left to drop.
-            with suppress(sqlite3.Error):
+            # The database may have rolled back already (SQLite on a full disk, a server
+            # that went away): nothing left to drop.
+            with suppress(*self.errors):
                 self._conn.execute("ROLLBACK")
 
     @property
@@ -277,32 +320,30 @@ class StateStore:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def wait_for_flush(self, wait: bool) -> None:
+        """Whether COMMIT returns only once the server has flushed it to disk (PostgreSQL's
+        ``synchronous_commit``). Without the wait a crash of the server (not of this process)
+        may lose the last commits, never half of one: SQLite's ``synchronous=NORMAL``, which
+        SQLite always runs with, so this changes nothing there."""
+
     def hand_off_checkpoints(self) -> bool:
-        """Stop checkpointing the WAL inside this connection's commits (another thread does,
-        see ``actors.state.wal_checkpointer``); False where there is no WAL (``:memory:``)."""
-        if self.journal_mode != "wal":
-            return False
-        try:
-            self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot configure {self.path!r}: {exc}") from exc
-        return True
+        """Stop checkpointing SQLite's WAL inside this connection's commits (another thread
+        does, see ``actors.state.wal_checkpointer``); False where there is no such log."""
+        return False
 
     def truncate_wal(self) -> bool:
-        """Copy what is left of the WAL into the database file and empty the log; run by the
-        writer between its transactions (see ``actors.state.wal_checkpointer``). False: a reader
-        still needed the log, which stays as it was."""
-        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return not busy
+        """Empty SQLite's WAL between two transactions (see ``actors.state.wal_checkpointer``);
+        False where the log still had a reader, or there is none."""
+        return False
 
     def close(self) -> None:
-        """Close the connection (idempotent); WAL content is checkpointed into the file.
+        """Close the connection (idempotent).
 
         Uncommitted writes are dropped: whoever uses group commit commits first.
         """
         self._open = False
         self._balances_pending.clear()
-        self._conn.close()
+        self._disconnect()
 
     def __enter__(self) -> StateStore:
         return self
@@ -340,7 +381,7 @@ class StateStore:
     def record_order(self, order: Order) -> None:
         """Insert or update an order; a terminal row or a newer ``updated_ms`` is kept."""
         with self.transaction():
-            self._conn.execute(_UPSERT_ORDER, (*_order_row(order), *_TERMINAL))
+            self._conn.execute(_UPSERT_ORDER, self._order_params(order))
 
     def record_fill(
         self,
@@ -386,14 +427,15 @@ class StateStore:
         Raises:
             StateStoreError: the insert failed.
         """
+        self._seq += 1
         row = (fill.fill_id, fill.order_id, fill.pair, fill.side.value, fill.amount, fill.price,
-               fill.fee, fill.ts_ms, int(fill.maker))
+               fill.fee, fill.ts_ms, int(fill.maker), self._seq)
         try:
             cursor = self._conn.execute(_INSERT_FILL, row)
-        except sqlite3.Error as exc:
+        except self.errors as exc:
             self.rollback()
-            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
-        return cursor.rowcount == 1
+            raise self._error(f"write to {self.path!r} failed", exc) from exc
+        return bool(cursor.rowcount == 1)
 
     def write_books(
         self,
@@ -415,7 +457,7 @@ class StateStore:
                 ``updated_ms`` in the table is kept).
         """
         conn = self._conn
-        with self.transaction():
+        with self.transaction(), self._pipeline():
             kept: list[tuple[Any, ...]] = []
             gone: list[tuple[str]] = []
             for pair, position, trip in positions:
@@ -427,25 +469,17 @@ class StateStore:
             if gone:
                 conn.executemany("DELETE FROM positions WHERE pair = ?", gone)
             if kept:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO positions"
-                    " (pair, amount, entry_price, cost, opened_ms, peak_price, trip_pnl)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    kept,
-                )
+                conn.executemany(_UPSERT_POSITION, kept)
             if balances is not None:
                 self._write_balances(balances)
             # Each statement lets go of the GIL and may wait to get it back behind busy
             # threads: an empty one is skipped, not sent.
             pnl_rows = list(pnl)
             if pnl_rows:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO pnl (pair, realized, trades) VALUES (?, ?, ?)",
-                    pnl_rows,
-                )
+                conn.executemany(_UPSERT_PNL, pnl_rows)
             if peak_equity is not None:
                 self._write_meta("peak_equity", peak_equity)
-            order_rows = [(*_order_row(o), *_TERMINAL) for o in orders]
+            order_rows = [self._order_params(o) for o in orders]
             if order_rows:
                 conn.executemany(_UPSERT_ORDER, order_rows)
 
@@ -456,12 +490,7 @@ class StateStore:
 
     def record_strategy(self, pair: str, spec: StrategySpec, generation: int = 0) -> None:
         with self.transaction():
-            self._conn.execute(
-                "INSERT INTO strategies (pair, spec, generation) VALUES (?, ?, ?)"
-                " ON CONFLICT (pair) DO UPDATE SET"
-                " spec = excluded.spec, generation = excluded.generation",
-                (pair, spec_to_json(spec), generation),
-            )
+            self._conn.execute(_UPSERT_STRATEGY, (pair, spec_to_json(spec), generation))
 
     def record_equity(
         self, ts_ms: int | None, equity: float, peak_equity: float | None = None
@@ -469,26 +498,26 @@ class StateStore:
         """Append an equity point (``ts_ms`` None: none) and store the peak, together."""
         with self.transaction():
             if ts_ms is not None:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO equity (ts_ms, equity) VALUES (?, ?)", (ts_ms, equity)
-                )
+                self._conn.execute(_UPSERT_EQUITY, (ts_ms, equity))
             if peak_equity is not None:
                 self._write_meta("peak_equity", peak_equity)
 
     def insert_trade(self, trade: ClosedTrade) -> None:
         """Record a finished round trip (inside the fill's transaction, like ``insert_fill``)."""
         with self.transaction():
+            self._seq += 1
             self._conn.execute(
-                f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT INTO trades ({_TRADE_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)",
                 (trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
-                 trade.exit_price, trade.pnl, trade.reason.value))
+                 trade.exit_price, trade.pnl, trade.reason.value, self._seq))
 
     def insert_audit(self, record: AuditRecord) -> None:
         with self.transaction():
+            self._seq += 1
             self._conn.execute(
-                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?)",
                 (record.ts_ms, record.actor, record.action, record.target, record.detail,
-                 record.outcome))
+                 record.outcome, self._seq))
 
     def _write_balances(self, balances: Mapping[str, float]) -> None:
         """Write the assets whose amount differs from what the table holds."""
@@ -500,14 +529,20 @@ class StateStore:
                 rows.append((asset, amount))
                 pending[asset] = amount
         if rows:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO balances (asset, amount) VALUES (?, ?)", rows)
+            self._conn.executemany(_UPSERT_BALANCE, rows)
 
-    def _write_meta(self, key: str, value: Any) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def _write_meta(self, key: str, value: str | float) -> None:
+        """Meta values are text on every backend (SQLite's untyped column holds older REALs,
+        which read back the same through ``float``)."""
+        self._conn.execute(_UPSERT_META, (key, value if isinstance(value, str) else repr(value)))
+
+    def _order_params(self, order: Order) -> tuple[Any, ...]:
+        self._seq += 1
+        return (*_order_row(order), self._seq, *_TERMINAL)
 
     # -- reads ---------------------------------------------------------------------------------
 
+    @_reads
     def _meta(self, key: str) -> Any:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
@@ -521,9 +556,11 @@ class StateStore:
         raw = self._meta("initial_balances")
         return {} if raw is None else dict(json.loads(raw))
 
+    @_reads
     def balances(self) -> dict[str, float]:
         return dict(self._conn.execute("SELECT asset, amount FROM balances ORDER BY asset"))
 
+    @_reads
     def orders(self, pair: str | None = None) -> list[Order]:
         """Every stored order (terminal ones too), oldest first."""
         where, args = ("WHERE pair = ?", (pair,)) if pair is not None else ("", ())
@@ -532,6 +569,7 @@ class StateStore:
         )
         return [_order(row) for row in rows]
 
+    @_reads
     def fills(self, pair: str | None = None, *, since_ms: int | None = None,
               order_ids: Iterable[str] | None = None) -> list[Fill]:
         """The stored fills, in time order: every one, or those of ``pair``, from ``since_ms``
@@ -546,14 +584,17 @@ class StateStore:
             args.append(since_ms)
         if order_ids is not None:
             ids = list(order_ids)
+            if not ids:
+                return []
             clauses.append(f"order_id IN ({', '.join('?' * len(ids))})")
             args.extend(ids)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
-            f"SELECT {_FILL_COLUMNS} FROM fills {where} ORDER BY ts_ms, rowid", args
+            f"SELECT {_FILL_COLUMNS} FROM fills {where} ORDER BY ts_ms, seq", args
         )
         return [_fill(row) for row in rows]
 
+    @_reads
     def equity_history(self, since_ms: int = 0) -> list[tuple[int, float]]:
         """Equity points ``(ts_ms, equity)`` from ``since_ms`` on, oldest first."""
         rows = self._conn.execute(
@@ -561,10 +602,12 @@ class StateStore:
         )
         return [(int(ts), float(eq)) for ts, eq in rows]
 
+    @_reads
     def page(self, query: HistoryQuery) -> tuple[Any, ...]:
         """One page of history, newest first: orders, fills, closed trades, equity points or
         audit records, as ``query``'s type says (``actors.messages.HistoryQuery``)."""
         table, columns, time_column, pair_column, build = _PAGES[type(query)]
+        order = time_column if table == "equity" else f"{time_column} DESC, seq"
         clauses: list[str] = []
         args: list[Any] = []
         if query.pair is not None and pair_column:
@@ -581,14 +624,16 @@ class StateStore:
             args.extend(_TERMINAL)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
-            f"SELECT {columns} FROM {table} {where} ORDER BY {time_column} DESC, rowid DESC"
+            f"SELECT {columns} FROM {table} {where} ORDER BY {order} DESC"
             " LIMIT ? OFFSET ?", (*args, query.limit, query.offset))
         return tuple(build(row) for row in rows)
 
+    @_reads
     def last_equity_ms(self) -> int | None:
         row = self._conn.execute("SELECT MAX(ts_ms) FROM equity").fetchone()
         return None if row[0] is None else int(row[0])
 
+    @_reads
     def load(self, *, lots: Mapping[str, float] | None = None) -> Ledger:
         """Rebuild the in-memory ledger from the database.
 
@@ -634,7 +679,7 @@ class StateStore:
             _order(row)
             for row in conn.execute(
                 f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN ({placeholders})"
-                " ORDER BY updated_ms DESC, rowid DESC LIMIT ?",
+                " ORDER BY updated_ms DESC, seq DESC LIMIT ?",
                 (*_TERMINAL, RECENT_ORDERS),
             )
         ]
@@ -668,11 +713,11 @@ class StateStore:
             fill_ids=[
                 row[0]
                 for row in conn.execute(
-                    "SELECT fill_id FROM fills ORDER BY rowid DESC LIMIT ?", (RECENT_FILLS,)
+                    "SELECT fill_id FROM fills ORDER BY seq DESC LIMIT ?", (RECENT_FILLS,)
                 )
             ][::-1],
-            fill_count=conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0],
-            order_count=conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0],
+            fill_count=int(conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]),
+            order_count=int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]),
             pairs=pairs,
             peak_equity=None if peak is None else float(peak),
             lots=lots,

@@ -82,7 +82,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy parameter, repeatable")
     p.add_argument("--config", metavar="FILE.toml", help="TOML config; flags override it")
-    p.add_argument("--state-db", help=f"SQLite state database (default {DEFAULT_STATE_DB})")
+    p.add_argument("--state-db", metavar="PATH|URL",
+                   help=f"state database: an SQLite file (default {DEFAULT_STATE_DB}) or "
+                        "postgresql://user@host:5432/dbname (password from "
+                        "CONDUCTOR_DB_PASSWORD or [state] secrets_file)")
     p.add_argument("--duration", type=_number, metavar="SECONDS",
                    help="stop after this many wall-clock seconds (default: until Ctrl-C, or "
                         "until replay data ends)")

@@ -16,6 +16,7 @@ from actors.messages import (
     PairRestarted,
     PositionClosed,
     ServiceRestarted,
+    StateAvailabilityChanged,
     StrategyRolledBack,
     StrategySwapped,
 )
@@ -101,4 +102,9 @@ def describe_event(event: object) -> str | None:
             return f"HALTED   new entries: {event.reason}"
         case HaltChanged():
             return f"resumed  new entries (was: {event.reason})"
+        case StateAvailabilityChanged() if event.available:
+            return f"state database back; {event.waiting} waiting message(s) written"
+        case StateAvailabilityChanged():
+            return (f"STATE DATABASE UNAVAILABLE ({event.reason}): new entries refused, "
+                    "reconnecting")
     return None

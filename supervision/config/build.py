@@ -33,8 +33,9 @@ from supervision.config.exchange import (
 )
 from supervision.config.notify import notify_settings_from
 from supervision.config.restart import RestartPolicy
+from supervision.config.state import state_from
 from supervision.config.strategy import strategy_spec_from, validate_strategy
-from supervision.config.system import LOG_LEVELS, SystemConfig
+from supervision.config.system import DEFAULT_STATE_DB, LOG_LEVELS, SystemConfig
 from supervision.config.values import ConfigError, port, positive
 
 # -- parsing helpers ----------------------------------------------------------------------------
@@ -115,8 +116,7 @@ TOP_LEVEL_KEYS = (
     "summary_json", "replay", "status_interval", "initial_balance", "risk", "paper", "exits",
     "restart", "tick_interval_ms", "warmup_ticks", "history_size", "max_inflight_ticks",
     "pair_workers", "gil_switch_ms", "metrics_port", "log_json", "log_dir",
-    "api", "notify",
-    "cluster",
+    "api", "notify", "cluster", "state",
 )
 
 
@@ -206,13 +206,15 @@ def build_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -
     if level not in LOG_LEVELS:
         raise ConfigError(f"log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
     kwargs["log_level"] = level
-    for key in ("state_db", "summary_json"):
-        if merged.get(key) is not None:
-            kwargs[key] = str(merged[key])
-            if not kwargs[key].strip():
-                raise ConfigError(f"{key}: {merged[key]!r} is an empty path; give a file name")
-            if os.path.isdir(kwargs[key]):
-                raise ConfigError(f"{key}: {merged[key]!r} is a folder; give a file name")
+    kwargs["state_db"], kwargs["state_settings"] = state_from(
+        file_values.get("state"), file_values.get("state_db"), overrides.get("state_db"),
+        DEFAULT_STATE_DB)
+    if merged.get("summary_json") is not None:
+        summary = kwargs["summary_json"] = str(merged["summary_json"])
+        if not summary.strip():
+            raise ConfigError(f"summary_json: {summary!r} is an empty path; give a file name")
+        if os.path.isdir(summary):
+            raise ConfigError(f"summary_json: {summary!r} is a folder; give a file name")
     if merged.get("metrics_port") is not None:
         kwargs["metrics_port"] = port("metrics_port", merged["metrics_port"])
     if merged.get("log_json") is not None:

@@ -18,6 +18,7 @@ from supervision.config.cluster import ClusterConfig
 from supervision.config.exchange import SIM, ExchangeSettings
 from supervision.config.notify import NotifySettings
 from supervision.config.restart import RestartPolicy
+from supervision.config.state import StateSettings
 
 DEFAULT_STATE_DB = os.path.join("var", "trade-conductor.sqlite")
 DEFAULT_LOG_DIR = "var"
@@ -34,6 +35,8 @@ class SystemConfig:
     exchange_settings: ExchangeSettings = ExchangeSettings()
     strategy: StrategySpec = StrategySpec.of("ema_cross")
     state_db: str = DEFAULT_STATE_DB
+    """An SQLite file, or a ``postgresql://`` URL (``supervision.config.state``)."""
+    state_settings: StateSettings = StateSettings()
     duration: float | None = None
     seed: int = 42
     speed: float = 1.0

@@ -11,7 +11,9 @@ reports. Healthy means all of:
   within ``max_tick_age_s`` (wall time). A restarting pair is the supervisor's business and
   does not count: only one that is given up on does;
 - no pair's exchange feed is stale (no valid market data for ``stale_after_s``; such a pair
-  opens no positions until data returns). Stale pairs are listed in ``stale_pairs``.
+  opens no positions until data returns). Stale pairs are listed in ``stale_pairs``;
+- the state database can be written (``state_database``: a server that went away makes the
+  system refuse new entries until the state actor has reconnected).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import attrs
 import pykka
 
 from actors.router import PairHandle
+from actors.state import AvailabilityView
 
 WATCHED_STATES = ("running", "paused")
 """Pair states in which ticks must keep arriving."""
@@ -55,6 +58,8 @@ class HealthReport:
     """Why it is unhealthy, one line each; empty when healthy."""
     stale_pairs: tuple[str, ...] = ()
     """Pairs whose live market data is stale (no new positions on them)."""
+    state_database: AvailabilityView | None = None
+    """Whether the state database can be written (None: not known, e.g. never started)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON body of ``/health``."""
@@ -65,6 +70,8 @@ class HealthReport:
             "pairs": {pair: attrs.asdict(h) for pair, h in self.pairs},
             "failed_pairs": list(self.failed_pairs),
             "stale_pairs": list(self.stale_pairs),
+            "state_database": None if self.state_database is None
+            else attrs.asdict(self.state_database),
             "problems": list(self.problems),
         }
 
@@ -79,6 +86,7 @@ def check_health(
     feed_started_ns: int,
     max_tick_age_s: float | None,
     stale_pairs: Iterable[str] = (),
+    state_database: AvailabilityView | None = None,
 ) -> HealthReport:
     """Judge the system from its parts.
 
@@ -90,6 +98,7 @@ def check_health(
             its last tick or from this, whichever is later.
         max_tick_age_s: the oldest acceptable last tick; None to skip the check (replays).
         stale_pairs: pairs the live feed reports stale.
+        state_database: the state database's availability.
     """
     problems: list[str] = []
     if error:
@@ -118,6 +127,8 @@ def check_health(
     stale = tuple(sorted(p for p in stale_pairs if p in pairs))
     problems += [f"pair {pair} has stale market data: no new positions until it returns"
                  for pair in stale]
+    if state_database is not None and not state_database.available:
+        problems.append(state_database.problem())
     return HealthReport(healthy=not problems, state=state, actors=actors, pairs=tuple(report),
                         failed_pairs=tuple(failed), problems=tuple(problems),
-                        stale_pairs=stale)
+                        stale_pairs=stale, state_database=state_database)

@@ -34,10 +34,16 @@ from actors.messages import FeedStale, MarketTick, StrategySpec
 from actors.pair import StrategyBuilder, TradingOrchestrator
 from actors.risk import RiskBook, RiskCore
 from actors.router import Router
-from actors.state import StateCore
+from actors.state import StateCore, StateStoreError
 from strategies.base import Strategy
 from strategies.registry import build_strategy
-from supervision.config import SIM, ConfigError, SystemConfig
+from supervision.config import (
+    SIM,
+    ConfigError,
+    SystemConfig,
+    check_location,
+    load_db_password,
+)
 
 
 def tick_size(pair: str) -> float:
@@ -48,16 +54,34 @@ def lot_size(pair: str) -> float:
     return profile_for(pair).lot_size
 
 
-def open_state(config: SystemConfig, markets: LoadedMarkets | None = None) -> StateCore:
-    """Open (or create) the state database; its directory is made here, at start, never
-    during validation, so a bad config leaves nothing behind. With a real exchange's
-    ``markets``, a position's remainder below the exchange's lot is dust (after a fee taken
-    in the base, the exit can only sell whole lots)."""
-    if config.state_db != ":memory:":
-        parent = os.path.dirname(os.path.abspath(config.state_db))
-        os.makedirs(parent, exist_ok=True)
+def open_state(config: SystemConfig, markets: LoadedMarkets | None = None, *,
+               existing: bool = False) -> StateCore:
+    """Open (or create) the state database; an SQLite file's directory is made here, at
+    start, never during validation, so a bad config leaves nothing behind. With a real
+    exchange's ``markets``, a position's remainder below the exchange's lot is dust (after a
+    fee taken in the base, the exit can only sell whole lots).
+
+    Args:
+        existing: a reopen during the run (the state actor's): the database must hold state.
+
+    Raises:
+        ConfigError: at start (not ``existing``), the database cannot be opened: a server
+            that cannot be reached, a wrong password, a missing database, a bad file.
+        StateStoreError: the same while ``existing`` (``StateUnavailableError`` for a server
+            that is away).
+    """
+    location = check_location(config.state_db)
+    if not location.is_postgresql and location.path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(location.path)), exist_ok=True)
+    password = load_db_password(config.state_settings) if location.is_postgresql else None
     lots = None if markets is None else {p: markets.rules.lot_size(p) for p in config.pairs}
-    return StateCore.open(config.state_db, config.quote, config.funding, lots=lots)
+    try:
+        return StateCore.open(config.state_db, config.quote, config.funding,
+                              password=password, lots=lots, existing=existing)
+    except StateStoreError as exc:
+        if existing:
+            raise
+        raise ConfigError(f"state_db: {exc}") from None
 
 
 @attrs.frozen

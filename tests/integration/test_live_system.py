@@ -29,7 +29,7 @@ from actors.messages import (
     Side,
     StrategySpec,
 )
-from actors.state.store import StateStore
+from actors.state.store import open_store
 from supervision import TradingSystem, build_config
 from supervision.config import ConfigError
 from tests.fake_exchange import FakeBinance
@@ -77,12 +77,12 @@ def running(config: Any) -> Iterator[TradingSystem]:
 
 
 def db_fills(db: str) -> list[Fill]:
-    with StateStore(db) as store:
+    with open_store(db) as store:
         return store.fills()
 
 
 def db_orders(db: str) -> list[Order]:
-    with StateStore(db) as store:
+    with open_store(db) as store:
         return store.orders()
 
 
@@ -127,10 +127,10 @@ def test_the_cli_refuses_live_without_usable_keys(tmp_path: Path, mode: int | No
 
 @pytest.mark.usefixtures("keys")
 def test_a_live_entry_is_recorded_ahead_filled_once_and_agrees_with_the_exchange(
-        tmp_path: Path) -> None:
-    """The order reaches the exchange only after its intent is in the database; afterwards
-    the database's order and fills are the exchange's."""
-    db = str(tmp_path / "live.sqlite")
+        state_db: str) -> None:
+    """The order reaches the exchange only after its intent is in the database (SQLite or
+    PostgreSQL); afterwards the database's order and fills are the exchange's."""
+    db = state_db
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
         seen_new: list[bool] = []
         with running(live_config(fake, db)) as system:
@@ -210,10 +210,11 @@ def test_the_database_agrees_with_the_exchange_after_a_failing_create(
 
 
 @pytest.mark.usefixtures("keys")
-def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: Path) -> None:
+def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(state_db: str) -> None:
     """The exchange accepted the entry but the reply never came before the stop: the next
-    start finds the NEW intent by its client id, adopts it and books its fill once."""
-    db = str(tmp_path / "live.sqlite")
+    start finds the NEW intent by its client id in the database (SQLite or PostgreSQL),
+    adopts it and books its fill once."""
+    db = state_db
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
         fake.inject("accept_then_timeout", ORDER_PATH, method="POST", times=None, delay=30)
         with running(live_config(fake, db)):
@@ -239,10 +240,11 @@ def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: P
 
 @pytest.mark.usefixtures("keys")
 def test_a_resting_order_filled_while_stopped_is_booked_once_at_the_next_start(
-        tmp_path: Path) -> None:
+        state_db: str) -> None:
     """A limit entry rests at the exchange when the system stops and fills meanwhile; the
-    next start closes it as FILLED with its fill, exactly once, and holds the position."""
-    db = str(tmp_path / "live.sqlite")
+    next start (on SQLite or PostgreSQL) closes it as FILLED with its fill, exactly once,
+    and holds the position."""
+    db = state_db
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
         fake.set_price("BTC/USDT", 60_100, spread=1)  # above our ticks: the bid limit rests
         with running(live_config(fake, db, entry="limit")):

@@ -1,9 +1,8 @@
 """When the state actor's answers go out: after the commit (live orders) or at once with the
-events after the commit (paper trading), and a recovery never sends an answer twice."""
+events after the commit (paper trading), and a recovery never sends an answer twice; on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
-
-import sqlite3
 
 from actors.messages import (
     EVENTS,
@@ -18,7 +17,7 @@ from actors.router import Router
 from actors.state.actor import StateActor
 from actors.state.core import StateCore
 from actors.state.store import StateStore, StateStoreError
-from tests.helpers import EventLog
+from tests.helpers import EventLog, db_rows
 
 PAIR = "BTC/USDT"
 
@@ -32,8 +31,7 @@ class RecordingRouter(Router):
         self.sent: list[tuple[str, str, int]] = []
 
     def tell(self, to: str, message: object) -> None:
-        with sqlite3.connect(self.db) as conn:
-            committed = conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        committed = db_rows(self.db, "SELECT COUNT(*) FROM fills")[0][0]
         self.sent.append((to, type(message).__name__, committed))
 
     def to(self, recipient: str) -> list[tuple[str, int]]:
@@ -45,17 +43,17 @@ def _fill(n: int) -> OrderFilled:
                                  amount=0.01, price=100.0 + n, fee=0.0, ts_ms=1_000 * n))
 
 
-def _actor(tmp_path, answer_first: bool) -> tuple[StateActor, RecordingRouter]:
-    db = str(tmp_path / "state.sqlite")
+def _actor(db: str, answer_first: bool) -> tuple[StateActor, RecordingRouter]:
     core = StateCore.open(db, "USDT", {"USDT": 10_000.0})
     router = RecordingRouter(db)
+    # No batch closes by its age here: the recording router takes a connection per tell.
     actor = StateActor(core, router, reopen=lambda: StateCore.open(db, "USDT", {}),
-                       may_restart=lambda now: True, answer_first=answer_first)
+                       may_restart=lambda now: True, answer_first=answer_first, batch_s=60.0)
     return actor, router
 
 
-def test_answer_first_tells_risk_and_the_pair_before_the_commit_and_events_after(tmp_path):
-    actor, router = _actor(tmp_path, answer_first=True)
+def test_answer_first_tells_risk_and_the_pair_before_the_commit_and_events_after(state_db):
+    actor, router = _actor(state_db, answer_first=True)
     actor.on_receive(_fill(1))
     before_commit = list(router.sent)
     actor.on_receive(GetPortfolio())  # a query commits the open batch first
@@ -65,8 +63,8 @@ def test_answer_first_tells_risk_and_the_pair_before_the_commit_and_events_after
     assert router.to(EVENTS) == [("OrderFilled", 1)]
 
 
-def test_durable_first_tells_nobody_before_the_commit(tmp_path):
-    actor, router = _actor(tmp_path, answer_first=False)
+def test_durable_first_tells_nobody_before_the_commit(state_db):
+    actor, router = _actor(state_db, answer_first=False)
     actor.on_receive(_fill(1))  # the inbox is empty: the batch is committed at once
     actor.on_stop()
 
@@ -74,10 +72,10 @@ def test_durable_first_tells_nobody_before_the_commit(tmp_path):
                            (EVENTS, "OrderFilled", 1)]
 
 
-def test_a_recovery_after_answers_went_out_sends_each_answer_once(tmp_path, monkeypatch):
+def test_a_recovery_after_answers_went_out_sends_each_answer_once(state_db, monkeypatch):
     """The second fill's write fails: the batch is handled again from the database; the first
     fill's answers are not repeated, the second's go out once, both events after the commit."""
-    actor, router = _actor(tmp_path, answer_first=True)
+    actor, router = _actor(state_db, answer_first=True)
     actor.on_receive(_fill(1))
     real_insert = StateStore.insert_fill
     failures = {"left": 1}
@@ -96,14 +94,13 @@ def test_a_recovery_after_answers_went_out_sends_each_answer_once(tmp_path, monk
     assert [kind for kind, _ in router.to(RISK)] == ["PortfolioChanged", "PortfolioChanged"]
     assert router.to(EVENTS) == [("ServiceRestarted", 0), ("OrderFilled", 2),
                                  ("OrderFilled", 2)]
-    with sqlite3.connect(str(tmp_path / "state.sqlite")) as conn:
-        assert conn.execute("SELECT fill_id FROM fills ORDER BY fill_id").fetchall() == [
-            ("f-1",), ("f-2",)]
+    assert db_rows(state_db, "SELECT fill_id FROM fills ORDER BY fill_id") == [
+        ("f-1",), ("f-2",)]
 
 
-def test_an_open_batch_is_committed_without_another_message(tmp_path):
+def test_an_open_batch_is_committed_without_another_message(state_db):
     """Answer first commits on no drained inbox: the actor's ringer thread closes the batch."""
-    db = str(tmp_path / "state.sqlite")
+    db = state_db
     core = StateCore.open(db, "USDT", {"USDT": 10_000.0})
     router = Router()
     log = EventLog()
@@ -114,14 +111,13 @@ def test_an_open_batch_is_committed_without_another_message(tmp_path):
         ref.tell(_fill(1))
         log.wait_for(lambda events: any(isinstance(e, OrderFilled) for e in events),
                      timeout=10, message="the fill's event after its commit")
-        with sqlite3.connect(db) as conn:
-            assert conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 1
+        assert db_rows(db, "SELECT COUNT(*) FROM fills") == [(1,)]
     finally:
         ref.stop(timeout=10)
 
 
-def test_reading_a_pair_s_mark_lets_the_pair_send_its_next(tmp_path):
-    actor, router = _actor(tmp_path, answer_first=True)
+def test_reading_a_pair_s_mark_lets_the_pair_send_its_next(state_db):
+    actor, router = _actor(state_db, answer_first=True)
     handle = router.add_pair(PAIR, max_inflight=8)
     handle.mark_unread = True
     actor.on_receive(MarkPrices(ts_ms=5_000, marks=((PAIR, 101.0),)))

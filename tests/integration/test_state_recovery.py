@@ -1,10 +1,10 @@
 """The state actor fails in the middle of writes and loses nothing acknowledged; with group
-commit it never publishes a change before the change is committed."""
+commit it never publishes a change before the change is committed; on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
 
 import attrs
 import pytest
@@ -17,7 +17,7 @@ from actors.state.core import StateCore
 from actors.state.store import StateStore, StateStoreError
 from supervision import TradingSystem, build_config
 from supervision.runtime.threadless import SyncRuntime
-from tests.helpers import EventLog
+from tests.helpers import EventLog, db_rows
 
 START_MS = 1_700_000_000_000
 
@@ -27,7 +27,7 @@ def fills_of(events):
             for e in events if isinstance(e, OrderFilled)]
 
 
-def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(tmp_path, monkeypatch):
+def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(state_db, monkeypatch):
     """Batch writes 3 and 7 fail after the ledger changed: state reloads, handles the whole
     uncommitted batch again; fills equal the threadless run and each is stored once."""
     ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
@@ -48,7 +48,7 @@ def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(tmp_path,
         return real_write_books(self, **kwargs)
 
     monkeypatch.setattr(StateStore, "write_books", flaky_write_books)
-    db = str(tmp_path / "state.sqlite")
+    db = state_db
     log = EventLog()
     system = TradingSystem(build_config({}, {**values, "state_db": db}), source=ticks)
     system.subscribe(log)
@@ -59,12 +59,11 @@ def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(tmp_path,
     assert [e.restarts for e in log.of(ServiceRestarted)] == [1, 2]
     assert status.state == "finished"
     assert fills_of(log.events) == fills_of(expected)
-    with sqlite3.connect(db) as conn:
-        stored = conn.execute("SELECT COUNT(*), COUNT(DISTINCT fill_id) FROM fills").fetchone()
+    [stored] = db_rows(db, "SELECT COUNT(*), COUNT(DISTINCT fill_id) FROM fills")
     assert stored == (len(fills_of(expected)), len(fills_of(expected)))
 
 
-def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch):
+def test_a_state_actor_that_keeps_failing_stops_the_system(state_db, monkeypatch):
     """Past the restart limit the supervisor escalates: the run ends as failed."""
     def broken(self, *args, **kwargs):
         raise StateStoreError("disk gone (injected)")
@@ -79,8 +78,7 @@ def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch
             yield attrs.evolve(last, ts_ms=last.ts_ms + i)
 
     config = build_config({}, {"pairs": "BTC/USDT", "speed": "max",
-                               "state_db": str(tmp_path / "s.sqlite"),
-                               "restart": {"max_restarts": 2}})
+                               "state_db": state_db, "restart": {"max_restarts": 2}})
     system = TradingSystem(config, source=endless())
     with system:
         assert system.wait(30)
@@ -89,18 +87,16 @@ def test_a_state_actor_that_keeps_failing_stops_the_system(tmp_path, monkeypatch
     assert "state" in system.error
 
 
-def test_a_fill_is_published_only_after_it_is_committed(tmp_path):
+def test_a_fill_is_published_only_after_it_is_committed(state_db):
     """Group commit: when a subscriber hears of a fill, another connection already reads it."""
     ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=START_MS)
-    db = str(tmp_path / "state.sqlite")
+    db = state_db
     seen: list[bool] = []
 
     def check(event):
         if isinstance(event, OrderFilled):
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as other:
-                row = other.execute("SELECT 1 FROM fills WHERE fill_id = ?",
-                                    (event.fill.fill_id,)).fetchone()
-            seen.append(row is not None)
+            rows = db_rows(db, "SELECT 1 FROM fills WHERE fill_id = ?", event.fill.fill_id)
+            seen.append(bool(rows))
 
     config = build_config({}, {"pairs": "BTC/USDT", "speed": "max", "seed": 1, "state_db": db})
     system = TradingSystem(config, source=ticks)
@@ -113,10 +109,10 @@ def test_a_fill_is_published_only_after_it_is_committed(tmp_path):
 
 
 def test_a_commit_failing_past_recovery_while_answering_a_query_kills_the_state_actor(
-        tmp_path, monkeypatch):
+        state_db, monkeypatch):
     """An ask would hand the error back and keep the actor alive with memory ahead of the
     file: the query fails, and the actor refuses everything after it (so a tell kills it)."""
-    core = StateCore.open(str(tmp_path / "s.sqlite"), "USDT", {"USDT": 10_000.0})
+    core = StateCore.open(state_db, "USDT", {"USDT": 10_000.0})
     actor = StateActor(core, Router(), reopen=lambda: core, may_restart=lambda now: False)
     actor.actor_inbox.put(object())  # the inbox is not drained: the fill waits for its commit
     fill = Fill(fill_id="f-1", order_id="o-1", pair="BTC/USDT", side=Side.BUY, amount=1.0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ from actors.state.store import spec_from_json
 from supervision import ConfigError, TradingSystem, build_config
 from tests.helpers import (
     EventLog,
+    db_rows,
     endless_chop,
     eventually,
     gate,
@@ -93,8 +93,7 @@ def ticks_of(system: TradingSystem, pair: str) -> int:
 
 
 def rows(db: str, sql: str, *args: object) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, args).fetchall()
+    return db_rows(db, sql, *args)
 
 
 def entry_orders(log: EventLog, pair: str) -> set[str]:
@@ -468,11 +467,13 @@ TEN = {"BTC/USDT": 60_000.0, "ETH/USDT": 3_000.0, "SOL/USDT": 150.0, "BNB/USDT":
        "DOT/USDT": 6.5, "LINK/USDT": 14.0}
 
 
-def test_stop_under_full_load_is_quick_and_loses_no_fill(tmp_path):
+def test_stop_under_full_load_is_quick_and_loses_no_fill(tmp_path, state_db):
     """Ten pairs entering and exiting every few ticks at speed max on an endless feed: stop
-    returns within seconds, stopped, and the database holds exactly the fills it reports."""
+    returns within seconds, stopped, and the database (SQLite or PostgreSQL) holds exactly
+    the fills it reports."""
     config = config_for(tmp_path, ",".join(TEN), {"name": "tests.helpers:Flip",
-                                                  "params": {"period": 3}}, speed="max")
+                                                  "params": {"period": 3}}, speed="max",
+                        state_db=state_db)
     with trading(config, chop(TEN)) as (system, _log):
         eventually(lambda: system.status().fills >= 50, timeout=5, message="heavy trading")
         started = time.monotonic()

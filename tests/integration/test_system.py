@@ -139,9 +139,10 @@ def test_malformed_ticks_are_dropped_counted_and_never_traded(tmp_path):
     assert [f.fill.price for f in fills] == [pytest.approx(100.1, rel=1e-3)]
 
 
-def test_a_second_run_continues_with_the_open_position(tmp_path):
-    """Run 1 leaves a position open; run 2 on the same database manages (stops) it."""
-    config = config_for(tmp_path, pairs="BTC/USDT",
+def test_a_second_run_continues_with_the_open_position(tmp_path, state_db):
+    """Run 1 leaves a position open; run 2 on the same database (SQLite or PostgreSQL)
+    manages (stops) it."""
+    config = config_for(tmp_path, pairs="BTC/USDT", state_db=state_db,
                         strategy={"name": "tests.helpers:BuyOnce"},
                         exits={"stop_loss": 0.05, "take_profit": 0.5, "trailing_stop": 0.0})
     calm = scenario_ticks("chop", "BTC/USDT", seed=4, n=200, start_ms=START_MS,
@@ -153,7 +154,7 @@ def test_a_second_run_continues_with_the_open_position(tmp_path):
     crash = [MarketTick(pair="BTC/USDT", ts_ms=START_MS + 10_000_000 + i * 1000,
                         price=p, bid=p - 0.01, ask=p + 0.01)
              for i, p in enumerate([60_000.0, 58_000.0, 55_000.0, 54_000.0])]
-    second, log = run_to_end(config_for(tmp_path, pairs="BTC/USDT",
+    second, log = run_to_end(config_for(tmp_path, pairs="BTC/USDT", state_db=state_db,
                                         strategy={"name": "tests.helpers:BuyOnce"},
                                         exits={"stop_loss": 0.05}), crash)
 

@@ -27,6 +27,7 @@ from actors.messages import (
     ResetHalt,
     ResumeEntries,
     Side,
+    StateAvailabilityChanged,
     SubmitOrder,
 )
 from actors.risk.core import RiskBook, RiskConfig, RiskCore
@@ -644,3 +645,24 @@ def test_the_core_answers_halts_by_hand_and_publishes_automatic_halt_changes() -
     assert "max_drawdown" in event.reason
     assert not core.answer(ResetHalt()).halted
     assert core.handle(portfolio(8_000.0, peak=10_000.0, ts=T0 + 2)) == []
+
+
+def lost(available: bool = False) -> StateAvailabilityChanged:
+    return StateAvailabilityChanged(available=available, reason="" if available else
+                                    "cannot reach PostgreSQL at 127.0.0.1:5432", waiting=3,
+                                    ts_ms=1)
+
+
+def test_while_the_state_database_is_lost_entries_are_refused_and_exits_approved() -> None:
+    """No new position that could not be recorded; exits still go out; entries resume."""
+    core = RiskCore(funded_book())
+
+    assert core.handle(lost()) == []
+    [envelope, _event] = core.handle(entry("e1"))
+    exit_order = approved(core.book.check(exit_(amount=1.5)))
+    core.handle(lost(available=True))
+
+    assert (envelope.message.reason, envelope.message.pair) == ("state_unavailable", "BTC/USDT")
+    assert "cannot reach PostgreSQL" in envelope.message.detail
+    assert exit_order.side is Side.SELL
+    assert approved(core.book.check(entry("e2", pair="ETH/USDT")))  # BTC has its exit in flight

@@ -1,14 +1,15 @@
-"""The state core: who hears about each change, a second run continuing the first, group
-commit and exactly-once fills beyond the ledger's window."""
+"""The state core, on SQLite and on PostgreSQL: who hears about each change, a second run
+continuing the first, group commit and exactly-once fills beyond the ledger's window."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.messages import (
@@ -48,6 +49,7 @@ from actors.messages import (
 )
 from actors.state.core import StateCore
 from actors.state.store import StateStoreError
+from tests.helpers import db_rows
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"
@@ -111,8 +113,9 @@ def marks(ts_ms: int, price: float) -> MarkPrices:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "state.sqlite")
+def db(state_db: str) -> str:
+    """A fresh database on each backend (``tests/conftest.py``)."""
+    return state_db
 
 
 @pytest.fixture
@@ -520,13 +523,16 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_events)
 def test_what_the_core_stored_always_loads_back_into_the_same_ledger(
-    events: list[tuple[str, float, float]],
+    new_state_db: Callable[[], str], events: list[tuple[str, float, float]],
 ) -> None:
-    """After any sequence of fills, marks and peaks, load() rebuilds the live ledger."""
-    core = StateCore.open(":memory:", "USDT", {"USDT": 1_000_000.0}, equity_interval_ms=1_000)
+    """After any sequence of fills, marks and peaks, load() rebuilds the live ledger (a new
+    database per example)."""
+    core = StateCore.open(new_state_db(), "USDT", {"USDT": 1_000_000.0},
+                          equity_interval_ms=1_000)
     for n, (kind, size, price) in enumerate(events, start=1):
         held = core.ledger.positions.get(BTC)
         if kind == "buy":
@@ -601,8 +607,8 @@ def test_an_old_duplicate_after_a_restart_is_refused_by_the_database(
 
 
 def committed(path: str, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as other:
-        return list(other.execute(sql))
+    """What another connection sees: only committed rows."""
+    return db_rows(path, sql)
 
 
 def test_with_group_commit_nothing_is_durable_until_commit(db: str) -> None:
@@ -709,14 +715,18 @@ def test_an_audit_record_is_stored_and_read_back(core: StateCore) -> None:
     assert core.answer(GetAudit(pair="ETH/USDT")) == ()
 
 
-def test_a_database_from_before_the_control_tables_gains_them_on_open(db: str) -> None:
-    """An older schema-1 file without trades and audit opens, and they are there after."""
+def test_a_database_from_before_the_control_tables_gains_them_on_open(tmp_path: Path) -> None:
+    """A schema-2 SQLite file (no trades, no audit) migrates to 3 on open, and they are there."""
+    db = str(tmp_path / "schema-2.sqlite")
     StateCore.open(db, "USDT", FUNDING).close()
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TABLE trades")
-        conn.execute("DROP TABLE audit")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        for statement in ("DROP TABLE trades", "DROP TABLE audit", "DROP INDEX fills_by_time",
+                          "DROP INDEX orders_by_time",
+                          "DELETE FROM schema_version WHERE version = 3"):
+            conn.execute(statement)
     state = StateCore.open(db, "USDT", FUNDING)
     try:
+        assert state.store.migrated == [3]
         assert state.answer(GetTrades()) == () and state.answer(GetAudit()) == ()
     finally:
         state.close()

@@ -1,9 +1,8 @@
-"""The state database: round trips through a reopened file, transactions (one per change or
-one per group), WAL."""
+"""The state database, on SQLite and on PostgreSQL: round trips through a reopened database,
+transactions (one per change or one per group), the schema and its migrations, SQLite's WAL."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,15 @@ from actors.messages import (
     StrategySpec,
 )
 from actors.state.ledger import Ledger
+from actors.state.schema import SCHEMA_VERSION
 from actors.state.store import (
-    SCHEMA_VERSION,
     StateStore,
     StateStoreError,
+    open_store,
     spec_from_json,
     spec_to_json,
 )
+from tests.helpers import db_rows
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"
@@ -98,26 +99,32 @@ AGGREGATE = StrategySpec(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def db(state_db: str) -> str:
+    """A fresh database on each backend (``tests/conftest.py``)."""
+    return state_db
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
     return str(tmp_path / "state.sqlite")
 
 
 def fresh(path: str) -> StateStore:
-    store = StateStore(path)
+    store = open_store(path)
     store.initialize("USDT", FUNDING)
     return store
 
 
 def reopened(path: str) -> StateStore:
-    return StateStore(path)
+    return open_store(path)
 
 
 # -- opening ---------------------------------------------------------------------------------------
 
 
-def test_a_file_database_runs_in_wal_mode_with_normal_sync(db: str) -> None:
+def test_a_file_database_runs_in_wal_mode_with_normal_sync(sqlite_db: str) -> None:
     """WAL journal and synchronous=NORMAL are set on every connection."""
-    with StateStore(db) as store:
+    with open_store(sqlite_db) as store:
         assert store.journal_mode == "wal"
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -125,10 +132,10 @@ def test_a_file_database_runs_in_wal_mode_with_normal_sync(db: str) -> None:
 
 def test_a_new_database_records_its_schema_version(db: str) -> None:
     """The schema_version table holds the layout the code writes."""
-    with StateStore(db) as store:
-        version = store._conn.execute("SELECT version FROM schema_version").fetchone()[0]
+    with open_store(db) as store:
+        assert store.schema_version == SCHEMA_VERSION
 
-    assert version == SCHEMA_VERSION
+    assert db_rows(db, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 def test_an_in_memory_database_works_without_a_file() -> None:
@@ -142,7 +149,7 @@ def test_a_path_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     path = str(tmp_path / "missing" / "state.sqlite")
 
     with pytest.raises(StateStoreError, match="cannot open state database"):
-        StateStore(path)
+        open_store(path)
 
 
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
@@ -151,34 +158,29 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     path.write_text("these are not the bytes you are looking for" * 100)
 
     with pytest.raises(StateStoreError, match="cannot open"):
-        StateStore(str(path))
+        open_store(str(path))
 
 
-def test_another_programs_sqlite_database_is_refused(db: str) -> None:
+def test_another_programs_database_is_refused(db: str) -> None:
     """A database with tables but no schema_version is not ours to write into."""
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE customers (id INTEGER)")
-    conn.close()
+    db_rows(db, "CREATE TABLE customers (id INTEGER)")
 
     with pytest.raises(StateStoreError, match="not a trade-conductor state database"):
-        StateStore(db)
+        open_store(db)
 
 
 def test_a_database_from_a_newer_schema_is_refused(db: str) -> None:
     """Opening a layout this code does not know raises instead of misreading it."""
-    StateStore(db).close()
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    conn.commit()
-    conn.close()
+    open_store(db).close()
+    db_rows(db, "INSERT INTO schema_version (version) VALUES (?)", SCHEMA_VERSION + 1)
 
     with pytest.raises(StateStoreError, match="schema version"):
-        StateStore(db)
+        open_store(db)
 
 
 def test_a_database_is_initialized_once(db: str) -> None:
     """initialize twice raises; an uninitialized database cannot be loaded."""
-    with StateStore(db) as store:
+    with open_store(db) as store:
         assert not store.initialized
         with pytest.raises(StateStoreError, match="not initialized"):
             store.load()
@@ -410,7 +412,7 @@ def test_a_whole_ledger_round_trips_through_the_file(db: str) -> None:
 class FailAfterWrites:
     """A connection stand-in that lets ``allowed`` data-changing statements through, then raises."""
 
-    def __init__(self, conn: sqlite3.Connection, allowed: int) -> None:
+    def __init__(self, conn: Any, allowed: int) -> None:
         self.conn = conn
         self.allowed = allowed
 
@@ -428,6 +430,9 @@ class FailAfterWrites:
     def executemany(self, sql: str, *args: Any) -> Any:
         self._count(sql)
         return self.conn.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:  # anything else (PostgreSQL's pipeline) as is
+        return getattr(self.conn, name)
 
 
 @pytest.mark.parametrize("allowed", [1, 2, 3])
@@ -451,19 +456,26 @@ def test_a_fill_that_fails_mid_write_leaves_nothing_behind(db: str, allowed: int
     assert ledger.peak_equity == FUNDING["USDT"]
 
 
-def test_an_sqlite_error_mid_write_rolls_back_and_the_store_stays_usable(db: str) -> None:
+REFUSE_BALANCES = {
+    "sqlite": (("CREATE TRIGGER full BEFORE INSERT ON balances"
+                " BEGIN SELECT RAISE(ABORT, 'full'); END"), "DROP TRIGGER full"),
+    "postgresql": ("ALTER TABLE balances ADD CONSTRAINT balances_full CHECK (amount < 0) NOT VALID",
+                   "ALTER TABLE balances DROP CONSTRAINT balances_full"),
+}
+
+
+def test_a_database_error_mid_write_rolls_back_and_the_store_stays_usable(
+        db: str, backend: str) -> None:
     """A failing statement raises StateStoreError; the next write works."""
     store = fresh(db)
-    store._conn.execute(
-        "CREATE TRIGGER no_balances BEFORE INSERT ON balances"
-        " BEGIN SELECT RAISE(ABORT, 'full'); END"
-    )
+    refuse, allow = REFUSE_BALANCES[backend]
+    store._conn.execute(refuse)
 
     with pytest.raises(StateStoreError, match="full"):
         store.record_fill(a_fill(), POSITION, BALANCES, 5.0, 1)
 
     assert store.fills() == []
-    store._conn.execute("DROP TRIGGER no_balances")
+    store._conn.execute(allow)
     assert store.record_fill(a_fill(), POSITION, BALANCES, 5.0, 1)
     store.close()
     with reopened(db) as store:
@@ -506,8 +518,7 @@ def test_any_spec_survives_a_json_round_trip(spec: StrategySpec) -> None:
 
 
 def committed_fills(path: str) -> int:
-    with sqlite3.connect(path) as other:
-        return int(other.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+    return int(db_rows(path, "SELECT COUNT(*) FROM fills")[0][0])
 
 
 def test_without_autocommit_writes_stay_invisible_until_commit(db: str) -> None:

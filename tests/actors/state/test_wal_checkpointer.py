@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.state.store import StateStore
+from actors.state.store import StateStore, open_store
 from actors.state.wal_checkpointer import WalCheckpointer
 
 PAGE = 4096
@@ -25,7 +25,7 @@ def _commit_many(store: StateStore, n: int) -> None:
 def _handed_off_store(tmp_path: Path) -> tuple[str, StateStore]:
     """A fresh store whose WAL nobody checkpoints inside its commits."""
     path = str(tmp_path / "state.sqlite")
-    store = StateStore(path)
+    store = open_store(path)
     store.initialize("USDT", {"USDT": 1_000.0})
     assert store.hand_off_checkpoints()
     return path, store
@@ -36,7 +36,7 @@ def test_a_store_that_hands_checkpoints_off_lets_its_wal_grow_past_the_automatic
     sizes = {}
     for hand_off in (False, True):
         path = str(tmp_path / f"state-{hand_off}.sqlite")
-        store = StateStore(path)
+        store = open_store(path)
         store.initialize("USDT", {"USDT": 1_000.0})
         if hand_off:
             assert store.hand_off_checkpoints()
@@ -63,7 +63,7 @@ def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path: Path) 
 
 
 def test_an_in_memory_store_has_no_wal_to_hand_off() -> None:
-    store = StateStore(":memory:")
+    store = open_store(":memory:")
     assert store.hand_off_checkpoints() is False
     store.close()
 

@@ -191,7 +191,7 @@ def test_an_unknown_key_is_named_with_the_valid_keys(file_values, key):
     ({"history_size": 0}, "history_size: 0"),
     ({"initial_balance": "lots"}, "initial_balance: 'lots'"),
     ({"log_level": "LOUD"}, "log_level: 'LOUD' is not one of TRACE, DEBUG, INFO"),
-    ({"state_db": " "}, "state_db: ' ' is an empty path"),
+    ({"state_db": " "}, "state_db: ' ' is empty; give a file path"),
     ({"pairs": 5}, "pairs: 5 is not a list of BASE/QUOTE symbols"),
     ({"pairs": ["BTC/USDT", 3]}, "pairs: ['BTC/USDT', 3]"),
     ({"replay": 5}, "replay: 5 is not a table of files per pair"),
