@@ -15,7 +15,7 @@ import attrs
 
 from actors.market import MarketSimulator
 from actors.messages import Signal
-from actors.state import StateStore
+from actors.state import open_store
 from strategies.base import Strategy
 from supervision import SystemConfig, build_config
 from supervision.cluster.connect import FAST_HEALTH_CHECKS
@@ -79,7 +79,7 @@ def order_ids(db: str) -> list[str]:
 
 def reloaded(db: str) -> Any:
     """The ledger as the database holds it (what a restarted head would resume from)."""
-    store = StateStore(db)
+    store = open_store(db)
     try:
         return store.load()
     finally:
