@@ -31,6 +31,7 @@ import pykka
 from loguru import logger
 
 from actors.execution import (
+    SETTLE_S,
     CcxtGateway,
     ExecutionActor,
     LiveExecutionCore,
@@ -371,7 +372,11 @@ class TradingSystem:
             self._pool.close(max(0.1, deadline - time.monotonic()))
         for name in (SUPERVISOR, RISK, EXECUTION, STATE):
             if name in refs:
-                self._stop_ref(name, deadline)
+                # Live execution settles the orders in flight as it stops; it gets that long
+                # even where the drain used up the budget, so that state stops only after it
+                # has heard how they ended.
+                floor = time.monotonic() + SETTLE_S + 1.0 if name == EXECUTION else deadline
+                self._stop_ref(name, max(deadline, floor))
         state = "failed" if self._error else ("finished" if self._feed_ended else "stopped")
         self._state = state
         if final is not None:

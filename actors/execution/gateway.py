@@ -28,8 +28,11 @@ Pairs are independent: each has its own queue and worker, and following runs in 
 order, so one pair's slow exchange calls or retry waits never hold another pair's orders.
 
 Failure: every exception from ccxt is caught and classified; nothing escapes into the loop.
-``close`` cancels the tasks, closes the client and stops the loop; orders still open then
-stay open in the database and are reconciled at the next start.
+``close`` first settles what is in flight (a graceful stop, up to ``SETTLE_S``): orders not
+sent yet are closed as not sent, so no intent stays ``NEW`` without ever reaching the
+exchange; orders at the exchange are followed until they finish or rest. Then it cancels the
+tasks, closes the client and stops the loop; orders still open then stay open in the database
+and are reconciled at the next start.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ Subscribe = Callable[[Callable[[object], None]], Callable[[], None]]
 LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bybit", "okx", "kucoin", "gate"})
 """Exchanges whose ``fetch_order`` takes the client id in params; the others are searched
 among their open and recent closed orders."""
+
+
+SETTLE_S = 5.0
+"""How long a graceful stop waits for the orders in flight to finish."""
 
 
 class LookupFailedError(Exception):
@@ -159,6 +166,10 @@ class CcxtGateway:
         """The exchange's free balances as last fetched."""
         self.requests = 0
         self.closed = False
+        self._closing = False
+        """A graceful stop has begun: nothing more is sent (see ``_settle``)."""
+        self._stopping = asyncio.Event()
+        """Set with ``_closing``: wakes creates waiting to retry."""
 
     # -- life cycle (any thread) ---------------------------------------------------------
 
@@ -174,11 +185,18 @@ class CcxtGateway:
             self._unsubscribe = self._subscribe(self._on_event)
         return self
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Cancel every task, close the client, stop the loop; safe to call twice."""
+    def close(self, timeout: float = 10.0, settle_s: float | None = None) -> None:
+        """Settle what is in flight (``_settle``, up to ``settle_s``, default ``SETTLE_S``),
+        then cancel every task, close the client and stop the loop; safe to call twice."""
         if self.closed:
             return
         self.closed = True
+        settle_s = SETTLE_S if settle_s is None else settle_s
+        if self._thread.is_alive():
+            try:
+                self._call(self._settle(settle_s), settle_s + 1.0)
+            except Exception as exc:  # noqa: BLE001 - closing must not raise
+                logger.warning("ccxt gateway: settling: {}", clean_reason(exc, self._secrets))
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._thread.is_alive():
@@ -206,6 +224,51 @@ class CcxtGateway:
             await client.load_markets()
         has = getattr(client, "has", {}) or {}
         self.use_trades = bool(has.get("fetchOrderTrades") or has.get("fetchMyTrades"))
+
+    async def _settle(self, timeout_s: float) -> None:
+        """A graceful stop: no order is left as an intent that was never sent. Orders not
+        sent yet (queued, waiting for their write-ahead, or waiting to retry a create the
+        exchange refused before acting) are closed as not sent; orders already at the
+        exchange, or possibly there, are followed until they finish or rest (a limit order
+        at the exchange), for up to ``timeout_s``. What is still in flight then stays open
+        in the records and is reconciled at the next start."""
+        self._closing = True
+        self._stopping.set()
+        for queue in self._queues.values():
+            while not queue.empty():
+                job = queue.get_nowait()
+                if isinstance(job, _Submit):
+                    self._not_sent(OrderTracker(job.order, client_order_id(
+                        job.order.order_id, self.exchange_id), use_trades=self.use_trades))
+                if job is not None:
+                    self._done()
+        with self._acks_lock:
+            waiting = list(self._acks.values())
+        for future in waiting:  # their _place sees _closing and closes them as not sent
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_result(None)
+        deadline = self._loop.time() + timeout_s
+        while self._loop.time() < deadline and self._unsettled():
+            await asyncio.sleep(0.02)
+        left = self._unsettled()
+        if left:
+            logger.warning("ccxt gateway: {} order(s) still in flight at the stop ({}); the "
+                           "next start reconciles them", len(left), ", ".join(left))
+
+    def _unsettled(self) -> list[str]:
+        """Orders at (or possibly at) the exchange that have neither finished nor come to
+        rest as a limit order."""
+        return [oid for oid, t in self._trackers.items()
+                if not t.done and not (t.exchange_id is not None
+                                       and t.order.order_type is OrderType.LIMIT
+                                       and t.order.status in (OrderStatus.OPEN,
+                                                              OrderStatus.PARTIALLY_FILLED))]
+
+    def _not_sent(self, tracker: OrderTracker) -> None:
+        logger.info("{}: order {} not sent: the system is stopping", tracker.order.pair,
+                    tracker.order.order_id)
+        self._emit(tracker.finish(OrderStatus.REJECTED, "not_sent: the system stopped before "
+                                  "the order was sent", self._now_ms()))
 
     async def _shutdown(self) -> None:
         tasks = [*self._workers.values(), *self._tasks]
@@ -334,6 +397,9 @@ class CcxtGateway:
             self._emit(tracker.finish(OrderStatus.REJECTED, "not_sent: the intent was not "
                                       "recorded in time", self._now_ms()))
             return
+        if self._closing:
+            self._not_sent(tracker)
+            return
         self._trackers[order.order_id] = tracker
         try:
             xo = await self._create(tracker)
@@ -416,7 +482,12 @@ class CcxtGateway:
                 logger.warning("{}: order {}: {}; retry {} in {:.3g} s", order.pair,
                                order.order_id, reason, attempt + 1, delay)
                 attempt += 1
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._closing and not ambiguous:
+                    # Every attempt was refused before the exchange acted: it has no order.
+                    self._not_sent(tracker)
+                    return None
                 continue
             return xo
 

@@ -210,12 +210,16 @@ def test_the_database_agrees_with_the_exchange_after_a_failing_create(
 
 
 @pytest.mark.usefixtures("keys")
-def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(tmp_path: Path) -> None:
-    """The exchange accepted the entry but the reply never came before the stop: the next
-    start finds the NEW intent by its client id, adopts it and books its fill once."""
+def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exchange accepted the entry but the reply never came, and no look-up could say
+    so, before the stop (its settling gave up): the next start finds the NEW intent by its
+    client id, adopts it and books its fill once."""
     db = str(tmp_path / "live.sqlite")
+    monkeypatch.setattr("actors.execution.gateway.SETTLE_S", 0.5)
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
         fake.inject("accept_then_timeout", ORDER_PATH, method="POST", times=None, delay=30)
+        fake.inject("http_5xx", ORDER_PATH, method="GET", times=None)  # look-ups fail
         with running(live_config(fake, db)):
             eventually(lambda: len(fake.orders()) == 1, 10, "the create to reach the exchange")
         fake.clear_faults()
@@ -308,3 +312,23 @@ def test_keys_and_signatures_never_reach_logs_errors_or_the_database(tmp_path: P
     for secret in (API_KEY, SECRET):
         assert secret.encode() not in raw
         assert secret[-12:].encode() not in raw
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_graceful_stop_closes_an_order_still_waiting_to_be_sent_as_not_sent(
+        tmp_path: Path) -> None:
+    """The exchange refuses the create with a 429 and a Retry-After longer than the run: the
+    stop wakes the waiting create, and the intent is closed as not sent instead of staying
+    NEW in the database (the next start would otherwise find it open)."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
+        fake.inject("http_429", ORDER_PATH, method="POST", times=None, retry_after=30)
+        with running(live_config(fake, db)):
+            eventually(lambda: any(r.method == "POST" and r.path == ORDER_PATH
+                                   for r in fake.requests), 10, "the refused create")
+        assert fake.orders() == []
+        [order] = db_orders(db)
+        assert order.status is OrderStatus.REJECTED
+        assert order.reject_reason.startswith("not_sent")
+        creates = [r for r in fake.requests if r.method == "POST" and r.path == ORDER_PATH]
+        assert [r.handled for r in creates] == [False]
