@@ -22,7 +22,10 @@ Life of an order (see ``order_lifecycle`` for the rules):
 3. **Follow**: poll the order (and its trades) with backoff until it is terminal; each new
    trade is a fill; a limit order older than ``limit_timeout_s`` is cancelled (a failed
    cancel is tried again on the next poll). A reply that already carries every trade
-   (Binance's FULL response to a market order) needs no further request.
+   (Binance's FULL response to a market order) needs no further request. An order reported
+   finished whose trades do not appear within ``infer_fill_after_s`` is booked from its
+   cumulative fill (an inferred fill, logged); its trades are then looked for now and then
+   for ``LATE_TRADES_WATCH_S`` and replace it when they come.
 
 Pairs are independent: each has its own queue and worker, and following runs in a task per
 order, so one pair's slow exchange calls or retry waits never hold another pair's orders.
@@ -67,7 +70,15 @@ from actors.execution.order_lifecycle import (
     parse_trade,
 )
 from actors.execution.reconcile import OrderCheck, ReconcileReport, reconcile
-from actors.messages import STATE, Fill, Order, OrderStatus, OrderType, OrderUpdated
+from actors.messages import (
+    STATE,
+    Fill,
+    FillReplaced,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+)
 
 Tell = Callable[[str, object], None]
 Subscribe = Callable[[Callable[[object], None]], Callable[[], None]]
@@ -76,6 +87,10 @@ LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bybit", "okx", "kucoin
 """Exchanges whose ``fetch_order`` takes the client id in params; the others are searched
 among their open and recent closed orders."""
 
+
+LATE_TRADES_WATCH_S = 3600.0
+"""How long the trades behind an inferred fill are looked for (the next start's
+reconciliation looks again)."""
 
 SETTLE_S = 5.0
 """How long a graceful stop waits for the orders in flight to finish."""
@@ -145,6 +160,10 @@ class CcxtGateway:
         self.poll = Backoff(initial_s=settings.retry_initial_s,
                             max_s=max(settings.retry_initial_s, min(settings.retry_max_s, 5.0)),
                             retries=1 << 30)
+        self.late = Backoff(initial_s=max(settings.retry_initial_s, 1.0), max_s=60.0,
+                            retries=1 << 30)
+        """Between two looks for the trades behind an inferred fill."""
+        self._infer_after_ms = int(settings.infer_fill_after_s * 1000)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="ccxt-gateway", daemon=True)
         self._client: Any = None
@@ -589,9 +608,14 @@ class CcxtGateway:
                         logger.warning("{}: trades of {}: {}", order.pair, order.order_id,
                                        clean_reason(exc, self._secrets))
                         trades = [] if self.use_trades else None
-                    events, _complete = tracker.observe(xo, trades, self._now_ms())
+                    now_ms = self._now_ms()
+                    events, _complete = tracker.observe(xo, trades, now_ms)
+                    if tracker.infer_due(now_ms, self._infer_after_ms):
+                        events += self._infer(tracker, xo, now_ms)
                     self._emit(events)
                     if tracker.done:
+                        if tracker.inferred is not None:
+                            self._watch(self._late_trades(tracker, xo))
                         return
                     attempt = 0 if events else attempt
                 overdue = (order.order_type is OrderType.LIMIT
@@ -610,6 +634,50 @@ class CcxtGateway:
             self._trackers.pop(order.order_id, None)
             self._cancel_wanted.discard(order.order_id)
             self._cancel_sent.discard(order.order_id)
+
+    def _infer(self, tracker: OrderTracker, xo: ExchangeOrder, now_ms: int
+               ) -> list[ExchangeEvent]:
+        events = tracker.infer(xo, now_ms)
+        if tracker.inferred is not None:
+            fill = tracker.inferred
+            logger.warning("{}: order {} is {} at the exchange, but its trades have not "
+                           "appeared within {:g} s; booked an inferred fill of {:g} at {:g} "
+                           "from its cumulative fill (the trades replace it if they come)",
+                           fill.pair, fill.order_id, xo.status, self._infer_after_ms / 1000,
+                           fill.amount, fill.price)
+        return events
+
+    def _watch(self, coro: Any) -> None:
+        """Run ``coro`` as a task that a stop cancels but does not wait for."""
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _late_trades(self, tracker: OrderTracker, xo: ExchangeOrder) -> None:
+        """After an inferred fill: ask for the order's trades now and then, for up to
+        ``LATE_TRADES_WATCH_S``; once they all appear they replace it (``FillReplaced``)."""
+        started = self._clock()
+        attempt = 0
+        while tracker.inferred is not None and self._clock() - started < LATE_TRADES_WATCH_S:
+            await asyncio.sleep(self.late.delay(attempt, self._rng))
+            attempt += 1
+            try:
+                trades = await self._fetch_trades(tracker, xo)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - asked again later
+                logger.debug("{}: late trades of {}: {}", tracker.order.pair,
+                             tracker.order.order_id, clean_reason(exc, self._secrets))
+                continue
+            events, _complete = tracker.observe(xo, trades, self._now_ms())
+            for event in events:
+                if isinstance(event, FillReplaced):
+                    logger.info("{}: the trades of order {} arrived; they replace its "
+                                "inferred fill", tracker.order.pair, tracker.order.order_id)
+            self._emit(events)
+        if tracker.inferred is not None:
+            logger.warning("{}: no trades of order {} within {:g} s; its inferred fill stands",
+                           tracker.order.pair, tracker.order.order_id, LATE_TRADES_WATCH_S)
 
     async def _poll(self, tracker: OrderTracker) -> ExchangeOrder | None:
         """The order's current snapshot, or None where this poll failed (retried later)."""

@@ -353,6 +353,20 @@ class StateStore:
             raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
         return cursor.rowcount == 1
 
+    def delete_fill(self, fill_id: str) -> bool:
+        """Delete a fill row (an inferred fill giving way to the real trades); False if there
+        is none. Call inside the transaction that inserts what replaces it.
+
+        Raises:
+            StateStoreError: the delete failed.
+        """
+        try:
+            cursor = self._conn.execute("DELETE FROM fills WHERE fill_id = ?", (fill_id,))
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StateStoreError(f"write to {self.path!r} failed: {exc}") from exc
+        return cursor.rowcount == 1
+
     def write_books(
         self,
         *,

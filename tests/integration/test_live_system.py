@@ -40,10 +40,11 @@ API_KEY = "tcTESTKEY" + "A1b2C3d4" * 6
 SECRET = "tcTESTSECRET" + "Z9y8X7w6" * 6
 
 
-def live_config(fake: FakeBinance, db: str, *, entry: str = "market") -> Any:
+def live_config(fake: FakeBinance, db: str, *, entry: str = "market", **exchange: Any) -> Any:
     return build_config(
         {"exchange": {"id": "binance", "live": True, "ccxt": ccxt_table(fake, 400),
-                      "retry_initial_s": 0.01, "retry_max_s": 0.05, "order_retries": 5},
+                      "retry_initial_s": 0.01, "retry_max_s": 0.05, "order_retries": 5,
+                      **exchange},
          "exits": {"entry_order_type": entry}},
         {"pairs": "BTC/USDT", "strategy": StrategySpec.of("tests.helpers:BuyOnce"),
          "state_db": db})
@@ -332,3 +333,28 @@ def test_a_graceful_stop_closes_an_order_still_waiting_to_be_sent_as_not_sent(
         assert order.reject_reason.startswith("not_sent")
         creates = [r for r in fake.requests if r.method == "POST" and r.path == ORDER_PATH]
         assert [r.handled for r in creates] == [False]
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_position_whose_trades_come_late_is_booked_at_once_and_counted_once(
+        tmp_path: Path) -> None:
+    """Through the whole system: the entry's trades are hidden, so the position is booked
+    from an inferred fill after the grace period; the trades, once listed, replace it, and the
+    database's fills and balances are the exchange's."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        fake.inject("hide_trades", times=None)
+        with running(live_config(fake, db, infer_fill_after_s=0.3)) as system:
+            eventually(lambda: system.status().pairs[0].position > 0, 10, "the position")
+            assert [f.fill_id for f in db_fills(db)] == [f"{db_orders(db)[0].order_id}-inferred"]
+            fake.clear_faults()
+            eventually(lambda: not db_fills(db)[0].fill_id.endswith("-inferred"), 10,
+                       "the trades to replace the inferred fill")
+        [order] = db_orders(db)
+        assert order.status is OrderStatus.FILLED
+        assert_agrees(fake, order.order_id, db_fills(db))
+        with StateStore(db) as store:
+            held = store.balances()
+        at_exchange = fake.balances()
+        assert held["BTC"] == pytest.approx(float(at_exchange["BTC"].total), abs=1e-12)
+        assert held["USDT"] == pytest.approx(float(at_exchange["USDT"].total), abs=1e-6)
