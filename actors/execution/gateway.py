@@ -65,6 +65,7 @@ from actors.execution.order_lifecycle import (
     classify,
     clean_reason,
     client_order_id,
+    inferred_order,
     parse_order,
     parse_retry_after,
     parse_trade,
@@ -732,18 +733,22 @@ class CcxtGateway:
     def reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
                   db_balances: Mapping[str, float], pairs: Sequence[str],
                   timeout: float = 60.0, *, booked_trade_ids: Collection[str] = (),
-                  trades_since_ms: int | None = None) -> ReconcileReport:
+                  trades_since_ms: int | None = None,
+                  inferred: Sequence[Fill] = ()) -> ReconcileReport:
         """Compare the database's unfinished ``orders`` (with the fills it ``recorded`` per
         order id) and balances with the exchange, tell state what resolves them, follow the
         orders still open, and return the report (also logged). With ``trades_since_ms``,
-        the account's trades since then are checked against ``booked_trade_ids`` too.
+        the account's trades since then are checked against ``booked_trade_ids`` too. The
+        trades of orders booked with an ``inferred`` fill replace it where they appeared
+        meanwhile, and are looked for again where they still have not.
 
         Raises:
             LookupFailedError: the exchange could not be asked about an order.
         """
         result: ReconcileReport = self._call(
             self._reconcile(orders, recorded, db_balances, pairs,
-                            booked_trade_ids=booked_trade_ids, trades_since_ms=trades_since_ms),
+                            booked_trade_ids=booked_trade_ids, trades_since_ms=trades_since_ms,
+                            inferred=inferred),
             timeout)
         for line in result.lines():
             logger.warning(line) if not result.clean else logger.info(line)
@@ -752,7 +757,8 @@ class CcxtGateway:
     async def _reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
                          db_balances: Mapping[str, float], pairs: Sequence[str], *,
                          booked_trade_ids: Collection[str], trades_since_ms: int | None,
-                         ) -> ReconcileReport:
+                         inferred: Sequence[Fill]) -> ReconcileReport:
+        late = await self._late_checks(inferred)
         checks = []
         for order in orders:
             cid = client_order_id(order.order_id, self.exchange_id)
@@ -791,14 +797,32 @@ class CcxtGateway:
         result = reconcile(checks, open_at_exchange=open_rows, recent_trades=recent,
                            booked_trade_ids=booked_trade_ids, db_balances=db_balances,
                            exchange_balances=totals, now_ms=self._now_ms(),
-                           use_trades=self.use_trades)
+                           use_trades=self.use_trades, late=late)
         self._emit(result.events)
+        for tracker, found in late:
+            if tracker.inferred is not None:
+                self._watch(self._late_trades(tracker, found))
         for tracker in result.resume:
             self._trackers[tracker.order.order_id] = tracker
             snapshot = next(c.found for c in checks if c.order.order_id == tracker.order.order_id)
             assert snapshot is not None
             self._spawn(self._follow(tracker, snapshot))
         return result.report
+
+    async def _late_checks(self, inferred: Sequence[Fill]
+                           ) -> list[tuple[OrderTracker, ExchangeOrder]]:
+        """Each order booked with an inferred fill, as the exchange has it now with its
+        trades seen so far; its tracker decides whether they replace the fill."""
+        out = []
+        for fill in inferred:
+            tracker = OrderTracker(inferred_order(fill), client_order_id(
+                fill.order_id, self.exchange_id), [fill], use_trades=self.use_trades)
+            found = await self._lookup(tracker)
+            if found is None:
+                continue
+            trades = await self._retrying(functools.partial(self._fetch_trades, tracker, found))
+            out.append((tracker, attrs.evolve(found, trades=(*found.trades, *(trades or ())))))
+        return out
 
     async def _retrying(self, call: Callable[[], Any]) -> Any:
         attempt = 0

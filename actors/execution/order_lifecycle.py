@@ -43,11 +43,13 @@ from typing import Any
 import attrs
 
 from actors.messages import (
+    ExitReason,
     Fill,
     FillReplaced,
     Order,
     OrderFilled,
     OrderStatus,
+    OrderType,
     OrderUpdated,
     Side,
 )
@@ -438,9 +440,25 @@ def trade_fill(order: Order, trade: ExchangeTrade) -> Fill:
                 ts_ms=trade.ts_ms or order.updated_ms, maker=trade.maker)
 
 
+_INFERRED = "-inferred"
+
+
 def inferred_fill_id(order_id: str) -> str:
     """The fill id of an order's inferred fill (``OrderTracker.infer``): one per order."""
-    return f"{order_id}-inferred"
+    return order_id + _INFERRED
+
+
+def is_inferred(fill_id: str) -> bool:
+    return fill_id.endswith(_INFERRED)
+
+
+def inferred_order(fill: Fill) -> Order:
+    """The finished order behind an inferred fill, as much of it as following its late
+    trades needs (after a restart, from the fill alone)."""
+    return Order(order_id=fill.order_id, pair=fill.pair, side=fill.side,
+                 order_type=OrderType.MARKET, reason=ExitReason.ENTRY, amount=fill.amount,
+                 status=OrderStatus.FILLED, created_ms=fill.ts_ms, updated_ms=fill.ts_ms,
+                 filled=fill.amount, average_price=fill.price, fee=fill.fee)
 
 
 class OrderTracker:

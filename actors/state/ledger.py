@@ -39,9 +39,8 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
-import attrs
-
 from actors.balances import apply_fill as move_balances
+from actors.balances import replace_fill as swap_balances
 from actors.messages import (
     ExitReason,
     Fill,
@@ -238,10 +237,8 @@ class Ledger:
                     inferred.order_id, inferred.pair, inferred.side):
                 raise LedgerError(f"fill {fill.fill_id!r} cannot replace {inferred.fill_id!r}: "
                                   "another order")
-        move_balances(self.balances, attrs.evolve(
-            inferred, amount=-inferred.amount, fee=-inferred.fee))
+        swap_balances(self.balances, inferred, real)
         for fill in real:
-            move_balances(self.balances, fill)
             self._recent_fills.add(fill.fill_id)
         self.fill_count += len(real) - 1
         pair = inferred.pair
@@ -266,7 +263,9 @@ class Ledger:
             if held is not None:
                 self.trip_pnl[pair] = self.trip_pnl.get(pair, 0.0) + proceeds
                 if held.amount - amount > 0:
-                    self.positions[pair] = attrs.evolve(held, amount=held.amount - amount)
+                    self.positions[pair] = Position(
+                        pair=pair, amount=held.amount - amount, entry_price=held.entry_price,
+                        cost=held.cost, opened_ms=held.opened_ms, peak_price=held.peak_price)
         self.peak_equity = max(self.peak_equity, self.equity())
         return self.book(pair)
 

@@ -358,3 +358,30 @@ def test_a_position_whose_trades_come_late_is_booked_at_once_and_counted_once(
         at_exchange = fake.balances()
         assert held["BTC"] == pytest.approx(float(at_exchange["BTC"].total), abs=1e-12)
         assert held["USDT"] == pytest.approx(float(at_exchange["USDT"].total), abs=1e-6)
+
+
+@pytest.mark.usefixtures("keys")
+def test_trades_that_come_while_the_system_is_stopped_replace_the_inferred_fill_at_start(
+        tmp_path: Path) -> None:
+    """Booked from an inferred fill, then stopped before the trades were listed: the next
+    start's reconciliation finds them and replaces the fill, once; the start after finds
+    nothing left to do."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        fake.inject("hide_trades", times=None)
+        with running(live_config(fake, db, infer_fill_after_s=0.3)) as system:
+            eventually(lambda: system.status().pairs[0].position > 0, 10, "the position")
+        [order] = db_orders(db)
+        assert [f.fill_id for f in db_fills(db)] == [f"{order.order_id}-inferred"]
+        fake.clear_faults()
+        with running(live_config(fake, db)) as system:
+            report = system.reconcile_report
+            assert report is not None
+            assert report.inferred_replaced == (order.order_id,)
+            assert report.unbooked_trades == ()
+            assert report.balance_differences == ()
+        assert_agrees(fake, order.order_id, db_fills(db))
+        with running(live_config(fake, db)) as system:
+            assert system.reconcile_report is not None
+            assert system.reconcile_report.clean
+        assert_agrees(fake, order.order_id, db_fills(db))
