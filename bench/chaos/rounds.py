@@ -264,6 +264,8 @@ class Suite:
         self.final_s = final_s
         self.say = say
         self.state_db = self.store.locate(run_dir)
+        self.early_terms = 0
+        """SIGTERMs that came while the process was still loading (see ``_round``)."""
 
     def run(self) -> SuiteResult:
         started = time.monotonic()
@@ -296,7 +298,8 @@ class Suite:
                 target=target.name, store=self.store.name, seed=self.seed,
                 rounds=tuple(results), final=final, final_exit_code=code,
                 orders=len(db.orders), fills=len(db.fills),
-                seconds=time.monotonic() - started, figures=target.figures(),
+                seconds=time.monotonic() - started,
+                figures={**target.figures(), "SIGTERM while loading": self.early_terms},
                 run_dir=str(self.run_dir))
 
     def _round(self, target: Target, config: Path, plan: RoundPlan) -> RoundResult:
@@ -317,8 +320,15 @@ class Suite:
                     code = proc.wait(10)
         target.calm()
         db = self.store.read(self.state_db)
-        findings = target.findings(db, final=False, graceful=plan.graceful and code is not None)
-        if plan.graceful and code not in (0, None):
+        # Python's default action ends a process SIGTERM'd while it is still importing, before
+        # the CLI takes the signal over; that happens before anything is opened, so there is
+        # nothing to settle, and the checks below still run.
+        early = plan.graceful and code == -signal.SIGTERM
+        findings = target.findings(db, final=False,
+                                   graceful=plan.graceful and code is not None and not early)
+        if early:
+            self.early_terms += 1
+        elif plan.graceful and code not in (0, None):
             findings = _with(findings, "exit", f"graceful stop exited {code}")
         elif plan.graceful and code is None:
             findings = _with(findings, "exit", f"graceful stop still running after "
