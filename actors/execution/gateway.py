@@ -659,6 +659,7 @@ class CcxtGateway:
         ``LATE_TRADES_WATCH_S``; once they all appear they replace it (``FillReplaced``)."""
         started = self._clock()
         attempt = 0
+        xo = attrs.evolve(xo, trades=())  # what it carried then is not what is listed now
         while tracker.inferred is not None and self._clock() - started < LATE_TRADES_WATCH_S:
             await asyncio.sleep(self.late.delay(attempt, self._rng))
             attempt += 1
@@ -817,10 +818,16 @@ class CcxtGateway:
         for fill in inferred:
             tracker = OrderTracker(inferred_order(fill), client_order_id(
                 fill.order_id, self.exchange_id), [fill], use_trades=self.use_trades)
-            found = await self._lookup(tracker)
-            if found is None:
+            try:
+                found = await self._lookup(tracker)
+                if found is None:
+                    continue
+                trades = await self._retrying(
+                    functools.partial(self._fetch_trades, tracker, found))
+            except LookupFailedError as exc:  # the open orders matter more: go on
+                logger.warning("{}: the trades of order {} (booked from an inferred fill) "
+                               "could not be asked for: {}", fill.pair, fill.order_id, exc)
                 continue
-            trades = await self._retrying(functools.partial(self._fetch_trades, tracker, found))
             out.append((tracker, attrs.evolve(found, trades=(*found.trades, *(trades or ())))))
         return out
 

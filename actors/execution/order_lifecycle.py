@@ -536,7 +536,9 @@ class OrderTracker:
                     self._book(fill)
             elif fresh and covered + tolerance >= xo.filled:
                 out.append(self._replace(self.inferred, fresh))
-            self.booked = max(self.booked, covered)
+            # An inferred fill stands for every trade not seen (a fee taken in the base
+            # makes its amount smaller than the exchange's).
+            self.booked = max(self.booked, xo.filled if self.inferred else covered)
         elif xo.filled > self.booked + tolerance:
             fill = self._cumulative_fill(xo, ts)
             out.append(OrderFilled(fill=fill))

@@ -334,3 +334,18 @@ def test_a_tracker_rebuilt_with_an_inferred_fill_replaces_it_when_the_trades_com
     closed = parse_order(raw_order(status="closed", filled=0.01, average=60_000.0))
     events, _ = tracker.observe(closed, [parse_trade(raw_trade("7", 0.01, 60_000.0))], 5_000)
     assert [type(e) for e in events] == [FillReplaced, OrderUpdated]
+
+
+def test_an_unfinished_order_with_an_inferred_fill_closes_without_waiting_for_trades() -> None:
+    """Killed between the inferred fill and the order's FILLED: at the next start the
+    inferred fill (smaller than the exchange's fill by a fee taken in the base) covers the
+    order, which closes at once rather than waiting for trades for ever."""
+    inferred = Fill(fill_id="o-run1-BTCUSDT-g0-1-inferred", order_id="o-run1-BTCUSDT-g0-1",
+                    pair="BTC/USDT", side=Side.BUY, amount=0.00999, price=60_000.0, fee=0.6,
+                    ts_ms=2_000)
+    tracker = OrderTracker(intent(), "cid", [inferred])
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_000.0))
+    events, complete = tracker.observe(closed, [], 5_000)
+    assert complete
+    assert [e.order.status for e in events if isinstance(e, OrderUpdated)] == [
+        OrderStatus.FILLED]
