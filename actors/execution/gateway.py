@@ -790,7 +790,7 @@ class CcxtGateway:
                         recent.append(parse_trade(raw))
                     except MalformedReplyError:
                         continue
-        balance = await self._retrying(self._client.fetch_balance)
+        balance = await self._retrying(self._fetch_balance)
         totals = {k: float(v) for k, v in (balance.get("total") or {}).items()
                   if isinstance(v, int | float)}
         self.balances = {k: float(v) for k, v in (balance.get("free") or {}).items()
@@ -830,6 +830,16 @@ class CcxtGateway:
                 continue
             out.append((tracker, attrs.evolve(found, trades=(*found.trades, *(trades or ())))))
         return out
+
+    async def _fetch_balance(self) -> Mapping[str, Any]:
+        """The account's balances. A reply whose body was not JSON comes back from ccxt as
+        an empty balance (every asset 0), which would read as a difference: refused here,
+        so it is asked again."""
+        balance = await self._client.fetch_balance()
+        if not isinstance(balance, Mapping) or not isinstance(balance.get("info"),
+                                                              Mapping | list):
+            raise MalformedReplyError("balance reply is not the exchange's structure")
+        return balance
 
     async def _retrying(self, call: Callable[[], Any]) -> Any:
         attempt = 0

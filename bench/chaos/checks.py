@@ -56,7 +56,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("phantom", "fills the exchange never made"),
     ("ledger", "balances that are not the recorded fills"),
     ("unsent", "order intents left new, never sent, after a graceful stop"),
-    ("exit", "graceful stops that did not exit with 0"),
+    ("exit", "runs that failed, or stopped gracefully with an exit code not 0"),
     ("unfinished", "orders left unfinished after the clean run"),
     ("position", "pairs whose net position differs from the exchange's"),
     ("balance", "quote balance off by more than rounding"),

@@ -57,6 +57,8 @@ SECRET = "chaosSECRET" + "M1n2B3v4" * 6
 CLIENT_TIMEOUT_S = 1.0
 """ccxt's request timeout in the live rounds (a held reply outlasts it)."""
 PRICE_EVERY_S = 0.025
+EXIT_BAD_INPUT = 2
+"""The program's exit code for a start it refuses (e.g. markets that cannot be loaded)."""
 GRACEFUL_WAIT_S = 40.0
 """Longest wait for a SIGTERM'd or clean run to exit by itself before it is killed."""
 STRATEGY = {"name": "ema_cross", "params": {"fast": 2, "slow": 5}}
@@ -266,6 +268,8 @@ class Suite:
         self.state_db = self.store.locate(run_dir)
         self.early_terms = 0
         """SIGTERMs that came while the process was still loading (see ``_round``)."""
+        self.refused_starts = 0
+        """Rounds whose process refused to start (exit 2: a fault hit the market load)."""
 
     def run(self) -> SuiteResult:
         started = time.monotonic()
@@ -299,7 +303,8 @@ class Suite:
                 rounds=tuple(results), final=final, final_exit_code=code,
                 orders=len(db.orders), fills=len(db.fills),
                 seconds=time.monotonic() - started,
-                figures={**target.figures(), "SIGTERM while loading": self.early_terms},
+                figures={**target.figures(), "SIGTERM while loading": self.early_terms,
+                         "starts refused (exit 2)": self.refused_starts},
                 run_dir=str(self.run_dir))
 
     def _round(self, target: Target, config: Path, plan: RoundPlan) -> RoundResult:
@@ -311,6 +316,7 @@ class Suite:
                 target.inject(fault)
             wake.wait(max(0.0, started + plan.stop_after_s - time.monotonic()))
             code = proc.poll()
+            stopped_itself = code is not None
             if code is None:
                 if plan.graceful:
                     proc.send_signal(signal.SIGTERM)
@@ -324,9 +330,16 @@ class Suite:
         # the CLI takes the signal over; that happens before anything is opened, so there is
         # nothing to settle, and the checks below still run.
         early = plan.graceful and code == -signal.SIGTERM
-        findings = target.findings(db, final=False,
-                                   graceful=plan.graceful and code is not None and not early)
-        if early:
+        findings = target.findings(db, final=False, graceful=plan.graceful and code is not None
+                                   and not early and not stopped_itself)
+        if stopped_itself:
+            # Exit 2 is the documented refusal to start (here: a fault hit the market load);
+            # anything else before the stop is the system failing.
+            if code == EXIT_BAD_INPUT:
+                self.refused_starts += 1
+            else:
+                findings = _with(findings, "exit", f"exited {code} by itself before the stop")
+        elif early:
             self.early_terms += 1
         elif plan.graceful and code not in (0, None):
             findings = _with(findings, "exit", f"graceful stop exited {code}")

@@ -312,3 +312,13 @@ def test_a_filled_order_whose_trades_do_not_appear_is_booked_inferred_then_repla
         [swap] = replaced()
         assert swap.inferred == inferred
         assert_agrees(fake, "o-late-1", list(swap.fills))
+
+
+def test_a_garbled_balance_reply_at_reconciliation_is_asked_again_not_read_as_zero() -> None:
+    """ccxt turns a 200 whose body is not JSON into an empty balance; reconciliation asks
+    again instead of reporting every asset as gone."""
+    with FakeBinance(MARKETS, {"USDT": 10_000}) as fake, gateway_on(fake) as (gateway, _sink):
+        fake.inject("malformed_json", "/api/v3/account", times=2)
+        report = gateway.reconcile([], {}, {"USDT": 10_000.0}, ["BTC/USDT"])
+        assert report.balance_differences == ()
+        assert fake.pending_faults() == []
