@@ -330,15 +330,15 @@ class Suite:
         # the CLI takes the signal over; that happens before anything is opened, so there is
         # nothing to settle, and the checks below still run.
         early = plan.graceful and code == -signal.SIGTERM
+        refused = code == EXIT_BAD_INPUT
         findings = target.findings(db, final=False, graceful=plan.graceful and code is not None
-                                   and not early and not stopped_itself)
-        if stopped_itself:
-            # Exit 2 is the documented refusal to start (here: a fault hit the market load);
-            # anything else before the stop is the system failing.
-            if code == EXIT_BAD_INPUT:
-                self.refused_starts += 1
-            else:
-                findings = _with(findings, "exit", f"exited {code} by itself before the stop")
+                                   and not early and not refused)
+        if refused:
+            # The documented refusal to start: a fault hit the market load (with or without
+            # a SIGTERM meanwhile); nothing was opened.
+            self.refused_starts += 1
+        elif stopped_itself:
+            findings = _with(findings, "exit", f"exited {code} by itself before the stop")
         elif early:
             self.early_terms += 1
         elif plan.graceful and code not in (0, None):
