@@ -122,5 +122,5 @@ def test_a_short_chaos_run_finds_no_difference(tmp_path: Path, target: str, roun
     assert result.ok, "\n".join(lines)
     assert result.orders > 0
     assert sum(1 for r in result.rounds if not r.plan.graceful) >= 1
-    if target == "live":
-        assert result.figures["exchange orders"] == result.orders
+    if target == "live":  # some intents never reach it (refused, or closed as not sent)
+        assert 0 < result.figures["exchange orders"] <= result.orders
