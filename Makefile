@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "trade-conductor needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -28,6 +28,9 @@ test: $(STAMP)  ## lint, type-check the cores, run every test
 
 bench: $(STAMP)  ## benchmarks (not part of the tests)
 	$(BIN)/python -m bench
+
+chaos: $(STAMP)  ## crash-safety suite: SIGKILL rounds under exchange faults, then a clean run
+	$(BIN)/python -m bench.chaos $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

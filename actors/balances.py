@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import attrs
+
 from actors.messages import Fill, Side
 from actors.pairs import split_pair
 
@@ -20,3 +24,11 @@ def apply_fill(balances: dict[str, float], fill: Fill) -> None:
     else:
         balances[quote] = balances.get(quote, 0.0) + notional - fill.fee
         balances[base] = balances.get(base, 0.0) - fill.amount
+
+
+def replace_fill(balances: dict[str, float], booked: Fill, fills: Iterable[Fill]) -> None:
+    """Move balances as if ``fills`` had been booked instead of ``booked`` (an inferred fill
+    giving way to the real trades)."""
+    apply_fill(balances, attrs.evolve(booked, amount=-booked.amount, fee=-booked.fee))
+    for fill in fills:
+        apply_fill(balances, fill)

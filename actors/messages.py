@@ -378,6 +378,17 @@ class OrderFilled:
     order: Order | None = None
 
 
+@attrs.frozen(kw_only=True)
+class FillReplaced:
+    """Execution -> state: the real trades of an order arrived after an inferred fill was
+    booked for them (from the order's cumulative fill and average price, when its trades
+    did not appear in time). State swaps the one for the others and moves balances and the
+    position only by the difference, so nothing is counted twice."""
+
+    inferred: Fill
+    fills: tuple[Fill, ...]
+
+
 # -- positions and portfolio ---------------------------------------------------------------------
 
 

@@ -83,7 +83,14 @@ class TickLatency:
         """Nearest-rank percentiles in ms of the samples within ``window_ns`` before
         ``now_ns`` (a ``perf_counter_ns`` value); None when there are none."""
         since = now_ns - window_ns
-        values = sorted(lat for at, lat in tuple(self.recent) if at >= since)
+        samples: tuple[tuple[int, int], ...] = ()
+        for _ in range(10):
+            try:
+                samples = tuple(self.recent)
+                break
+            except RuntimeError:  # the pair's thread appended while this one copied: again
+                continue
+        values = sorted(lat for at, lat in samples if at >= since)
         if not values:
             return None
         n = len(values)

@@ -31,11 +31,13 @@ import pykka
 from loguru import logger
 
 from actors.execution import (
+    SETTLE_S,
     CcxtGateway,
     ExecutionActor,
     LiveExecutionCore,
     ReconcileReport,
     clean_reason,
+    is_inferred,
     trade_id_of,
 )
 from actors.market import DUPLICATE, LiveFeed, MarketDataActor, MarketDataCore, StartFeed
@@ -191,6 +193,7 @@ class TradingSystem:
         self._recorded: dict[str, list[Fill]] = {}
         self._db_balances: dict[str, float] = {}
         self._booked_trades: set[str] = set()
+        self._inferred: list[Fill] = []
         self._trades_since_ms: int | None = None
         self.reconcile_report: ReconcileReport | None = None
         """What start-up reconciliation found and did (live mode)."""
@@ -271,8 +274,9 @@ class TradingSystem:
                 self._recorded = unfinished_fills(state_core, snapshot)
                 self._db_balances = dict(balances)
                 self._trades_since_ms = int(time.time() * 1000) - RECONCILE_TRADES_MS
-                self._booked_trades = booked_trade_ids(state_core, config.pairs,
-                                                       self._trades_since_ms)
+                recent = state_core.store.fills(since_ms=self._trades_since_ms)
+                self._booked_trades = booked_trade_ids(recent, config.pairs)
+                self._inferred = [f for f in recent if is_inferred(f.fill_id)]
         except Exception:
             state_core.close()
             raise
@@ -368,7 +372,8 @@ class TradingSystem:
             self.reconcile_report = gateway.reconcile(
                 orders, self._recorded, self._db_balances,
                 self.config.pairs, timeout=max(30.0, self.config.ask_timeout),
-                booked_trade_ids=self._booked_trades, trades_since_ms=self._trades_since_ms)
+                booked_trade_ids=self._booked_trades, trades_since_ms=self._trades_since_ms,
+                inferred=self._inferred)
         except Exception as exc:  # noqa: BLE001 - trading can go on; the orders stay open
             logger.error("ALERT reconciliation with {} failed ({}); {} unfinished order(s) "
                          "stay open in the records until the next start", self.config.exchange,
@@ -428,7 +433,11 @@ class TradingSystem:
         self._stop_pairs(deadline)
         for name in (SUPERVISOR, RISK, EXECUTION, STATE):
             if name in refs:
-                self._stop_ref(name, deadline)
+                # Live execution settles the orders in flight as it stops; it gets that long
+                # even where the drain used up the budget, so that state stops only after it
+                # has heard how they ended.
+                floor = time.monotonic() + SETTLE_S + 1.0 if name == EXECUTION else deadline
+                self._stop_ref(name, max(deadline, floor))
         state = "failed" if self._error else ("finished" if self._feed_ended else "stopped")
         self._state = state
         if final is not None:
@@ -836,12 +845,12 @@ RECONCILE_TRADES_MS = 24 * 3600 * 1000
 """How far back start-up reconciliation compares the exchange's trades with the fills."""
 
 
-def booked_trade_ids(state: StateCore, pairs: Iterable[str], since_ms: int) -> set[str]:
-    """Exchange trade ids of the fills recorded since ``since_ms`` (read before the state
-    actor owns the database)."""
+def booked_trade_ids(recent: Iterable[Fill], pairs: Iterable[str]) -> set[str]:
+    """Exchange trade ids of the ``recent`` fills of ``pairs`` (read before the state actor
+    owns the database)."""
     traded = set(pairs)
     out: set[str] = set()
-    for fill in state.store.fills(since_ms=since_ms):
+    for fill in recent:
         trade_id = trade_id_of(fill.fill_id) if fill.pair in traded else None
         if trade_id is not None:
             out.add(trade_id)

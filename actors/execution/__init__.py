@@ -9,13 +9,14 @@ places them through ccxt on its own event loop, following each order with
 
 from actors.execution.actor import ExecutionActor
 from actors.execution.core import ExecutionCore
-from actors.execution.gateway import CcxtGateway
+from actors.execution.gateway import SETTLE_S, CcxtGateway
 from actors.execution.live import LiveExecutionCore
-from actors.execution.order_lifecycle import clean_reason
+from actors.execution.order_lifecycle import clean_reason, is_inferred
 from actors.execution.paper_exchange import PaperConfig, PaperExchange
 from actors.execution.reconcile import ReconcileReport, trade_id_of
 
 __all__ = [
+    "SETTLE_S",
     "CcxtGateway",
     "ExecutionActor",
     "ExecutionCore",
@@ -24,5 +25,6 @@ __all__ = [
     "PaperExchange",
     "ReconcileReport",
     "clean_reason",
+    "is_inferred",
     "trade_id_of",
 ]

@@ -22,14 +22,20 @@ Life of an order (see ``order_lifecycle`` for the rules):
 3. **Follow**: poll the order (and its trades) with backoff until it is terminal; each new
    trade is a fill; a limit order older than ``limit_timeout_s`` is cancelled (a failed
    cancel is tried again on the next poll). A reply that already carries every trade
-   (Binance's FULL response to a market order) needs no further request.
+   (Binance's FULL response to a market order) needs no further request. An order reported
+   finished whose trades do not appear within ``infer_fill_after_s`` is booked from its
+   cumulative fill (an inferred fill, logged); its trades are then looked for now and then
+   for ``LATE_TRADES_WATCH_S`` and replace it when they come.
 
 Pairs are independent: each has its own queue and worker, and following runs in a task per
 order, so one pair's slow exchange calls or retry waits never hold another pair's orders.
 
 Failure: every exception from ccxt is caught and classified; nothing escapes into the loop.
-``close`` cancels the tasks, closes the client and stops the loop; orders still open then
-stay open in the database and are reconciled at the next start.
+``close`` first settles what is in flight (a graceful stop, up to ``SETTLE_S``): orders not
+sent yet are closed as not sent, so no intent stays ``NEW`` without ever reaching the
+exchange; orders at the exchange are followed until they finish or rest. Then it cancels the
+tasks, closes the client and stops the loop; orders still open then stay open in the database
+and are reconciled at the next start.
 """
 
 from __future__ import annotations
@@ -59,12 +65,21 @@ from actors.execution.order_lifecycle import (
     classify,
     clean_reason,
     client_order_id,
+    inferred_order,
     parse_order,
     parse_retry_after,
     parse_trade,
 )
 from actors.execution.reconcile import OrderCheck, ReconcileReport, reconcile
-from actors.messages import STATE, Fill, Order, OrderStatus, OrderType, OrderUpdated
+from actors.messages import (
+    STATE,
+    Fill,
+    FillReplaced,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+)
 
 Tell = Callable[[str, object], None]
 Subscribe = Callable[[Callable[[object], None]], Callable[[], None]]
@@ -72,6 +87,14 @@ Subscribe = Callable[[Callable[[object], None]], Callable[[], None]]
 LOOKUP_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bybit", "okx", "kucoin", "gate"})
 """Exchanges whose ``fetch_order`` takes the client id in params; the others are searched
 among their open and recent closed orders."""
+
+
+LATE_TRADES_WATCH_S = 3600.0
+"""How long the trades behind an inferred fill are looked for (the next start's
+reconciliation looks again)."""
+
+SETTLE_S = 5.0
+"""How long a graceful stop waits for the orders in flight to finish."""
 
 
 class LookupFailedError(Exception):
@@ -138,6 +161,10 @@ class CcxtGateway:
         self.poll = Backoff(initial_s=settings.retry_initial_s,
                             max_s=max(settings.retry_initial_s, min(settings.retry_max_s, 5.0)),
                             retries=1 << 30)
+        self.late = Backoff(initial_s=max(settings.retry_initial_s, 1.0), max_s=60.0,
+                            retries=1 << 30)
+        """Between two looks for the trades behind an inferred fill."""
+        self._infer_after_ms = int(settings.infer_fill_after_s * 1000)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="ccxt-gateway", daemon=True)
         self._client: Any = None
@@ -159,6 +186,10 @@ class CcxtGateway:
         """The exchange's free balances as last fetched."""
         self.requests = 0
         self.closed = False
+        self._closing = False
+        """A graceful stop has begun: nothing more is sent (see ``_settle``)."""
+        self._stopping = asyncio.Event()
+        """Set with ``_closing``: wakes creates waiting to retry."""
 
     # -- life cycle (any thread) ---------------------------------------------------------
 
@@ -174,11 +205,18 @@ class CcxtGateway:
             self._unsubscribe = self._subscribe(self._on_event)
         return self
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Cancel every task, close the client, stop the loop; safe to call twice."""
+    def close(self, timeout: float = 10.0, settle_s: float | None = None) -> None:
+        """Settle what is in flight (``_settle``, up to ``settle_s``, default ``SETTLE_S``),
+        then cancel every task, close the client and stop the loop; safe to call twice."""
         if self.closed:
             return
         self.closed = True
+        settle_s = SETTLE_S if settle_s is None else settle_s
+        if self._thread.is_alive():
+            try:
+                self._call(self._settle(settle_s), settle_s + 1.0)
+            except Exception as exc:  # noqa: BLE001 - closing must not raise
+                logger.warning("ccxt gateway: settling: {}", clean_reason(exc, self._secrets))
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._thread.is_alive():
@@ -206,6 +244,51 @@ class CcxtGateway:
             await client.load_markets()
         has = getattr(client, "has", {}) or {}
         self.use_trades = bool(has.get("fetchOrderTrades") or has.get("fetchMyTrades"))
+
+    async def _settle(self, timeout_s: float) -> None:
+        """A graceful stop: no order is left as an intent that was never sent. Orders not
+        sent yet (queued, waiting for their write-ahead, or waiting to retry a create the
+        exchange refused before acting) are closed as not sent; orders already at the
+        exchange, or possibly there, are followed until they finish or rest (a limit order
+        at the exchange), for up to ``timeout_s``. What is still in flight then stays open
+        in the records and is reconciled at the next start."""
+        self._closing = True
+        self._stopping.set()
+        for queue in self._queues.values():
+            while not queue.empty():
+                job = queue.get_nowait()
+                if isinstance(job, _Submit):
+                    self._not_sent(OrderTracker(job.order, client_order_id(
+                        job.order.order_id, self.exchange_id), use_trades=self.use_trades))
+                if job is not None:
+                    self._done()
+        with self._acks_lock:
+            waiting = list(self._acks.values())
+        for future in waiting:  # their _place sees _closing and closes them as not sent
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_result(None)
+        deadline = self._loop.time() + timeout_s
+        while self._loop.time() < deadline and self._unsettled():
+            await asyncio.sleep(0.02)
+        left = self._unsettled()
+        if left:
+            logger.warning("ccxt gateway: {} order(s) still in flight at the stop ({}); the "
+                           "next start reconciles them", len(left), ", ".join(left))
+
+    def _unsettled(self) -> list[str]:
+        """Orders at (or possibly at) the exchange that have neither finished nor come to
+        rest as a limit order."""
+        return [oid for oid, t in self._trackers.items()
+                if not t.done and not (t.exchange_id is not None
+                                       and t.order.order_type is OrderType.LIMIT
+                                       and t.order.status in (OrderStatus.OPEN,
+                                                              OrderStatus.PARTIALLY_FILLED))]
+
+    def _not_sent(self, tracker: OrderTracker) -> None:
+        logger.info("{}: order {} not sent: the system is stopping", tracker.order.pair,
+                    tracker.order.order_id)
+        self._emit(tracker.finish(OrderStatus.REJECTED, "not_sent: the system stopped before "
+                                  "the order was sent", self._now_ms()))
 
     async def _shutdown(self) -> None:
         tasks = [*self._workers.values(), *self._tasks]
@@ -334,6 +417,9 @@ class CcxtGateway:
             self._emit(tracker.finish(OrderStatus.REJECTED, "not_sent: the intent was not "
                                       "recorded in time", self._now_ms()))
             return
+        if self._closing:
+            self._not_sent(tracker)
+            return
         self._trackers[order.order_id] = tracker
         try:
             xo = await self._create(tracker)
@@ -416,7 +502,12 @@ class CcxtGateway:
                 logger.warning("{}: order {}: {}; retry {} in {:.3g} s", order.pair,
                                order.order_id, reason, attempt + 1, delay)
                 attempt += 1
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._closing and not ambiguous:
+                    # Every attempt was refused before the exchange acted: it has no order.
+                    self._not_sent(tracker)
+                    return None
                 continue
             return xo
 
@@ -518,9 +609,14 @@ class CcxtGateway:
                         logger.warning("{}: trades of {}: {}", order.pair, order.order_id,
                                        clean_reason(exc, self._secrets))
                         trades = [] if self.use_trades else None
-                    events, _complete = tracker.observe(xo, trades, self._now_ms())
+                    now_ms = self._now_ms()
+                    events, _complete = tracker.observe(xo, trades, now_ms)
+                    if tracker.infer_due(now_ms, self._infer_after_ms):
+                        events += self._infer(tracker, xo, now_ms)
                     self._emit(events)
                     if tracker.done:
+                        if tracker.inferred is not None:
+                            self._watch(self._late_trades(tracker, xo))
                         return
                     attempt = 0 if events else attempt
                 overdue = (order.order_type is OrderType.LIMIT
@@ -539,6 +635,51 @@ class CcxtGateway:
             self._trackers.pop(order.order_id, None)
             self._cancel_wanted.discard(order.order_id)
             self._cancel_sent.discard(order.order_id)
+
+    def _infer(self, tracker: OrderTracker, xo: ExchangeOrder, now_ms: int
+               ) -> list[ExchangeEvent]:
+        events = tracker.infer(xo, now_ms)
+        if tracker.inferred is not None:
+            fill = tracker.inferred
+            logger.warning("{}: order {} is {} at the exchange, but its trades have not "
+                           "appeared within {:g} s; booked an inferred fill of {:g} at {:g} "
+                           "from its cumulative fill (the trades replace it if they come)",
+                           fill.pair, fill.order_id, xo.status, self._infer_after_ms / 1000,
+                           fill.amount, fill.price)
+        return events
+
+    def _watch(self, coro: Any) -> None:
+        """Run ``coro`` as a task that a stop cancels but does not wait for."""
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _late_trades(self, tracker: OrderTracker, xo: ExchangeOrder) -> None:
+        """After an inferred fill: ask for the order's trades now and then, for up to
+        ``LATE_TRADES_WATCH_S``; once they all appear they replace it (``FillReplaced``)."""
+        started = self._clock()
+        attempt = 0
+        xo = attrs.evolve(xo, trades=())  # what it carried then is not what is listed now
+        while tracker.inferred is not None and self._clock() - started < LATE_TRADES_WATCH_S:
+            await asyncio.sleep(self.late.delay(attempt, self._rng))
+            attempt += 1
+            try:
+                trades = await self._fetch_trades(tracker, xo)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - asked again later
+                logger.debug("{}: late trades of {}: {}", tracker.order.pair,
+                             tracker.order.order_id, clean_reason(exc, self._secrets))
+                continue
+            events, _complete = tracker.observe(xo, trades, self._now_ms())
+            for event in events:
+                if isinstance(event, FillReplaced):
+                    logger.info("{}: the trades of order {} arrived; they replace its "
+                                "inferred fill", tracker.order.pair, tracker.order.order_id)
+            self._emit(events)
+        if tracker.inferred is not None:
+            logger.warning("{}: no trades of order {} within {:g} s; its inferred fill stands",
+                           tracker.order.pair, tracker.order.order_id, LATE_TRADES_WATCH_S)
 
     async def _poll(self, tracker: OrderTracker) -> ExchangeOrder | None:
         """The order's current snapshot, or None where this poll failed (retried later)."""
@@ -593,18 +734,22 @@ class CcxtGateway:
     def reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
                   db_balances: Mapping[str, float], pairs: Sequence[str],
                   timeout: float = 60.0, *, booked_trade_ids: Collection[str] = (),
-                  trades_since_ms: int | None = None) -> ReconcileReport:
+                  trades_since_ms: int | None = None,
+                  inferred: Sequence[Fill] = ()) -> ReconcileReport:
         """Compare the database's unfinished ``orders`` (with the fills it ``recorded`` per
         order id) and balances with the exchange, tell state what resolves them, follow the
         orders still open, and return the report (also logged). With ``trades_since_ms``,
-        the account's trades since then are checked against ``booked_trade_ids`` too.
+        the account's trades since then are checked against ``booked_trade_ids`` too. The
+        trades of orders booked with an ``inferred`` fill replace it where they appeared
+        meanwhile, and are looked for again where they still have not.
 
         Raises:
             LookupFailedError: the exchange could not be asked about an order.
         """
         result: ReconcileReport = self._call(
             self._reconcile(orders, recorded, db_balances, pairs,
-                            booked_trade_ids=booked_trade_ids, trades_since_ms=trades_since_ms),
+                            booked_trade_ids=booked_trade_ids, trades_since_ms=trades_since_ms,
+                            inferred=inferred),
             timeout)
         for line in result.lines():
             logger.warning(line) if not result.clean else logger.info(line)
@@ -613,7 +758,8 @@ class CcxtGateway:
     async def _reconcile(self, orders: Sequence[Order], recorded: Mapping[str, Sequence[Fill]],
                          db_balances: Mapping[str, float], pairs: Sequence[str], *,
                          booked_trade_ids: Collection[str], trades_since_ms: int | None,
-                         ) -> ReconcileReport:
+                         inferred: Sequence[Fill]) -> ReconcileReport:
+        late = await self._late_checks(inferred)
         checks = []
         for order in orders:
             cid = client_order_id(order.order_id, self.exchange_id)
@@ -644,7 +790,7 @@ class CcxtGateway:
                         recent.append(parse_trade(raw))
                     except MalformedReplyError:
                         continue
-        balance = await self._retrying(self._client.fetch_balance)
+        balance = await self._retrying(self._fetch_balance)
         totals = {k: float(v) for k, v in (balance.get("total") or {}).items()
                   if isinstance(v, int | float)}
         self.balances = {k: float(v) for k, v in (balance.get("free") or {}).items()
@@ -652,14 +798,48 @@ class CcxtGateway:
         result = reconcile(checks, open_at_exchange=open_rows, recent_trades=recent,
                            booked_trade_ids=booked_trade_ids, db_balances=db_balances,
                            exchange_balances=totals, now_ms=self._now_ms(),
-                           use_trades=self.use_trades)
+                           use_trades=self.use_trades, late=late)
         self._emit(result.events)
+        for tracker, found in late:
+            if tracker.inferred is not None:
+                self._watch(self._late_trades(tracker, found))
         for tracker in result.resume:
             self._trackers[tracker.order.order_id] = tracker
             snapshot = next(c.found for c in checks if c.order.order_id == tracker.order.order_id)
             assert snapshot is not None
             self._spawn(self._follow(tracker, snapshot))
         return result.report
+
+    async def _late_checks(self, inferred: Sequence[Fill]
+                           ) -> list[tuple[OrderTracker, ExchangeOrder]]:
+        """Each order booked with an inferred fill, as the exchange has it now with its
+        trades seen so far; its tracker decides whether they replace the fill."""
+        out = []
+        for fill in inferred:
+            tracker = OrderTracker(inferred_order(fill), client_order_id(
+                fill.order_id, self.exchange_id), [fill], use_trades=self.use_trades)
+            try:
+                found = await self._lookup(tracker)
+                if found is None:
+                    continue
+                trades = await self._retrying(
+                    functools.partial(self._fetch_trades, tracker, found))
+            except LookupFailedError as exc:  # the open orders matter more: go on
+                logger.warning("{}: the trades of order {} (booked from an inferred fill) "
+                               "could not be asked for: {}", fill.pair, fill.order_id, exc)
+                continue
+            out.append((tracker, attrs.evolve(found, trades=(*found.trades, *(trades or ())))))
+        return out
+
+    async def _fetch_balance(self) -> Mapping[str, Any]:
+        """The account's balances. A reply whose body was not JSON comes back from ccxt as
+        an empty balance (every asset 0), which would read as a difference: refused here,
+        so it is asked again."""
+        balance = await self._client.fetch_balance()
+        if not isinstance(balance, Mapping) or not isinstance(balance.get("info"),
+                                                              Mapping | list):
+            raise MalformedReplyError("balance reply is not the exchange's structure")
+        return balance
 
     async def _retrying(self, call: Callable[[], Any]) -> Any:
         attempt = 0

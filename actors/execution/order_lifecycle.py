@@ -21,6 +21,9 @@ drive it with plain values:
 - ``OrderTracker`` follows one order: each validated snapshot (plus its trades) becomes the
   ``OrderFilled`` events not yet reported (fill ids from the exchange's trade ids, so the
   ledger applies each exactly once) and an ``OrderUpdated`` when the status or fill changed.
+  An order reported finished whose trades do not appear within a grace period is booked
+  from its cumulative fill and average price (``infer``: one inferred fill), and the real
+  trades replace it if they come later (``FillReplaced``), so nothing is counted twice.
 
 Plain and single-threaded: time comes in as arguments; randomness from the caller's RNG.
 """
@@ -39,10 +42,20 @@ from typing import Any
 
 import attrs
 
-from actors.messages import Fill, Order, OrderFilled, OrderStatus, OrderUpdated, Side
+from actors.messages import (
+    ExitReason,
+    Fill,
+    FillReplaced,
+    Order,
+    OrderFilled,
+    OrderStatus,
+    OrderType,
+    OrderUpdated,
+    Side,
+)
 from actors.pairs import split_pair
 
-ExchangeEvent = OrderUpdated | OrderFilled
+ExchangeEvent = OrderUpdated | OrderFilled | FillReplaced
 
 # -- errors ------------------------------------------------------------------------------------
 
@@ -427,6 +440,27 @@ def trade_fill(order: Order, trade: ExchangeTrade) -> Fill:
                 ts_ms=trade.ts_ms or order.updated_ms, maker=trade.maker)
 
 
+_INFERRED = "-inferred"
+
+
+def inferred_fill_id(order_id: str) -> str:
+    """The fill id of an order's inferred fill (``OrderTracker.infer``): one per order."""
+    return order_id + _INFERRED
+
+
+def is_inferred(fill_id: str) -> bool:
+    return fill_id.endswith(_INFERRED)
+
+
+def inferred_order(fill: Fill) -> Order:
+    """The finished order behind an inferred fill, as much of it as following its late
+    trades needs (after a restart, from the fill alone)."""
+    return Order(order_id=fill.order_id, pair=fill.pair, side=fill.side,
+                 order_type=OrderType.MARKET, reason=ExitReason.ENTRY, amount=fill.amount,
+                 status=OrderStatus.FILLED, created_ms=fill.ts_ms, updated_ms=fill.ts_ms,
+                 filled=fill.amount, average_price=fill.price, fee=fill.fee)
+
+
 class OrderTracker:
     """One live order as far as it was reported to state; turns snapshots into events.
 
@@ -434,7 +468,8 @@ class OrderTracker:
         order: the order as state holds it (the write-ahead intent, or a row from the
             database at reconciliation).
         client_id: its client order id at the exchange.
-        recorded: fills state already holds for it.
+        recorded: fills state already holds for it (an inferred one among them is replaced
+            once the real trades appear).
         use_trades: fills come from the exchange's trades (ids); otherwise from the growth of
             the order's cumulative ``filled``.
     """
@@ -449,9 +484,16 @@ class OrderTracker:
         self.fill_ids = {f.fill_id for f in fills}
         self.booked = sum(f.amount for f in fills)
         """Exchange amount the reported fills stand for."""
+        self.inferred: Fill | None = next(
+            (f for f in fills if f.fill_id == inferred_fill_id(order.order_id)), None)
+        """The inferred fill booked for trades that did not appear, until they do."""
+        self.incomplete_since_ms: int | None = None
+        """When the exchange first reported the order finished without all its trades."""
         self._amount = sum(f.amount for f in fills)
         self._value = sum(f.amount * f.price for f in fills)
         self._fees = sum(f.fee for f in fills)
+        self._seen_value = 0.0
+        """Exchange value (amount x price) of the order's trades seen so far."""
 
     @property
     def done(self) -> bool:
@@ -466,7 +508,9 @@ class OrderTracker:
         Returns:
             The events, fills first, and whether the snapshot was complete: False while the
             order's ``filled`` runs ahead of the trades seen (trade lists lag), in which case
-            a terminal status is held back until the trades arrive.
+            a terminal status is held back until the trades arrive (or ``infer`` books the
+            rest). Once every trade behind an inferred fill is seen, the inferred fill gives
+            way to them (``FillReplaced``).
         """
         self.exchange_id = xo.id
         ts = max(now_ms, self.order.updated_ms)
@@ -478,15 +522,23 @@ class OrderTracker:
                 if trade.order_id in (None, xo.id):
                     seen.setdefault(trade.id, trade)
             covered = 0.0
+            self._seen_value = 0.0
+            fresh: list[Fill] = []
             for trade in seen.values():
                 covered += trade.amount
+                self._seen_value += trade.amount * trade.price
                 fill = trade_fill(self.order, trade)
-                if fill.fill_id in self.fill_ids:
-                    continue
-                fill = attrs.evolve(fill, ts_ms=trade.ts_ms or ts)
-                out.append(OrderFilled(fill=fill))
-                self._book(fill)
-            self.booked = max(self.booked, covered)
+                if fill.fill_id not in self.fill_ids:
+                    fresh.append(attrs.evolve(fill, ts_ms=trade.ts_ms or ts))
+            if self.inferred is None:
+                for fill in fresh:
+                    out.append(OrderFilled(fill=fill))
+                    self._book(fill)
+            elif fresh and covered + tolerance >= xo.filled:
+                out.append(self._replace(self.inferred, fresh))
+            # An inferred fill stands for every trade not seen (a fee taken in the base
+            # makes its amount smaller than the exchange's).
+            self.booked = max(self.booked, xo.filled if self.inferred else covered)
         elif xo.filled > self.booked + tolerance:
             fill = self._cumulative_fill(xo, ts)
             out.append(OrderFilled(fill=fill))
@@ -496,18 +548,78 @@ class OrderTracker:
         status = order_status(xo)
         if status.is_terminal and not complete:
             status = OrderStatus.PARTIALLY_FILLED if self.booked > 0 else OrderStatus.OPEN
+            if self.incomplete_since_ms is None:
+                self.incomplete_since_ms = now_ms
+        else:
+            self.incomplete_since_ms = None
         filled = xo.filled if complete else min(self.booked, xo.filled)
-        current = self.order
-        if out or status is not current.status or abs(filled - current.filled) > tolerance:
-            reason = current.reject_reason
-            if status is OrderStatus.REJECTED and not reason:
-                reason = "rejected by the exchange"
-            self.order = attrs.evolve(
-                current, status=status, filled=filled, updated_ms=ts, fee=self._fees,
-                average_price=self._value / self._amount if self._amount > 0 else 0.0,
-                reject_reason=reason)
-            out.append(OrderUpdated(order=self.order))
+        out.extend(self._update(status, filled, ts, tolerance,
+                                booked=any(isinstance(e, OrderFilled) for e in out)))
         return out, complete
+
+    def infer_due(self, now_ms: int, grace_ms: int) -> bool:
+        """The exchange has reported the order finished for ``grace_ms`` and its trades
+        are still missing."""
+        return (self.incomplete_since_ms is not None
+                and now_ms - self.incomplete_since_ms >= grace_ms)
+
+    def infer(self, xo: ExchangeOrder, now_ms: int) -> list[ExchangeEvent]:
+        """Book what ``xo`` filled beyond the trades seen as one inferred fill, priced so
+        that the order's fills average to the exchange's average price, and finish the order
+        (as nautilus_trader infers fills in reconciliation). Its fee is the order's own where
+        no trade was seen, else 0: the real trades correct both when they come (``observe``).
+        Nothing where the trades cover the fill, or an inferred fill exists already."""
+        tolerance = _EPS * max(1.0, xo.filled)
+        delta = xo.filled - self.booked
+        if delta <= tolerance or self.inferred is not None or not self.use_trades:
+            return []
+        average = xo.average or xo.price
+        assert average is not None  # parse_order guarantees a price for a fill
+        price = (average * xo.filled - self._seen_value) / delta
+        if not (math.isfinite(price) and price > 0):
+            price = average
+        unseen = self.booked <= 0
+        stand_in = ExchangeTrade(
+            id="inferred", order_id=xo.id, amount=delta, price=price,
+            fee=(xo.fee or 0.0) if unseen else 0.0, fee_currency=xo.fee_currency if unseen
+            else None, ts_ms=now_ms)
+        fill = attrs.evolve(trade_fill(self.order, stand_in),
+                            fill_id=inferred_fill_id(self.order.order_id),
+                            ts_ms=max(now_ms, self.order.updated_ms))
+        self._book(fill)
+        self.inferred = fill
+        self.booked = xo.filled
+        self.incomplete_since_ms = None
+        ts = max(now_ms, self.order.updated_ms)
+        return [OrderFilled(fill=fill),
+                *self._update(order_status(xo), xo.filled, ts, tolerance, booked=True)]
+
+    def _replace(self, inferred: Fill, fills: list[Fill]) -> FillReplaced:
+        self.fill_ids.discard(inferred.fill_id)
+        self._amount -= inferred.amount
+        self._value -= inferred.amount * inferred.price
+        self._fees -= inferred.fee
+        for fill in fills:
+            self._book(fill)
+        self.inferred = None
+        return FillReplaced(inferred=inferred, fills=tuple(fills))
+
+    def _update(self, status: OrderStatus, filled: float, ts: int, tolerance: float, *,
+                booked: bool) -> list[ExchangeEvent]:
+        """The ``OrderUpdated`` for a new status or fill, if anything changed."""
+        current = self.order
+        if current.status.is_terminal or not (
+                booked or status is not current.status
+                or abs(filled - current.filled) > tolerance):
+            return []
+        reason = current.reject_reason
+        if status is OrderStatus.REJECTED and not reason:
+            reason = "rejected by the exchange"
+        self.order = attrs.evolve(
+            current, status=status, filled=filled, updated_ms=ts, fee=self._fees,
+            average_price=self._value / self._amount if self._amount > 0 else 0.0,
+            reject_reason=reason)
+        return [OrderUpdated(order=self.order)]
 
     def finish(self, status: OrderStatus, reason: str, now_ms: int) -> list[ExchangeEvent]:
         """Close the order in state without an exchange snapshot (rejected before it was

@@ -13,6 +13,8 @@ no I/O, what state must hear so both sides agree:
   an order that was acknowledged is closed as ``CANCELED`` (the exchange forgot it);
 - fills are applied exactly once: their ids come from the exchange's trade ids, and the ones
   the database already holds are skipped;
+- an order booked with an inferred fill (its trades had not appeared) whose trades the
+  exchange lists now: they replace the inferred fill (``late``);
 - open orders at the exchange that no database order accounts for (placed by hand, or by
   another program) are reported, never touched;
 - recent trades at the exchange (my trades) that no database fill and no unfinished order
@@ -32,14 +34,14 @@ from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 
-from actors.balances import apply_fill
+from actors.balances import apply_fill, replace_fill
 from actors.execution.order_lifecycle import (
     ExchangeEvent,
     ExchangeOrder,
     ExchangeTrade,
     OrderTracker,
 )
-from actors.messages import Fill, Order, OrderFilled, OrderStatus
+from actors.messages import Fill, FillReplaced, Order, OrderFilled, OrderStatus
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +69,8 @@ class ReconcileReport:
     """(order id, status given) of orders the exchange does not know."""
     missed_fills: tuple[tuple[str, float], ...] = ()
     """(fill id, amount) applied now."""
+    inferred_replaced: tuple[str, ...] = ()
+    """Orders whose late trades replaced their inferred fill now."""
     foreign_orders: tuple[str, ...] = ()
     """Exchange order ids open at the exchange that no database order accounts for."""
     unbooked_trades: tuple[tuple[str, str, float], ...] = ()
@@ -77,7 +81,8 @@ class ReconcileReport:
     @property
     def clean(self) -> bool:
         """Nothing needed resolving and nothing differs."""
-        return not (self.closed or self.unknown or self.missed_fills or self.foreign_orders
+        return not (self.closed or self.unknown or self.missed_fills or self.inferred_replaced
+                    or self.foreign_orders
                     or self.unbooked_trades or self.balance_differences)
 
     def lines(self) -> list[str]:
@@ -94,6 +99,8 @@ class ReconcileReport:
                 for oid, status in self.unknown]
         out += [f"reconciliation: missed fill {fid} ({amount:g}) applied"
                 for fid, amount in self.missed_fills]
+        out += [f"reconciliation: the trades of order {oid} replace its inferred fill"
+                for oid in self.inferred_replaced]
         out += [f"reconciliation: exchange order {xid} is open but not ours; left alone"
                 for xid in self.foreign_orders]
         out += [f"reconciliation: exchange trade {tid} (order {xid}, {amount:g}) is in no "
@@ -123,6 +130,7 @@ def reconcile(
     now_ms: int,
     use_trades: bool = True,
     balance_tolerance: float = 1e-6,
+    late: Sequence[tuple[OrderTracker, ExchangeOrder]] = (),
 ) -> Reconciliation:
     """Decide what state must hear; see the module docstring.
 
@@ -160,6 +168,12 @@ def reconcile(
             adopted.append(order.order_id)
             resume.append(tracker)
         del complete  # an incomplete terminal snapshot stays open and is followed again
+    replaced: list[str] = []
+    for late_tracker, found in late:
+        ours.add(found.id)
+        out, _complete = late_tracker.observe(found, found.trades, now_ms)
+        replaced += [e.inferred.order_id for e in out if isinstance(e, FillReplaced)]
+        events += out
     foreign = tuple(xo.id for xo in open_at_exchange
                     if xo.id not in ours and not _ours_by_client_id(xo, checks))
     booked = set(booked_trade_ids)
@@ -173,6 +187,8 @@ def reconcile(
         for event in events:
             if isinstance(event, OrderFilled):
                 apply_fill(after, event.fill)
+            elif isinstance(event, FillReplaced):
+                replace_fill(after, event.inferred, event.fills)
         for asset in sorted(after):
             db, ex = after[asset], exchange_balances.get(asset, 0.0)
             if abs(db - ex) > balance_tolerance * max(1.0, abs(db), abs(ex)):
@@ -180,6 +196,7 @@ def reconcile(
     report = ReconcileReport(
         checked=len(checks), adopted=tuple(adopted), closed=tuple(closed),
         unknown=tuple(unknown), missed_fills=tuple(missed), foreign_orders=foreign,
+        inferred_replaced=tuple(replaced),
         unbooked_trades=unbooked,
         balance_differences=tuple(differences))
     return Reconciliation(events=tuple(events), resume=tuple(resume), report=report)

@@ -1,7 +1,8 @@
 """The state actor's logic: apply a change to the ledger, persist it, say who must know.
 
 ``StateCore`` is the only owner of trading state. ``handle`` takes the events that change it
-(``OrderUpdated``, ``OrderFilled``, ``MarkPrices``, ``RaisePeak``, ``StrategyAssigned``) and
+(``OrderUpdated``, ``OrderFilled``, ``FillReplaced``, ``MarkPrices``, ``RaisePeak``,
+``StrategyAssigned``) and
 ``RequestBook`` (a tell answered with the pair's ``PositionChanged``), and returns the
 envelopes to deliver. A fill that carries its finished order (the paper exchange's) is booked
 with the order at once and answered with one message each to risk (``OrderSettled``) and the
@@ -48,6 +49,7 @@ from actors.messages import (
     ClosedTrade,
     Envelope,
     ExitReason,
+    FillReplaced,
     FlattenPosition,
     GetBalances,
     GetPairBook,
@@ -208,6 +210,8 @@ class StateCore:
         match message:
             case OrderFilled():
                 return self._order_filled(message)
+            case FillReplaced():
+                return self._fill_replaced(message)
             case OrderUpdated():
                 return self._order_updated(message)
             case MarkPrices() | RaisePeak() | StrategyAssigned() if not self._admits(message):
@@ -335,6 +339,25 @@ class StateCore:
             if closed is not None:
                 out.append(Envelope(EVENTS, closed))
             out.append(Envelope(EVENTS, OrderUpdated(order=order)))
+        return out
+
+    def _fill_replaced(self, message: FillReplaced) -> list[Envelope]:
+        """An inferred fill gives way to the real trades: its row goes, theirs come, and the
+        ledger moves by the difference. Done once: a second delivery finds no row to delete."""
+        inferred = message.inferred
+        store = self.store
+        store.begin()
+        if not store.delete_fill(inferred.fill_id):
+            return []
+        fills = [f for f in message.fills if store.insert_fill(f)]
+        book = self.ledger.replace_fill(inferred, fills)
+        pair = inferred.pair
+        self._dirty_pairs.add(pair)
+        self._dirty_balances = True
+        out = [Envelope(RISK, self.ledger.portfolio(inferred.ts_ms)),
+               Envelope(pair, PositionChanged(book=book))]
+        if self.publish:
+            out.append(Envelope(EVENTS, message))
         return out
 
     def _marks(self, message: MarkPrices) -> list[Envelope]:

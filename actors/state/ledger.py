@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from actors.balances import apply_fill as move_balances
+from actors.balances import replace_fill as swap_balances
 from actors.messages import (
     ExitReason,
     Fill,
@@ -216,6 +217,57 @@ class Ledger:
         self.trades.setdefault(fill.pair, 0)
         self.peak_equity = max(self.peak_equity, self.equity())
         return self.book(fill.pair), closed
+
+    def replace_fill(self, inferred: Fill, fills: Iterable[Fill]) -> PairBook:
+        """Swap a booked (inferred) fill for the real ``fills`` of the same order.
+
+        Balances move exactly as if ``fills`` had been booked instead. The position and the
+        realized PnL move by the difference only: the fills normally add up to the inferred
+        amount at its average price, so what is left is the fee and rounding. While the
+        position is open the difference joins its amount, cost and entry; once it is closed,
+        the realized PnL takes it.
+
+        Raises:
+            LedgerError: a fill is invalid or of another order or side.
+        """
+        real = list(fills)
+        for fill in real:
+            _check_fill(fill)
+            if (fill.order_id, fill.pair, fill.side) != (
+                    inferred.order_id, inferred.pair, inferred.side):
+                raise LedgerError(f"fill {fill.fill_id!r} cannot replace {inferred.fill_id!r}: "
+                                  "another order")
+        swap_balances(self.balances, inferred, real)
+        for fill in real:
+            self._recent_fills.add(fill.fill_id)
+        self.fill_count += len(real) - 1
+        pair = inferred.pair
+        amount = sum(f.amount for f in real) - inferred.amount
+        value = sum(f.amount * f.price for f in real) - inferred.amount * inferred.price
+        fee = sum(f.fee for f in real) - inferred.fee
+        held = self.positions.get(pair)
+        if inferred.side is Side.BUY:
+            spent = value + fee
+            if held is not None and held.amount + amount > 0:
+                total = held.amount + amount
+                self.positions[pair] = Position(
+                    pair=pair, amount=total,
+                    entry_price=(held.amount * held.entry_price + value) / total,
+                    cost=held.cost + spent, opened_ms=held.opened_ms,
+                    peak_price=held.peak_price)
+            else:
+                self.realized[pair] = self.realized.get(pair, 0.0) - spent
+        else:
+            proceeds = value - fee
+            self.realized[pair] = self.realized.get(pair, 0.0) + proceeds
+            if held is not None:
+                self.trip_pnl[pair] = self.trip_pnl.get(pair, 0.0) + proceeds
+                if held.amount - amount > 0:
+                    self.positions[pair] = Position(
+                        pair=pair, amount=held.amount - amount, entry_price=held.entry_price,
+                        cost=held.cost, opened_ms=held.opened_ms, peak_price=held.peak_price)
+        self.peak_equity = max(self.peak_equity, self.equity())
+        return self.book(pair)
 
     def knows_fill(self, fill_id: str) -> bool:
         """True if the fill is among the recently applied ones (older ids: ask the store)."""

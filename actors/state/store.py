@@ -430,8 +430,22 @@ class StateStore:
         self._seq += 1
         row = (fill.fill_id, fill.order_id, fill.pair, fill.side.value, fill.amount, fill.price,
                fill.fee, fill.ts_ms, int(fill.maker), self._seq)
+        return self._write_one(_INSERT_FILL, row)
+
+    def delete_fill(self, fill_id: str) -> bool:
+        """Delete a fill row (an inferred fill giving way to the real trades); False if there
+        is none. Call inside the transaction that inserts what replaces it.
+
+        Raises:
+            StateStoreError: the delete failed.
+        """
+        return self._write_one("DELETE FROM fills WHERE fill_id = ?", (fill_id,))
+
+    def _write_one(self, sql: str, row: tuple[Any, ...]) -> bool:
+        """One statement inside the open transaction; True if it changed a row. A failure
+        rolls the transaction back and raises ``StateStoreError``."""
         try:
-            cursor = self._conn.execute(_INSERT_FILL, row)
+            cursor = self._conn.execute(sql, row)
         except self.errors as exc:
             self.rollback()
             raise self._error(f"write to {self.path!r} failed", exc) from exc

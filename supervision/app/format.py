@@ -7,6 +7,7 @@ what they return.
 from __future__ import annotations
 
 from actors.messages import (
+    FillReplaced,
     HaltChanged,
     OrderFilled,
     OrderRejected,
@@ -77,6 +78,9 @@ def describe_event(event: object) -> str | None:
         case OrderFilled(fill=f):
             return (f"fill     {f.pair} {f.side.value.upper()} {f.amount:.8g} @ {f.price:,.8g}"
                     f" fee {f.fee:.4g}")
+        case FillReplaced(inferred=f):
+            return (f"trades   {f.pair} order {f.order_id}: {len(event.fills)} trade(s) "
+                    f"replace its inferred fill")
         case PositionClosed():
             return f"closed   {event.pair} by {event.reason.value}: PnL {event.pnl:+.2f}"
         case PairRestarted():

@@ -42,6 +42,10 @@ class ExchangeSettings:
     retry_max_s: float = 30.0
     limit_timeout_s: float = 60.0
     """A live limit order unfilled for this long is cancelled."""
+    infer_fill_after_s: float = 30.0
+    """An order the exchange reports filled whose trades do not appear within this long is
+    booked from its cumulative fill and average price (an inferred fill, replaced by the
+    real trades if they come later)."""
     secrets_file: str | None = None
     """A TOML file with ``api_key``, ``secret``, ``password``; must not be readable by others."""
 
@@ -107,7 +111,7 @@ def exchange_settings_from(table: Mapping[str, Any], exchange: str) -> ExchangeS
                               f"{', '.join(FEEDS)}")
         values["feed"] = table["feed"]
     for key in ("poll_interval_s", "stale_after_s", "reconnect_initial_s", "reconnect_max_s",
-                "retry_initial_s", "retry_max_s", "limit_timeout_s"):
+                "retry_initial_s", "retry_max_s", "limit_timeout_s", "infer_fill_after_s"):
         if key in table:
             values[key] = positive(f"exchange.{key}", table[key])
     if "order_retries" in table:

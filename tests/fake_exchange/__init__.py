@@ -33,10 +33,13 @@ Control API (thread-safe plain methods; decimals come back as ``Decimal``)
   fetch_trades / aggTrades).
 - ``orders()`` -> ``[OrderRecord]``, ``my_trades()`` -> ``[TradeRecord]``, ``balances()`` ->
   ``{asset: BalanceRecord(free, locked, .total)}``, ``public_trades(symbol)``, ``markets``.
-- ``requests`` -> ``[RequestRecord(method, path, params, time_ms, api_key)]`` in arrival order,
+- ``requests`` -> ``[RequestRecord(method, path, params, time_ms, api_key, fault, handled)]``
+  in arrival order (``fault``: the kind of the injected fault that hit it; ``handled``: the
+  exchange acted on it, False where a fault answered in its place),
   ``params`` without ``signature`` (``record.get("newClientOrderId")``); ``clear_requests()``.
 - ``inject(fault, path=None, times=1, *, method=None, **options)``, ``clear_faults()``,
   ``pending_faults()`` (see Faults).
+- ``to_toml(table)``: a config file's text (for a system started as a subprocess).
 - ``wait_for_subscription(symbol, channel="trade", timeout=5.0)``: block until a live socket
   subscribed (call before publishing, so the event cannot race the SUBSCRIBE; in async tests
   through ``asyncio.to_thread``); ``ws_connections()``, ``subscriptions()``.
@@ -107,6 +110,9 @@ requests are hit (``None``: until ``clear_faults()``).
 - ``accept_then_timeout``: executes (an order is recorded and filled), then holds the reply
   ``delay`` s (default 30, cut short by ``stop``) -> RequestTimeout at the client's timeout.
 - ``insufficient_balance``: the next order placement gets -2010 insufficient balance.
+- ``hide_trades``: as an exchange that lists trades late: matching replies carry none of the
+  account's trades (myTrades answers ``[]``, an order reply has no ``fills``); the trades
+  are there again once the fault is spent or cleared.
 - ``ws_drop``: closes every websocket now (``abrupt=True``: TCP abort, no close frame); a
   pending ccxt.pro watch raises NetworkError and the next watch reconnects and resubscribes.
 
@@ -115,6 +121,7 @@ OCO/stop/iceberg orders, margin and futures, self-trade prevention, order amendm
 limiting (use the http_429 fault), clock skew control.
 """
 
+from ._config_file import to_toml
 from ._ledger import ApiError, BalanceRecord, PublicTrade
 from ._records import MarketSpec, OrderRecord, RequestRecord, TradeRecord
 from ._server import FAULTS, FakeBinance
@@ -129,4 +136,5 @@ __all__ = [
     "PublicTrade",
     "RequestRecord",
     "TradeRecord",
+    "to_toml",
 ]

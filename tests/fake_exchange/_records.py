@@ -132,6 +132,10 @@ class RequestRecord:
     params: dict[str, str]
     time_ms: int
     api_key: str | None = None
+    fault: str | None = None
+    """The injected fault that hit this request (its kind), if any."""
+    handled: bool = True
+    """The exchange acted on it (False: a fault answered in its place, or no such route)."""
 
     def get(self, key: str, default: Any = None) -> Any:
         """A request parameter, e.g. ``record.get("newClientOrderId")``."""

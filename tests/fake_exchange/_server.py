@@ -29,7 +29,7 @@ from ._records import MarketSpec, OrderRecord, RequestRecord, TradeRecord, marke
 from ._wire import Json
 
 FAULTS = ("http_429", "http_418", "http_5xx", "accept_then_timeout", "malformed_json",
-          "ws_drop", "insufficient_balance")
+          "ws_drop", "insufficient_balance", "hide_trades")
 _BEFORE = ("http_429", "http_418", "http_5xx", "malformed_json")  # answered instead of handling
 _ORDER_PATH = "/api/v3/order"
 _PUSH_TIMEOUT_S = 5.0
@@ -435,13 +435,18 @@ class FakeBinance:
         pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
         params = {k: v for k, v in pairs if k != "signature"}
         api_key = request.headers.get("X-MBX-APIKEY")
+        fault = self._take_fault(method, path)
+        answered = (fault is not None and fault.kind in _BEFORE
+                    and not fault.options.get("process"))
+        route = self._routes.get((method, path))
         with self._lock:
             self._requests.append(RequestRecord(method=method, path=path, params=params,
-                                                time_ms=now_ms(), api_key=api_key))
-        fault = self._take_fault(method, path)
-        if fault is not None and fault.kind in _BEFORE and not fault.options.get("process"):
+                                                time_ms=now_ms(), api_key=api_key,
+                                                fault=None if fault is None else fault.kind,
+                                                handled=not answered and route is not None))
+        if answered:
+            assert fault is not None
             return _fault_reply(fault)
-        route = self._routes.get((method, path))
         if route is None:
             return _json(404, _wire.error(-1020, "This operation is not supported. (the fake "
                                                  f"Binance has no {method} {path})"))
@@ -451,6 +456,8 @@ class FakeBinance:
             if is_signed:
                 self._authenticate(api_key, query, body, dict(pairs))
             payload, events = handler(params, fault)
+            if _is(fault, "hide_trades"):
+                payload = _without_trades(payload)
             reply = _json(200, payload)
         except ApiError as exc:
             reply = _json(exc.status, _wire.error(exc.code, exc.msg))
@@ -524,6 +531,16 @@ class FakeBinance:
 
 def _is(fault: _Fault | None, kind: str) -> bool:
     return fault is not None and fault.kind == kind
+
+
+def _without_trades(payload: Any) -> Any:
+    """A reply as an exchange that lists trades late would give it: no account trades, and
+    an order reply without its ``fills``."""
+    if isinstance(payload, list):
+        return [p for p in payload if not (isinstance(p, dict) and "isBuyer" in p)]
+    if isinstance(payload, dict) and "fills" in payload:
+        return {**payload, "fills": []}
+    return payload
 
 
 def _without_signature(raw: str) -> str:

@@ -39,7 +39,7 @@ from strategies.base import Strategy
 from supervision.app.format import format_table
 from supervision.config import build_config
 from supervision.system import TradingSystem
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import FakeBinance, to_toml
 from tests.helpers import EventLog, eventually
 from tests.supervision.app.test_cli import LineReader
 
@@ -357,7 +357,7 @@ def test_the_cli_paper_trades_live_data_from_a_config_file(fake, tmp_path):
     """``--exchange binance`` with a config file whose ccxt table points at the fake: ticks
     show in the table, SIGINT stops it with exit 0, and --summary-json has the pair's ticks."""
     config = tmp_path / "live.toml"
-    config.write_text(_toml({"exchange": feed_table(fake)}))
+    config.write_text(to_toml({"exchange": feed_table(fake)}))
     summary = tmp_path / "summary.json"
     with open(tmp_path / "stderr.log", "w", encoding="utf-8") as err:
         proc = subprocess.Popen(
@@ -386,28 +386,3 @@ def test_the_cli_paper_trades_live_data_from_a_config_file(fake, tmp_path):
     assert btc["ticks"] > 0
     assert result["feed"]["exchange"] == "binance"
     assert "live market data from binance" in stderr
-
-
-def _toml(data: dict[str, Any], prefix: str = "") -> str:
-    """A tiny TOML writer for nested tables of strings, numbers and booleans."""
-    scalars, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            scalars.append(f"{json.dumps(key)} = {_value(value)}")
-    out = ""
-    if prefix and scalars:
-        out += f"[{prefix}]\n"
-    out += "".join(line + "\n" for line in scalars)
-    for key, value in tables:
-        out += _toml(value, f"{prefix}.{json.dumps(key)}" if prefix else json.dumps(key))
-    return out
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    return json.dumps(value)

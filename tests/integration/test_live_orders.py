@@ -22,6 +22,7 @@ from actors.execution.gateway import CcxtGateway
 from actors.messages import (
     ExitReason,
     Fill,
+    FillReplaced,
     Order,
     OrderFilled,
     OrderStatus,
@@ -286,3 +287,38 @@ def test_one_pairs_slow_order_does_not_delay_another_pairs_order() -> None:
         assert time.monotonic() - started < 1.5
         assert sink.last("o-slow-btc") is None, "BTC answered before its delay"
         assert sink.wait_terminal("o-slow-btc").status is OrderStatus.FILLED
+
+
+def test_a_filled_order_whose_trades_do_not_appear_is_booked_inferred_then_replaced() -> None:
+    """The exchange lists no trades: after the grace period the order is FILLED with one
+    inferred fill worth the exchange's cumulative quote; when the trades appear they replace
+    it, and the fills are exactly the exchange's trades."""
+    with FakeBinance(MARKETS, {"USDT": 10_000}, fee_rate=0.001) as fake, \
+            gateway_on(fake, infer_fill_after_s=0.3) as (gateway, sink):
+        fake.inject("hide_trades", times=None)
+        gateway.submit(intent("o-late-1"))
+        final = sink.wait_terminal("o-late-1")
+        [placed] = fake.orders()
+        assert (final.status, final.filled) == (OrderStatus.FILLED, float(placed.executed_qty))
+        [inferred] = sink.fills("o-late-1")
+        assert inferred.fill_id == "o-late-1-inferred"
+        assert inferred.amount * inferred.price == pytest.approx(
+            float(placed.cumulative_quote_qty))
+        fake.clear_faults()
+
+        def replaced() -> list[FillReplaced]:
+            return [e for e in list(sink.events) if isinstance(e, FillReplaced)]
+        eventually(lambda: replaced() != [], 10, "the trades to replace the inferred fill")
+        [swap] = replaced()
+        assert swap.inferred == inferred
+        assert_agrees(fake, "o-late-1", list(swap.fills))
+
+
+def test_a_garbled_balance_reply_at_reconciliation_is_asked_again_not_read_as_zero() -> None:
+    """ccxt turns a 200 whose body is not JSON into an empty balance; reconciliation asks
+    again instead of reporting every asset as gone."""
+    with FakeBinance(MARKETS, {"USDT": 10_000}) as fake, gateway_on(fake) as (gateway, _sink):
+        fake.inject("malformed_json", "/api/v3/account", times=2)
+        report = gateway.reconcile([], {}, {"USDT": 10_000.0}, ["BTC/USDT"])
+        assert report.balance_differences == ()
+        assert fake.pending_faults() == []

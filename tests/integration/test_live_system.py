@@ -40,10 +40,11 @@ API_KEY = "tcTESTKEY" + "A1b2C3d4" * 6
 SECRET = "tcTESTSECRET" + "Z9y8X7w6" * 6
 
 
-def live_config(fake: FakeBinance, db: str, *, entry: str = "market") -> Any:
+def live_config(fake: FakeBinance, db: str, *, entry: str = "market", **exchange: Any) -> Any:
     return build_config(
         {"exchange": {"id": "binance", "live": True, "ccxt": ccxt_table(fake, 400),
-                      "retry_initial_s": 0.01, "retry_max_s": 0.05, "order_retries": 5},
+                      "retry_initial_s": 0.01, "retry_max_s": 0.05, "order_retries": 5,
+                      **exchange},
          "exits": {"entry_order_type": entry}},
         {"pairs": "BTC/USDT", "strategy": StrategySpec.of("tests.helpers:BuyOnce"),
          "state_db": db})
@@ -210,13 +211,16 @@ def test_the_database_agrees_with_the_exchange_after_a_failing_create(
 
 
 @pytest.mark.usefixtures("keys")
-def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(state_db: str) -> None:
-    """The exchange accepted the entry but the reply never came before the stop: the next
-    start finds the NEW intent by its client id in the database (SQLite or PostgreSQL),
-    adopts it and books its fill once."""
+def test_a_stop_between_accept_and_answer_is_reconciled_exactly_once(
+        state_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exchange accepted the entry but the reply never came, and no look-up could say
+    so, before the stop (its settling gave up): the next start finds the NEW intent by its
+    client id in the database (SQLite or PostgreSQL), adopts it and books its fill once."""
     db = state_db
+    monkeypatch.setattr("actors.execution.gateway.SETTLE_S", 0.5)
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
         fake.inject("accept_then_timeout", ORDER_PATH, method="POST", times=None, delay=30)
+        fake.inject("http_5xx", ORDER_PATH, method="GET", times=None)  # look-ups fail
         with running(live_config(fake, db)):
             eventually(lambda: len(fake.orders()) == 1, 10, "the create to reach the exchange")
         fake.clear_faults()
@@ -310,3 +314,75 @@ def test_keys_and_signatures_never_reach_logs_errors_or_the_database(tmp_path: P
     for secret in (API_KEY, SECRET):
         assert secret.encode() not in raw
         assert secret[-12:].encode() not in raw
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_graceful_stop_closes_an_order_still_waiting_to_be_sent_as_not_sent(
+        tmp_path: Path) -> None:
+    """The exchange refuses the create with a 429 and a Retry-After longer than the run: the
+    stop wakes the waiting create, and the intent is closed as not sent instead of staying
+    NEW in the database (the next start would otherwise find it open)."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET) as fake:
+        fake.inject("http_429", ORDER_PATH, method="POST", times=None, retry_after=30)
+        with running(live_config(fake, db)):
+            eventually(lambda: any(r.method == "POST" and r.path == ORDER_PATH
+                                   for r in fake.requests), 10, "the refused create")
+        assert fake.orders() == []
+        [order] = db_orders(db)
+        assert order.status is OrderStatus.REJECTED
+        assert order.reject_reason.startswith("not_sent")
+        creates = [r for r in fake.requests if r.method == "POST" and r.path == ORDER_PATH]
+        assert [r.handled for r in creates] == [False]
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_position_whose_trades_come_late_is_booked_at_once_and_counted_once(
+        tmp_path: Path) -> None:
+    """Through the whole system: the entry's trades are hidden, so the position is booked
+    from an inferred fill after the grace period; the trades, once listed, replace it, and the
+    database's fills and balances are the exchange's."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        fake.inject("hide_trades", times=None)
+        with running(live_config(fake, db, infer_fill_after_s=0.3)) as system:
+            eventually(lambda: system.status().pairs[0].position > 0, 10, "the position")
+            assert [f.fill_id for f in db_fills(db)] == [f"{db_orders(db)[0].order_id}-inferred"]
+            fake.clear_faults()
+            eventually(lambda: not db_fills(db)[0].fill_id.endswith("-inferred"), 10,
+                       "the trades to replace the inferred fill")
+        [order] = db_orders(db)
+        assert order.status is OrderStatus.FILLED
+        assert_agrees(fake, order.order_id, db_fills(db))
+        with open_store(db) as store:
+            held = store.balances()
+        at_exchange = fake.balances()
+        assert held["BTC"] == pytest.approx(float(at_exchange["BTC"].total), abs=1e-12)
+        assert held["USDT"] == pytest.approx(float(at_exchange["USDT"].total), abs=1e-6)
+
+
+@pytest.mark.usefixtures("keys")
+def test_trades_that_come_while_the_system_is_stopped_replace_the_inferred_fill_at_start(
+        tmp_path: Path) -> None:
+    """Booked from an inferred fill, then stopped before the trades were listed: the next
+    start's reconciliation finds them and replaces the fill, once; the start after finds
+    nothing left to do."""
+    db = str(tmp_path / "live.sqlite")
+    with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
+        fake.inject("hide_trades", times=None)
+        with running(live_config(fake, db, infer_fill_after_s=0.3)) as system:
+            eventually(lambda: system.status().pairs[0].position > 0, 10, "the position")
+        [order] = db_orders(db)
+        assert [f.fill_id for f in db_fills(db)] == [f"{order.order_id}-inferred"]
+        fake.clear_faults()
+        with running(live_config(fake, db)) as system:
+            report = system.reconcile_report
+            assert report is not None
+            assert report.inferred_replaced == (order.order_id,)
+            assert report.unbooked_trades == ()
+            assert report.balance_differences == ()
+        assert_agrees(fake, order.order_id, db_fills(db))
+        with running(live_config(fake, db)) as system:
+            assert system.reconcile_report is not None
+            assert system.reconcile_report.clean
+        assert_agrees(fake, order.order_id, db_fills(db))

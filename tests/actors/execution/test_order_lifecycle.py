@@ -23,6 +23,7 @@ from actors.execution.order_lifecycle import (
 from actors.messages import (
     ExitReason,
     Fill,
+    FillReplaced,
     Order,
     OrderFilled,
     OrderStatus,
@@ -264,3 +265,87 @@ def test_updates_never_go_back_in_time() -> None:
     tracker = OrderTracker(order, "cid")
     events, _ = tracker.observe(parse_order(raw_order()), [], now_ms=10)
     assert events[-1].order.updated_ms == order.updated_ms
+
+
+# -- an order whose trades do not come -----------------------------------------------------------
+
+
+def test_a_filled_order_without_trades_is_booked_from_its_cumulative_fill_after_the_grace() -> None:
+    """FILLED, no trades: nothing is booked before the grace period; then one inferred fill
+    at the exchange's average price, with the order's fee, and the order is FILLED."""
+    tracker = OrderTracker(intent(), "cid")
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_010.0,
+                                   fee={"cost": 0.6, "currency": "USDT"}))
+    tracker.observe(closed, [], 5_000)
+    assert not tracker.infer_due(5_000 + 29_999, 30_000)
+    tracker.observe(closed, [], 20_000)  # still missing: the grace counts from the first sight
+    assert tracker.infer_due(35_000, 30_000)
+    events = tracker.infer(closed, 35_000)
+    assert [type(e) for e in events] == [OrderFilled, OrderUpdated]
+    fill = events[0].fill
+    assert (fill.fill_id, fill.amount, fill.price, fill.fee) == (
+        "o-run1-BTCUSDT-g0-1-inferred", 0.01, 60_010.0, 0.6)
+    assert (events[1].order.status, events[1].order.filled) == (OrderStatus.FILLED, 0.01)
+    assert tracker.done
+    assert tracker.infer(closed, 36_000) == []  # once
+
+
+def test_an_inferred_fill_covers_only_what_the_trades_seen_do_not() -> None:
+    """One trade of two seen: the inferred fill is the rest, priced so that both average to
+    the exchange's average."""
+    tracker = OrderTracker(intent(), "cid")
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_006.0))
+    events, complete = tracker.observe(closed, [parse_trade(raw_trade("7", 0.004, 60_000.0))],
+                                       5_000)
+    assert not complete
+    assert [e.fill.amount for e in events if isinstance(e, OrderFilled)] == [0.004]
+    [inferred] = [e.fill for e in tracker.infer(closed, 40_000) if isinstance(e, OrderFilled)]
+    assert inferred.amount == pytest.approx(0.006)
+    assert 0.004 * 60_000.0 + inferred.amount * inferred.price == pytest.approx(0.01 * 60_006.0)
+
+
+def test_the_real_trades_replace_the_inferred_fill_once_they_all_appear() -> None:
+    """A part of the trades changes nothing; all of them replace the inferred fill in one
+    FillReplaced, never as extra fills; seeing them again adds nothing."""
+    tracker = OrderTracker(intent(), "cid")
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_006.0))
+    tracker.observe(closed, [], 5_000)
+    [inferred] = [e.fill for e in tracker.infer(closed, 40_000) if isinstance(e, OrderFilled)]
+    first = parse_trade(raw_trade("7", 0.004, 60_000.0, fee=0.24))
+    second = parse_trade(raw_trade("8", 0.006, 60_010.0, fee=0.36))
+    assert tracker.observe(closed, [first], 41_000) == ([], True)
+    events, _ = tracker.observe(closed, [first, second], 42_000)
+    [replaced] = events
+    assert isinstance(replaced, FillReplaced)
+    assert replaced.inferred == inferred
+    assert [f.fill_id for f in replaced.fills] == ["o-run1-BTCUSDT-g0-1-t7",
+                                                   "o-run1-BTCUSDT-g0-1-t8"]
+    assert tracker.inferred is None
+    assert tracker.observe(closed, [first, second], 43_000) == ([], True)
+
+
+def test_a_tracker_rebuilt_with_an_inferred_fill_replaces_it_when_the_trades_come() -> None:
+    """After a restart the inferred fill is among the recorded fills: the trades, when they
+    appear, replace it rather than add to it."""
+    inferred = Fill(fill_id="o-run1-BTCUSDT-g0-1-inferred", order_id="o-run1-BTCUSDT-g0-1",
+                    pair="BTC/USDT", side=Side.BUY, amount=0.01, price=60_000.0, fee=0.0,
+                    ts_ms=2_000)
+    tracker = OrderTracker(intent(), "cid", [inferred])
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_000.0))
+    events, _ = tracker.observe(closed, [parse_trade(raw_trade("7", 0.01, 60_000.0))], 5_000)
+    assert [type(e) for e in events] == [FillReplaced, OrderUpdated]
+
+
+def test_an_unfinished_order_with_an_inferred_fill_closes_without_waiting_for_trades() -> None:
+    """Killed between the inferred fill and the order's FILLED: at the next start the
+    inferred fill (smaller than the exchange's fill by a fee taken in the base) covers the
+    order, which closes at once rather than waiting for trades for ever."""
+    inferred = Fill(fill_id="o-run1-BTCUSDT-g0-1-inferred", order_id="o-run1-BTCUSDT-g0-1",
+                    pair="BTC/USDT", side=Side.BUY, amount=0.00999, price=60_000.0, fee=0.6,
+                    ts_ms=2_000)
+    tracker = OrderTracker(intent(), "cid", [inferred])
+    closed = parse_order(raw_order(status="closed", filled=0.01, average=60_000.0))
+    events, complete = tracker.observe(closed, [], 5_000)
+    assert complete
+    assert [e.order.status for e in events if isinstance(e, OrderUpdated)] == [
+        OrderStatus.FILLED]

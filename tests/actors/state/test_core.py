@@ -20,6 +20,7 @@ from actors.messages import (
     Envelope,
     ExitReason,
     Fill,
+    FillReplaced,
     GetAudit,
     GetBalances,
     GetEquity,
@@ -48,7 +49,7 @@ from actors.messages import (
     StrategySpec,
 )
 from actors.state.core import StateCore
-from actors.state.store import StateStoreError
+from actors.state.store import StateStoreError, open_store
 from tests.helpers import db_rows
 
 BTC = "BTC/USDT"
@@ -730,3 +731,22 @@ def test_a_database_from_before_the_control_tables_gains_them_on_open(tmp_path: 
         assert state.answer(GetTrades()) == () and state.answer(GetAudit()) == ()
     finally:
         state.close()
+
+
+def test_an_inferred_fill_replaced_by_its_trades_is_stored_as_the_trades_and_counted_once(
+        core: StateCore, db: str) -> None:
+    """The inferred row goes and the trades' rows come, in one commit; a second delivery
+    changes nothing."""
+    inferred = filled("o-1-inferred", Side.BUY, 10.0, 100.0).fill
+    core.handle(OrderFilled(fill=inferred))
+    trades = (filled("o-1-t7", Side.BUY, 4.0, 99.0, 0.4).fill,
+              filled("o-1-t8", Side.BUY, 6.0, 100.0 + 2 / 3, 0.6).fill)
+
+    out = core.handle(FillReplaced(inferred=inferred, fills=trades))
+    again = core.handle(FillReplaced(inferred=inferred, fills=trades))
+
+    assert [type(e.message) for e in out] == [PortfolioChanged, PositionChanged, FillReplaced]
+    assert again == []
+    with open_store(db) as store:
+        assert sorted(f.fill_id for f in store.fills()) == ["o-1-t7", "o-1-t8"]
+        assert store.balances() == pytest.approx({"USDT": 9_000.0 - 1.0, "BTC": 10.0})

@@ -509,3 +509,49 @@ def test_positions_and_books_have_exactly_the_fields_the_hot_path_copies() -> No
         "pair", "amount", "entry_price", "cost", "opened_ms", "peak_price"]
     assert [f.name for f in attrs.fields(PairBook)] == [
         "pair", "position", "open_orders", "realized_pnl", "trades", "strategy"]
+
+
+# -- an inferred fill replaced by the real trades ------------------------------------------------
+
+
+def test_replacing_an_inferred_buy_leaves_balances_and_position_as_the_real_trades_would() -> None:
+    """Balances, the position's amount, cost and entry: the same as booking the trades."""
+    real = [fill("o-1-t7", Side.BUY, 0.4, 100.0, 0.04), fill("o-1-t8", Side.BUY, 0.6, 105.0, 0.063)]
+    direct = Ledger("USDT", {"USDT": 1_000.0})
+    for f in real:
+        direct.apply_fill(f)
+    swapped = Ledger("USDT", {"USDT": 1_000.0})
+    swapped.apply_fill(fill("o-1-inferred", Side.BUY, 1.0, 103.0))
+
+    book = swapped.replace_fill(fill("o-1-inferred", Side.BUY, 1.0, 103.0), real)
+
+    assert swapped.balances == pytest.approx(direct.balances)
+    assert book.position is not None
+    expected = direct.positions[BTC]
+    assert (book.position.amount, book.position.entry_price, book.position.cost) == (
+        pytest.approx(expected.amount), pytest.approx(expected.entry_price),
+        pytest.approx(expected.cost))
+    assert swapped.fill_count == 2
+    assert swapped.knows_fill("o-1-t8")
+
+
+def test_replacing_an_inferred_buy_after_its_position_closed_corrects_the_realized_pnl() -> None:
+    """The round trip already closed: the trades' extra fee lowers its realized PnL."""
+    ledger = Ledger("USDT", {"USDT": 1_000.0})
+    inferred = fill("o-1-inferred", Side.BUY, 1.0, 100.0)
+    ledger.apply_fill(inferred)
+    ledger.apply_fill(fill("o-2-t9", Side.SELL, 1.0, 110.0, order_id="o-2"))
+    assert ledger.realized[BTC] == pytest.approx(10.0)
+
+    ledger.replace_fill(inferred, [fill("o-1-t7", Side.BUY, 1.0, 100.0, 0.1)])
+
+    assert ledger.realized[BTC] == pytest.approx(9.9)
+    assert ledger.balances["USDT"] == pytest.approx(1_009.9)
+
+
+def test_a_fill_of_another_order_cannot_replace_an_inferred_fill() -> None:
+    ledger = Ledger("USDT", {"USDT": 1_000.0})
+    inferred = fill("o-1-inferred", Side.BUY, 1.0, 100.0)
+    ledger.apply_fill(inferred)
+    with pytest.raises(LedgerError, match="another order"):
+        ledger.replace_fill(inferred, [fill("o-2-t7", Side.BUY, 1.0, 100.0, order_id="o-2")])
