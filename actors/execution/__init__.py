@@ -11,7 +11,7 @@ from actors.execution.actor import ExecutionActor
 from actors.execution.core import ExecutionCore
 from actors.execution.gateway import SETTLE_S, CcxtGateway
 from actors.execution.live import LiveExecutionCore
-from actors.execution.order_lifecycle import clean_reason, is_inferred
+from actors.execution.order_lifecycle import clean_reason, client_order_id, is_inferred
 from actors.execution.paper_exchange import PaperConfig, PaperExchange
 from actors.execution.reconcile import ReconcileReport, trade_id_of
 
@@ -25,6 +25,7 @@ __all__ = [
     "PaperExchange",
     "ReconcileReport",
     "clean_reason",
+    "client_order_id",
     "is_inferred",
     "trade_id_of",
 ]

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from actors.execution.order_lifecycle import client_order_id
+from actors.execution import client_order_id
 from actors.state import open_store
 from bench.chaos.checks import (
     Database,
