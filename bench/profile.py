@@ -16,18 +16,25 @@ so read the shares, not the absolute rates.
   the replay bench times it (``bench.replay.run_sync``), trading and with the same strategy
   never signalling; the difference is what the orders cost, set against what 300,000
   ticks/s would leave per order.
+- ``instructions``: the same two runs (100,000 ticks each; ``--ticks``), each in a process of
+  its own under ``valgrind --tool=callgrind``, counting instructions instead of time: the
+  count does not move with the load on a shared machine, so a change to the order path can be
+  measured before and after on a busy one. Prints instructions per order and per tick without
+  orders (the interpreter's start and the data are the same in both runs and cancel). Needs
+  valgrind (``apt-get install valgrind``); about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench.common import bench_config, temp_db
@@ -167,9 +174,7 @@ def _split() -> None:
 
 
 def _budget() -> None:
-    from actors.messages import Signal
     from bench.replay import run_sync
-    from strategies.ema_cross import EmaCross
 
     source = list(ReplaySource(REPLAY_PAIRS[:1], 300_000))
 
@@ -182,17 +187,8 @@ def _budget() -> None:
         return best, fills
 
     trading, fills = best_us_per_tick(3)
-    crossing = EmaCross.on_price
-
-    def never_crosses(self: EmaCross, price: float) -> Signal:
-        crossing(self, price)  # the same arithmetic, no signal
-        return Signal.HOLD
-
-    EmaCross.on_price = never_crosses  # type: ignore[method-assign]
-    try:
+    with never_signal():
         idle, _ = best_us_per_tick(3)
-    finally:
-        EmaCross.on_price = crossing  # type: ignore[method-assign]
     n = len(source)
     per_order = (trading - idle) * n / fills
     budget = (1e6 / 300_000 - idle) * n / fills
@@ -205,16 +201,88 @@ def _budget() -> None:
     print(f"  300,000 ticks/s at this rate of orders leaves {budget:.0f} us per order")
 
 
+@contextlib.contextmanager
+def never_signal() -> Iterator[None]:
+    """``ema_cross`` does its arithmetic and never signals, while this lasts."""
+    from actors.messages import Signal
+    from strategies.ema_cross import EmaCross
+
+    crossing = EmaCross.on_price
+
+    def never_crosses(self: EmaCross, price: float) -> Signal:
+        crossing(self, price)
+        return Signal.HOLD
+
+    EmaCross.on_price = never_crosses  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EmaCross.on_price = crossing  # type: ignore[method-assign]
+
+
+def run_orders(ticks: int, idle: bool) -> int:
+    """One threadless run on ``ticks`` GBM ticks built before it; returns the orders made."""
+    from supervision.runtime import SyncRuntime
+
+    source = list(ReplaySource(REPLAY_PAIRS[:1], ticks))
+    with temp_db() as db, never_signal() if idle else contextlib.nullcontext():
+        runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
+        status = runtime.run()
+        runtime.close()
+    return status.orders
+
+
+def _callgrind(ticks: int, idle: bool) -> tuple[int, int]:
+    """(instructions, orders) of ``run_orders`` in a process of its own under callgrind."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tc-ir-") as folder:
+        out = os.path.join(folder, "callgrind.out")
+        code = (f"from bench.profile import run_orders; "
+                f"print('orders', run_orders({ticks}, {idle}))")
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, "-c", code],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        orders = int(re.search(r"orders (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+        ir = int(re.search(r"Collected : (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
+    return ir, orders
+
+
+def instructions(ticks: int) -> dict[str, float]:
+    """Instructions per order and per tick without orders, counted by callgrind."""
+    trading, orders = _callgrind(ticks, idle=False)
+    idle, _ = _callgrind(ticks, idle=True)
+    return {"ticks": ticks, "orders": orders, "ir_trading": trading, "ir_idle": idle,
+            "ir_per_order": (trading - idle) / orders, "ir_per_idle_tick": idle / ticks}
+
+
+def _instructions(ticks: int) -> None:
+    r = instructions(ticks)
+    print(f"{ticks:,} ticks in memory, {r['orders']:,} orders; instructions (callgrind): "
+          f"trading {r['ir_trading']:,}, never signalling {r['ir_idle']:,}")
+    print(f"  one order: {r['ir_per_order']:,.0f} instructions")
+    print(f"  one tick without orders, with the interpreter's start and the data: "
+          f"{r['ir_per_idle_tick']:,.0f} instructions")
+
+
 TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200,
                                           "split": _split, "budget": _budget}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", allow_abbrev=False)
-    p.add_argument("target", choices=sorted(TARGETS))
+    p.add_argument("target", choices=sorted([*TARGETS, "instructions"]))
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--ticks", type=int, default=100_000, help="instructions: ticks per run")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.target == "instructions":
+        _instructions(args.ticks)
+        return 0
     if args.target in ("split", "budget"):
         TARGETS[args.target]()
         return 0
