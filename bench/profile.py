@@ -134,9 +134,8 @@ def _split() -> None:
         runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
         handlers = runtime._handlers
         for name in list(handlers):
-            handlers[name] = timed(name, handlers[name])
+            handlers[name] = timed("pair" if name in runtime.pairs else name, handlers[name])
         pair = runtime.pairs[REPLAY_PAIRS[0]]
-        pair.handle = timed("pair", pair.handle)  # type: ignore[method-assign]
         accept, decide, cascade = runtime.market_data.accept, pair.process_market_tick, \
             runtime._run
         commit, every = runtime.state.commit, runtime.commit_ticks

@@ -268,7 +268,8 @@ class StateCore:
         unseen = False
         if order is not None:
             # The order first: a sell's closed round trip takes its reason from it.
-            unseen = ledger.known_order(order.order_id) is None
+            if self.publish:
+                unseen = ledger.known_order(order.order_id) is None
             if ledger.apply_order(order):
                 self._dirty_orders[order.order_id] = order
             else:

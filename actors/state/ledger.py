@@ -178,10 +178,12 @@ class Ledger:
         return True
 
     def _remember(self, order: Order) -> None:
-        self.recent_orders[order.order_id] = order
-        self.recent_orders.move_to_end(order.order_id)
-        while len(self.recent_orders) > RECENT_ORDERS:
-            self.recent_orders.popitem(last=False)
+        recent = self.recent_orders
+        if order.order_id in recent:
+            recent.move_to_end(order.order_id)
+        recent[order.order_id] = order  # a new key goes to the end by itself
+        while len(recent) > RECENT_ORDERS:
+            recent.popitem(last=False)
 
     # -- fills ---------------------------------------------------------------------------------
 
