@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.common import CpuMeter, Row, machine, machine_line
 from bench.live import bench_latency, bench_noisy
+from bench.peer import bench_peer
 from bench.replay import bench_replay
 from bench.report import RESULTS, markdown, source_tree, write_json
 from bench.soak import bench_soak
@@ -28,6 +29,7 @@ from bench.startup import bench_startup
 Bench = Callable[[bool], tuple[list[Row], dict[str, Any]]]
 
 BENCHES: dict[str, tuple[Bench, str]] = {
+    "peer": (bench_peer, "bench.peer"),
     "latency": (bench_latency, "bench.live"),
     "replay": (bench_replay, "bench.replay"),
     "soak": (bench_soak, "bench.soak"),

@@ -9,8 +9,11 @@ are built lazily while the feed iterates, like a CSV feed parsing rows, so the d
 not inflate the process's memory. ``source_rate`` times that construction alone, so it can be
 told apart from the system's own cost.
 
-``bare_ema_loop`` is the floor: the strategy's arithmetic (EMA(10)/EMA(30) seeded with simple
-averages, long only, one fill per cross) in a plain Python loop over the same prices.
+``bare_ema_loop`` is the floor and the reference: the strategy's arithmetic (EMA(10)/EMA(30)
+seeded with simple averages, long only, one fill per cross: ``EMA_DEFINITION``) in a plain
+Python loop over the same prices, written apart from ``strategies``; seeded with the first
+price instead, it is nautilus_trader's definition. ``write_trades_csv`` writes a GBM tape as a
+trades CSV, the file the peer benchmark gives both systems.
 """
 
 from __future__ import annotations
@@ -185,18 +188,34 @@ class LiveSource:
             k += 1
 
 
-def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tuple[int, float]:
+EMA_DEFINITION = (
+    "EMA(n): alpha = 2 / (n + 1), ema += alpha * (price - ema), seeded with the simple average "
+    "of the first n prices (the TA-Lib convention), so both EMAs first exist at price 30; "
+    "the side (fast above / below slow) at that price is the baseline, and each change of "
+    "strict side after it is a cross; long only: a BUY cross opens when flat, a SELL cross "
+    "closes when long, one fill each"
+)
+"""The strategy the replay and peer benchmarks trade (``strategies.ema_cross``), in words."""
+
+
+def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30, *,
+                  seed: str = "sma") -> tuple[int, float]:
     """The strategy's arithmetic alone: returns (fills, seconds).
 
-    Same conventions as ``strategies.ema_cross``: each EMA is seeded with the simple average
-    of its first ``period`` prices; the side at the first price where both exist is the
-    baseline; a change of strict side is a cross; long only, so a BUY cross opens when flat
-    and a SELL cross closes when long, one fill each.
+    ``seed="sma"``: the conventions of ``strategies.ema_cross`` (``EMA_DEFINITION``): each
+    EMA is seeded with the simple average of its first ``period`` prices. ``seed="first"``:
+    each EMA starts at the first price and counts as ready after ``period`` prices
+    (nautilus_trader's ``ExponentialMovingAverage``). Either way the first comparison is at
+    price ``slow``, whose side is the baseline; a change of strict side is a cross; long
+    only, so a BUY cross opens when flat and a SELL cross closes when long, one fill each.
     """
+    if seed not in ("sma", "first"):
+        raise ValueError(f"seed={seed!r} is invalid: expected 'sma' or 'first'")
     t0 = time.perf_counter()
     a_fast, a_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
-    ef = es = 0.0
+    ef = es = prices[0] if prices else 0.0
     sum_f = sum_s = 0.0
+    sma = seed == "sma"
     side = 2  # no baseline yet
     long = False
     fills = 0
@@ -204,7 +223,7 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
         if i >= slow:
             ef += a_fast * (x - ef)
             es += a_slow * (x - es)
-        else:
+        elif sma:
             if i < fast:
                 sum_f += x
                 if i == fast - 1:
@@ -215,6 +234,12 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
             if i < slow - 1:
                 continue
             es = sum_s / slow
+        else:
+            if i:
+                ef += a_fast * (x - ef)
+                es += a_slow * (x - es)
+            if i < slow - 1:
+                continue
         if ef > es:
             now = 1
         elif ef < es:
@@ -235,6 +260,17 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
             long = False
             fills += 1
     return fills, time.perf_counter() - t0
+
+
+def write_trades_csv(path: str | Path, pair: str, n: int, seed: int = 7,
+                     interval_ms: int = REPLAY_INTERVAL_MS) -> None:
+    """Write ``ReplaySource([pair], n, seed)``'s tape as a trades CSV (``actors.market.replay``
+    reads it back into the same ticks): one row per tick, amount 0.01, the taker's side."""
+    prices, sides = gbm_path(seed, pair, n)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("timestamp_ms,price,amount,side\n")
+        f.writelines(f"{START_MS + i * interval_ms},{prices[i]!r},0.01,"
+                     f"{'buy' if sides[i] else 'sell'}\n" for i in range(n))
 
 
 def recorded_files(quick: bool) -> list[tuple[Path, str]]:
