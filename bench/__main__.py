@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CpuMeter, Row, machine, machine_line
+from bench.fleet import bench_fleet
 from bench.live import bench_latency, bench_noisy
 from bench.peer import bench_peer
 from bench.replay import bench_replay
@@ -35,6 +36,7 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "soak": (bench_soak, "bench.soak"),
     "startup": (bench_startup, "bench.startup"),
     "noisy": (bench_noisy, "bench.live"),
+    "fleet": (bench_fleet, "bench.fleet"),
 }
 
 

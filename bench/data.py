@@ -198,6 +198,50 @@ EMA_DEFINITION = (
 """The strategy the replay and peer benchmarks trade (``strategies.ema_cross``), in words."""
 
 
+class PhasedSource(LiveSource):
+    """``LiveSource`` whose interval per pair changes by phase: ``phases`` is a list of
+    (market seconds, interval ms), run in order, then the feed ends. The feed thread's
+    ``perf_counter_ns`` at the first tick of each phase is kept in ``phase_ns`` (the burst's
+    start and end on the clock that stamps ``recv_ns``); ``produced`` counts every tick
+    yielded, so that processed + shed can be checked against it."""
+
+    def __init__(self, pairs: Sequence[str], phases: Sequence[tuple[float, int]],
+                 stop: threading.Event, *, seed: int = 11) -> None:
+        super().__init__(pairs, None, stop, seed=seed)
+        self.phases = tuple(phases)
+        self.phase_ns: list[int] = []
+        self.produced = 0
+
+    def __iter__(self) -> Iterator[MarketTick]:
+        n = len(self.pairs)
+        state = []
+        for i, pair in enumerate(self.pairs):
+            tick = profile_for(pair).tick_size
+            rng = random.Random(_seed(self.seed, pair))
+            state.append([pair, i / n, tick, decimals_of(tick), math.log(start_price(pair)),
+                          rng])
+        stop, exp, perf_ns = self.stop, math.exp, time.perf_counter_ns
+        start = float(self.start_ms)
+        for seconds, interval in self.phases:
+            self.phase_ns.append(0)
+            steps = int(seconds * 1000 / interval)
+            for k in range(steps):
+                if stop.is_set():
+                    return
+                base = start + k * interval
+                for entry in state:
+                    pair, offset, tick, dec, log_p, rng = entry
+                    log_p += rng.gauss(0.0, VOL_PER_TICK)
+                    entry[4] = log_p
+                    price = max(tick, round(exp(log_p), dec))
+                    if not self.phase_ns[-1]:
+                        self.phase_ns[-1] = perf_ns()
+                    self.produced += 1
+                    yield _quote(pair, int(base + offset * interval), price,
+                                 rng.getrandbits(1), (tick, dec))
+            start += steps * interval
+
+
 def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30, *,
                   seed: str = "sma") -> tuple[int, float]:
     """The strategy's arithmetic alone: returns (fills, seconds).

@@ -9,6 +9,7 @@ so read the shares, not the absolute rates.
 - ``sync``: ``SyncRuntime`` on 1 pair x 200,000 GBM ticks (``bench.replay``'s data).
 - ``actors``: the same tape through ``TradingSystem`` at speed max.
 - ``live200``: 200 pairs at 20 ticks/s each for 10 s (``bench.live``'s set-up).
+- ``fleet``: 1,000 pairs at 20 ticks/s each for 13 s (``bench.fleet``'s steady run).
 - ``split``: no profiler: ``SyncRuntime`` on 1 pair x 100,000 prebuilt GBM ticks, with wall
   time per tick stage (market data, the pair's decision, the message cascades) and per
   consumer and message type, to show where the time goes at full speed.
@@ -108,6 +109,13 @@ def _live200() -> None:
     from bench.live import run_live
 
     run_live(200, 10.0)
+
+
+def _fleet() -> None:
+    from bench.data import LIVE_INTERVAL_MS
+    from bench.fleet import PAIRS, WARM_S, run_phases
+
+    run_phases(PAIRS, [(WARM_S + 10.0, LIVE_INTERVAL_MS)])
 
 
 def _split() -> None:
@@ -269,7 +277,7 @@ def _instructions(ticks: int) -> None:
 
 
 TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200,
-                                          "split": _split, "budget": _budget}
+                                          "fleet": _fleet, "split": _split, "budget": _budget}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,6 +151,8 @@ class RiskBook:
         self._follow_state_peak = True
         self._exposure: dict[str, float] = {}
         self._open: set[str] = set()
+        self._whole_view = False
+        """A full ``PortfolioChanged`` has arrived: the changes since complete the view."""
         # orders in flight
         self._live: dict[str, _Live] = {}
         self._busy: dict[str, int] = {}
@@ -218,8 +220,9 @@ class RiskBook:
                 f"{len(self._open)} open + {pending} pending >= {cfg.max_open_positions}",
             )
         equity = self._equity
-        if equity is None or equity <= 0:
-            known = "no portfolio yet" if equity is None else f"equity {_money(equity)}"
+        if equity is None or equity <= 0 or not self._whole_view:
+            known = "no portfolio yet" if equity is None or not self._whole_view else \
+                f"equity {_money(equity)}"
             return self._reject(p, "no_equity", known)
         return self._size(p, equity)
 
@@ -291,14 +294,26 @@ class RiskBook:
     # -- state fed by events ---------------------------------------------------------------
 
     def on_portfolio(self, pc: PortfolioChanged) -> None:
-        """Take equity and exposure from state; halt on a drawdown past ``max_drawdown``."""
+        """Take equity and exposure from state (the whole view, or the pairs a change moved);
+        halt on a drawdown past ``max_drawdown``."""
         if pc.ts_ms > self._now_ms:
             self._advance(pc.ts_ms)
         self._equity = pc.equity
         if self._day_start_equity is None:
             self._day_start_equity = pc.equity
-        self._exposure = {pair: value for pair, value in pc.exposure if value > 0}
-        self._open = set(self._exposure)
+        if pc.full:
+            self._exposure = {pair: value for pair, value in pc.exposure if value > 0}
+            self._open = set(self._exposure)
+            self._whole_view = True
+        else:
+            exposure, held = self._exposure, self._open
+            for pair, value in pc.exposure:
+                if value > 0:
+                    exposure[pair] = value
+                    held.add(pair)
+                else:
+                    exposure.pop(pair, None)
+                    held.discard(pair)
         peak = max(self._peak, pc.equity)
         if self._follow_state_peak:
             peak = max(peak, pc.peak_equity)

@@ -63,6 +63,7 @@ from actors.messages import (
     ProposeOrder,
     RaisePeak,
     RequestBook,
+    RequestPortfolio,
     Side,
     StrategyAssigned,
 )
@@ -88,6 +89,8 @@ class StateCore:
         self.fence = GenerationFence()
         self.unknown = 0
         self._last_equity_ms = store.last_equity_ms()
+        self._last_mark_ms = self._last_equity_ms or 0
+        """Market time of the latest mark: the time of a portfolio sent on request."""
         self.group_commit = False
         """False: each ``handle`` commits; True: the caller commits (see the module doc)."""
         self.publish = True
@@ -209,6 +212,9 @@ class StateCore:
             case RequestBook():
                 book = self.ledger.book(message.pair)
                 return [Envelope(to=message.pair, message=PositionChanged(book=book))]
+            case RequestPortfolio():
+                # The whole view, at the time of the last mark (state reads no clock).
+                return [Envelope(RISK, self.ledger.portfolio(self._last_mark_ms))]
             case _:
                 self.unknown += 1
                 logger.warning("state: unknown message {!r} ignored", message)
@@ -284,7 +290,7 @@ class StateCore:
         self._dirty_balances = True
         if ledger.peak_equity != peak_before:
             self._dirty_peak = True
-        portfolio = ledger.portfolio(fill.ts_ms)
+        portfolio = ledger.portfolio(fill.ts_ms, (pair,))
         if order is None:
             # Risk first, as for orders: its view must be current before the pair acts again.
             out = [Envelope(RISK, portfolio)]
@@ -321,13 +327,20 @@ class StateCore:
         if last is None or message.ts_ms - last >= self.equity_interval_ms:
             self.store.record_equity(message.ts_ms, ledger.equity())
             self._last_equity_ms = message.ts_ms
+        self._last_mark_ms = max(self._last_mark_ms, message.ts_ms)
         positions = ledger.positions
-        if not any(pair in positions for pair, _ in message.marks):
+        marks = message.marks
+        if len(marks) == 1:  # a pair's own mark: no list
+            held: tuple[str, ...] | list[str] = (marks[0][0],) if marks[0][0] in positions \
+                else ()
+        else:
+            held = [pair for pair, _ in marks if pair in positions]
+        if not held:
             # A flat pair's price moves neither equity nor exposure: risk's view stands. Coarse
             # data marks on every tick, and this portfolio was 60 % of a replay of minute
             # candles.
             return []
-        return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms))]
+        return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms, held))]
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
         """Persist only: the pair keeps its own peak, and gets this one back with its book

@@ -509,3 +509,31 @@ def test_positions_and_books_have_exactly_the_fields_the_hot_path_copies() -> No
         "pair", "amount", "entry_price", "cost", "opened_ms", "peak_price"]
     assert [f.name for f in attrs.fields(PairBook)] == [
         "pair", "position", "open_orders", "realized_pnl", "trades", "strategy"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["buy", "sell", "mark"]),
+                          st.sampled_from([BTC, ETH, "XRP/USDT", "SOL/USDT"]),
+                          st.floats(0.5, 200.0)), max_size=40))
+def test_equity_and_exposure_kept_per_pair_equal_summing_every_position(steps) -> None:
+    """The values kept per pair give the very floats a sum over every position at its mark
+    gives, through buys, partial and closing sells and marks, in any order."""
+    ledger = Ledger("USDT", {"USDT": 1e9})
+    for n, (kind, pair, x) in enumerate(steps):
+        held = ledger.positions.get(pair)
+        if kind == "mark":
+            ledger.mark(MarkPrices(ts_ms=n, marks=((pair, x),)))
+        elif kind == "buy":
+            ledger.apply_fill(fill(f"f{n}", Side.BUY, 1.5, x, pair=pair))
+        elif held is not None:
+            ledger.apply_fill(fill(f"f{n}", Side.SELL, held.amount / (1 if x > 100 else 3), x,
+                                   pair=pair))
+
+    held_value = 0.0
+    for position in ledger.positions.values():
+        held_value += position.amount * ledger.marks.get(position.pair, position.entry_price)
+    assert ledger.equity() == ledger.cash + held_value
+    assert ledger.exposure() == tuple(sorted(
+        (p.pair, ledger.value(p)) for p in ledger.positions.values()))
+    assert ledger.exposure([BTC]) == ((BTC, ledger.value(ledger.positions[BTC]) if BTC in
+                                       ledger.positions else 0.0),)
