@@ -125,7 +125,7 @@ class TickInbox:
         """A waiting writer is woken once the inbox is down to this: one wake-up per half
         inbox, not one per tick (a full-speed feed is always ahead of its pair)."""
         self._ticks: deque[MarketTick] = deque()
-        self._ring: Callable[[Any], None] | None = None
+        self._ring: Callable[[], None] | None = None
         self._room = threading.Event()
         self._writer_waits = False
 

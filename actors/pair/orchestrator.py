@@ -232,9 +232,8 @@ class TradingOrchestrator:
             return False
         if self.pending is not None:
             return True
-        book = self.book
-        return book is not None and any(
-            o.order_type is OrderType.MARKET for o in book.open_orders)
+        orders = self.book.open_orders
+        return bool(orders) and any(o.order_type is _MARKET for o in orders)
 
     def stop_waiting(self) -> None:
         """Give up on an order's answer (lost in a restart): decide on the next tick again."""

@@ -67,6 +67,7 @@ from actors.messages import (
     Side,
     StrategyAssigned,
 )
+from actors.pairs import split_pair
 from actors.state.ledger import Ledger
 from actors.state.store import StateStore, StateStoreError
 
@@ -100,7 +101,9 @@ class StateCore:
         # Rows changed since the last commit, written with their latest values by commit().
         self._dirty_pairs: set[str] = set()
         self._dirty_orders: dict[str, Order] = {}
-        self._dirty_balances = False
+        self._dirty_assets: set[str] = set()
+        """Assets a fill moved: only their balances are written (with 1,000 pairs the whole
+        map was 1,001 rows to compare at every commit)."""
         self._dirty_peak = False
 
     @classmethod
@@ -147,7 +150,7 @@ class StateCore:
     def uncommitted(self) -> bool:
         """True while changes wait for ``commit()``."""
         return bool(self.store.pending or self._dirty_pairs or self._dirty_orders
-                    or self._dirty_balances or self._dirty_peak)
+                    or self._dirty_assets or self._dirty_peak)
 
     def commit(self) -> None:
         """Write the rows changed since the last commit and commit them in one transaction.
@@ -155,13 +158,14 @@ class StateCore:
         Raises:
             StateStoreError: the write or the commit failed; nothing of the batch is stored.
         """
-        if self._dirty_pairs or self._dirty_orders or self._dirty_balances or self._dirty_peak:
+        if self._dirty_pairs or self._dirty_orders or self._dirty_assets or self._dirty_peak:
             ledger = self.ledger
             pairs = sorted(self._dirty_pairs)
             self.store.write_books(
                 positions=[(p, ledger.positions.get(p), ledger.trip_pnl.get(p, 0.0))
                            for p in pairs],
-                balances=ledger.balances if self._dirty_balances else None,
+                balances={asset: ledger.balances[asset] for asset in self._dirty_assets}
+                if self._dirty_assets else None,
                 pnl=[(p, ledger.realized[p], ledger.trades.get(p, 0))
                      for p in pairs if p in ledger.realized],
                 peak_equity=ledger.peak_equity if self._dirty_peak else None,
@@ -170,7 +174,8 @@ class StateCore:
         self.store.commit()
         self._dirty_pairs.clear()
         self._dirty_orders.clear()
-        self._dirty_balances = self._dirty_peak = False
+        self._dirty_assets.clear()
+        self._dirty_peak = False
 
     # -- events --------------------------------------------------------------------------------
 
@@ -287,7 +292,7 @@ class StateCore:
         book, closed = result
         pair = fill.pair
         self._dirty_pairs.add(pair)
-        self._dirty_balances = True
+        self._dirty_assets.update(split_pair(pair))
         if ledger.peak_equity != peak_before:
             self._dirty_peak = True
         portfolio = ledger.portfolio(fill.ts_ms, (pair,))
