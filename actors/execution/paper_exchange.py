@@ -192,8 +192,9 @@ class PaperExchange:
         if order.order_id in self._orders or order.order_id in self._done:
             return []  # the only case without an event: the execution core relies on it
         ts = order.ts_ms
-        assets = self._split(order.pair)
-        if assets is None:
+        try:
+            assets = split_pair(order.pair)
+        except PairError:
             return self._reject(order, order.amount, "invalid_pair", ts)
         if not (math.isfinite(order.amount) and order.amount > 0):
             return self._reject(order, order.amount, "invalid_amount", ts)
@@ -287,13 +288,6 @@ class PaperExchange:
         self._done[order_id] = order
         if len(self._done) > RECENT_ORDERS:
             self._done.popitem(last=False)
-
-    @staticmethod
-    def _split(pair: str) -> tuple[str, str] | None:
-        try:
-            return split_pair(pair)
-        except PairError:
-            return None
 
     def _reject(
         self, order: SubmitOrder, amount: float, why: str, ts: int, limit: float | None = None

@@ -287,8 +287,7 @@ class StateCore:
                 order = None
         peak_before = ledger.peak_equity
         result = ledger.apply_fill(fill, checked=True)
-        if result is None:  # pragma: no cover - knows_fill said it is new
-            return []
+        assert result is not None  # knows_fill said it is new: apply_fill books it
         book, closed = result
         pair = fill.pair
         self._dirty_pairs.add(pair)
@@ -332,7 +331,8 @@ class StateCore:
         if last is None or message.ts_ms - last >= self.equity_interval_ms:
             self.store.record_equity(message.ts_ms, ledger.equity())
             self._last_equity_ms = message.ts_ms
-        self._last_mark_ms = max(self._last_mark_ms, message.ts_ms)
+        if message.ts_ms > self._last_mark_ms:
+            self._last_mark_ms = message.ts_ms
         positions = ledger.positions
         marks = message.marks
         if len(marks) == 1:  # a pair's own mark: no list

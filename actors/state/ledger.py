@@ -202,7 +202,8 @@ class Ledger:
     ) -> tuple[PairBook, PositionClosed | None] | None:
         """Book ``fill`` once: balances, position, realized PnL, peak equity.
 
-        ``checked``: the caller ran ``check_fill`` on it already.
+        ``checked``: the caller ran ``check_fill`` on it already, and ``knows_fill`` said
+        it is new (the state core does both before it asks the database).
 
         Returns:
             The pair's book after the fill and the ``PositionClosed`` when it finished a round
@@ -211,9 +212,9 @@ class Ledger:
         Raises:
             LedgerError: invalid pair, amount or price not positive and finite, negative fee.
         """
-        if fill.fill_id in self._recent_fills:
-            return None
         if not checked:
+            if fill.fill_id in self._recent_fills:
+                return None
             _check_fill(fill)
         closed = None
         if fill.side is Side.BUY:
@@ -365,7 +366,7 @@ class Ledger:
         those pairs' (0.0 for a pair without a position), in the order given."""
         values = self._values
         if changed is not None:
-            return tuple((pair, values.get(pair, 0.0)) for pair in changed)
+            return tuple([(pair, values.get(pair, 0.0)) for pair in changed])
         if len(values) <= 1:  # flat, or the common case: no sort
             return tuple(values.items())
         return tuple(sorted(values.items()))
@@ -391,7 +392,7 @@ class Ledger:
         pairs' (``PortfolioChanged.full`` False), which is what a fill or a mark moved."""
         return PortfolioChanged(
             ts_ms=ts_ms,
-            cash=self.cash,
+            cash=self.balances.get(self.quote, 0.0),
             equity=self.equity(),
             peak_equity=self.peak_equity,
             exposure=self.exposure(changed),
