@@ -124,7 +124,7 @@ def _fills(path: str) -> int:
 
 
 def steady(quick: bool) -> tuple[list[Row], dict[str, Any]]:
-    seconds = 8.0 if quick else 20.0
+    seconds = 6.0 if quick else 20.0
     r = run_phases(PAIRS, [(WARM_S + seconds, LIVE_INTERVAL_MS)])
     per_pair = [summarize_ns([lat for _, lat in xs])["p99_ms"]
                 for xs in r["samples"].values() if xs]
