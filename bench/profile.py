@@ -1,4 +1,4 @@
-"""Profiles behind the misses: ``python -m bench.profile sync|actors|live200|split|budget``.
+"""Profiles behind the misses: ``python -m bench.profile TARGET`` (see the list below).
 
 cProfile per thread: a ``threading.setprofile`` hook starts one ``cProfile.Profile`` in every
 thread created after it is installed (the feed thread, each pykka actor, timers), the main
