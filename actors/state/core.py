@@ -331,8 +331,7 @@ class StateCore:
         if last is None or message.ts_ms - last >= self.equity_interval_ms:
             self.store.record_equity(message.ts_ms, ledger.equity())
             self._last_equity_ms = message.ts_ms
-        if message.ts_ms > self._last_mark_ms:
-            self._last_mark_ms = message.ts_ms
+        self._last_mark_ms = max(self._last_mark_ms, message.ts_ms)
         positions = ledger.positions
         marks = message.marks
         if len(marks) == 1:  # a pair's own mark: no list
