@@ -26,6 +26,7 @@ import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from actors.market import decimals_of, profile_for
 from actors.messages import MarketTick, Side
@@ -166,26 +167,32 @@ class LiveSource:
         self.interval_ms = interval_ms
         self.start_ms = start_ms
 
+    def walkers(self) -> list[list[Any]]:
+        """Per pair, in order: [pair, its index, tick size, decimals, log price, its rng]."""
+        return [[pair, i, tick, decimals_of(tick), math.log(start_price(pair)),
+                 random.Random(_seed(self.seed, pair))]
+                for i, pair in enumerate(self.pairs)
+                for tick in (profile_for(pair).tick_size,)]
+
     def __iter__(self) -> Iterator[MarketTick]:
         n = len(self.pairs)
-        state = []
-        for i, pair in enumerate(self.pairs):
-            tick = profile_for(pair).tick_size
-            rng = random.Random(_seed(self.seed, pair))
-            state.append([pair, (i * self.interval_ms) // n, tick, decimals_of(tick),
-                          math.log(start_price(pair)), rng])
+        state = self.walkers()
         k = 0
         stop = self.stop
-        exp = math.exp
         while (self.steps is None or k < self.steps) and not stop.is_set():
             base = self.start_ms + k * self.interval_ms
             for entry in state:
-                pair, offset, tick, dec, log_p, rng = entry
-                log_p += rng.gauss(0.0, VOL_PER_TICK)
-                entry[4] = log_p
-                price = max(tick, round(exp(log_p), dec))
-                yield _quote(pair, base + offset, price, rng.getrandbits(1), (tick, dec))
+                yield _walk(entry, base + (entry[1] * self.interval_ms) // n)
             k += 1
+
+
+def _walk(entry: list[Any], ts_ms: int) -> MarketTick:
+    """The walker's next tick at ``ts_ms`` (its log price moves one GBM step)."""
+    pair, _, tick, dec, log_p, rng = entry
+    log_p += rng.gauss(0.0, VOL_PER_TICK)
+    entry[4] = log_p
+    price = max(tick, round(math.exp(log_p), dec))
+    return _quote(pair, ts_ms, price, rng.getrandbits(1), (tick, dec))
 
 
 EMA_DEFINITION = (
@@ -214,13 +221,8 @@ class PhasedSource(LiveSource):
 
     def __iter__(self) -> Iterator[MarketTick]:
         n = len(self.pairs)
-        state = []
-        for i, pair in enumerate(self.pairs):
-            tick = profile_for(pair).tick_size
-            rng = random.Random(_seed(self.seed, pair))
-            state.append([pair, i / n, tick, decimals_of(tick), math.log(start_price(pair)),
-                          rng])
-        stop, exp, perf_ns = self.stop, math.exp, time.perf_counter_ns
+        state = self.walkers()
+        stop, perf_ns = self.stop, time.perf_counter_ns
         start = float(self.start_ms)
         for seconds, interval in self.phases:
             self.phase_ns.append(0)
@@ -230,15 +232,10 @@ class PhasedSource(LiveSource):
                     return
                 base = start + k * interval
                 for entry in state:
-                    pair, offset, tick, dec, log_p, rng = entry
-                    log_p += rng.gauss(0.0, VOL_PER_TICK)
-                    entry[4] = log_p
-                    price = max(tick, round(exp(log_p), dec))
                     if not self.phase_ns[-1]:
                         self.phase_ns[-1] = perf_ns()
                     self.produced += 1
-                    yield _quote(pair, int(base + offset * interval), price,
-                                 rng.getrandbits(1), (tick, dec))
+                    yield _walk(entry, int(base + entry[1] / n * interval))
             start += steps * interval
 
 

@@ -41,10 +41,10 @@ from bench.common import (
     rss_mb,
     summarize_ns,
     temp_db,
-    wait_until,
 )
 from bench.data import LIVE_INTERVAL_MS, PhasedSource, synthetic_pairs
 from bench.probe import PROBE
+from bench.startup import run_startup
 from supervision import TradingSystem
 
 PAIRS = 1000
@@ -153,30 +153,18 @@ def steady(quick: bool) -> tuple[list[Row], dict[str, Any]]:
 
 
 def start_stop() -> tuple[list[Row], dict[str, Any]]:
-    pairs = synthetic_pairs(PAIRS)
-    with temp_db() as db:
-        system = TradingSystem(bench_config(pairs, db, speed=1, strategy="ema_cross",
-                                            tick_interval_ms=50.0))
-        t0 = time.perf_counter()
-        system.start()
-        returned = time.perf_counter() - t0
-        handles = list(system.router.pairs.values())
-        ticked = wait_until(lambda: all(h.ticks > 0 for h in handles), 30, 0.005)
-        up = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        final = system.stop()
-        down = time.perf_counter() - t1
+    r = run_startup(PAIRS)
     case = f"{PAIRS:,} pairs (simulator, 20 t/s)"
     rows = [
-        Row("fleet", case, "start -> every pair's first tick", up, "s",
-            target=f"<= {START_S:g} s", ok=ticked and check(up, START_S, False),
-            note=f"start() returned after {returned:.2f} s"),
-        Row("fleet", case, "graceful stop", down, "s", target=f"<= {STOP_S:g} s",
-            ok=final.state == "stopped" and check(down, STOP_S, False),
-            note=f"final state {final.state}"),
+        Row("fleet", case, "start -> every pair's first tick", r["all_first_tick_s"], "s",
+            target=f"<= {START_S:g} s",
+            ok=r["all_pairs_ticked"] and check(r["all_first_tick_s"], START_S, False),
+            note=f"start() returned after {r['start_returned_s']:.2f} s"),
+        Row("fleet", case, "graceful stop", r["stop_s"], "s", target=f"<= {STOP_S:g} s",
+            ok=r["final_state"] == "stopped" and check(r["stop_s"], STOP_S, False),
+            note=f"final state {r['final_state']}"),
     ]
-    return rows, {"start_returned_s": returned, "all_first_tick_s": up, "stop_s": down,
-                  "all_ticked": ticked, "final_state": final.state}
+    return rows, r
 
 
 def recovery(samples: dict[str, list[tuple[int, int]]], end_ns: int,
