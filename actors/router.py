@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -63,21 +64,49 @@ _SHED_AFTER_NS = SHED_AFTER_MS * 1_000_000
 
 class TickLatency:
     """One pair's tick latencies. Written by the pair's actor only; read from any thread
-    (a list copy and a deque copy are atomic under the GIL)."""
+    (a list copy and an array copy are atomic under the GIL).
 
-    __slots__ = ("counts", "recent", "sum_ns")
+    The recent samples are two rings of machine integers, not a deque of tuples: a full ring
+    of 4,096 (time, latency) tuples is about 470 KB a pair, 470 MB at 1,000 pairs once each
+    has seen 4,096 ticks; as 64-bit numbers it is 64 KB a pair."""
+
+    __slots__ = ("_at", "_lat", "_next", "counts", "sum_ns")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(_BUCKETS_NS) + 1)
         """Observations per bucket (not cumulative); the last one is +Inf."""
         self.sum_ns = 0
-        self.recent: deque[tuple[int, int]] = deque(maxlen=RECENT_SAMPLES)
-        """(perf_counter_ns when processed, latency ns), oldest first."""
+        self._at = array("q")
+        """perf_counter_ns when each recent tick was processed (the ring grows to
+        ``RECENT_SAMPLES``, then ``_next`` is overwritten)."""
+        self._lat = array("q")
+        self._next = 0
 
     def record(self, now_ns: int, latency_ns: int) -> None:
         self.counts[bisect_left(_BUCKETS_NS, latency_ns)] += 1
         self.sum_ns += latency_ns
-        self.recent.append((now_ns, latency_ns))
+        at = self._next
+        if at == len(self._at):
+            if at < RECENT_SAMPLES:
+                self._at.append(now_ns)
+                self._lat.append(latency_ns)
+                self._next = at + 1
+                return
+            at = 0
+        self._at[at] = now_ns
+        self._lat[at] = latency_ns
+        self._next = at + 1
+
+    @property
+    def recent(self) -> list[tuple[int, int]]:
+        """(perf_counter_ns when processed, latency ns) of the recent ticks, oldest first.
+        Read while the pair records, the two copies may be a sample apart: one pair mixed,
+        which no percentile notices."""
+        at, lat, split = self._at[:], self._lat[:], self._next
+        if len(at) < RECENT_SAMPLES:  # not yet full: in order as written
+            split = len(at)
+        pairs = list(zip(at, lat, strict=True))
+        return pairs[split:] + pairs[:split]
 
     def histogram(self) -> tuple[list[int], float]:
         """Cumulative counts per bucket (the last is +Inf, the total) and the sum in seconds."""
@@ -92,7 +121,7 @@ class TickLatency:
         """Nearest-rank percentiles in ms of the samples within ``window_ns`` before
         ``now_ns`` (a ``perf_counter_ns`` value); None when there are none."""
         since = now_ns - window_ns
-        values = sorted(lat for at, lat in tuple(self.recent) if at >= since)
+        values = sorted(lat for at, lat in self.recent if at >= since)
         if not values:
             return None
         n = len(values)

@@ -85,3 +85,22 @@ def test_the_first_tick_into_an_empty_inbox_rings_the_actor_once(attached) -> No
     handle.ref.stop()  # handles whatever was rung before it
 
     assert seen == [TICKS_READY]
+
+
+def test_latency_keeps_the_last_samples_in_order_after_its_ring_wraps(monkeypatch) -> None:
+    """The recent samples are the newest RECENT_SAMPLES, oldest first, before and after the
+    ring wraps; the histogram counts every one."""
+    import actors.router as router
+
+    monkeypatch.setattr(router, "RECENT_SAMPLES", 4)
+    latency = router.TickLatency()
+    for i in range(3):
+        latency.record(100 + i, i)
+    assert latency.recent == [(100, 0), (101, 1), (102, 2)]
+
+    for i in range(3, 10):
+        latency.record(100 + i, i)
+
+    assert latency.recent == [(106, 6), (107, 7), (108, 8), (109, 9)]
+    assert sum(latency.counts) == 10
+    assert latency.percentiles(109, (0.5,), window_ns=3) == (7 / 1e6,)
