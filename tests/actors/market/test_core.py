@@ -219,8 +219,8 @@ def test_accept_never_raises_and_only_remembers_sane_ticks(ticks: list[MarketTic
 
 
 def test_kept_ticks_come_back_equal_field_for_field_after_the_ring_wraps():
-    """The ring keeps ticks packed; history rebuilds them equal to what was accepted (sides
-    none, buy and sell, receive stamps), the newest ``history_size``, oldest first."""
+    """History gives back what was accepted (sides none, buy and sell, receive stamps), the
+    newest ``history_size``, oldest first, however often the ring has wrapped."""
     core = MarketDataCore(("BTC/USDT",), history_size=7)
     sides = (None, Side.BUY, Side.SELL)
     ticks = [MarketTick(pair="BTC/USDT", ts_ms=1_000 + i, price=100.0 + i / 3, bid=99.5 + i / 7,
