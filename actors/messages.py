@@ -496,6 +496,18 @@ class PortfolioChanged:
     peak_equity: float
     exposure: tuple[tuple[str, float], ...]
     realized_pnl: float
+    full: bool = True
+    """True: ``exposure`` lists every open position (risk replaces its view). False: only the
+    pairs this change moved, 0.0 for one that closed (risk updates its view), which is what
+    state sends after a fill or a mark: with 1,000 pairs a full list per change made both
+    sides work in the number of open positions. Risk asks for a full one when it starts
+    (``RequestPortfolio``)."""
+
+
+@attrs.frozen(kw_only=True)
+class RequestPortfolio:
+    """Risk -> state: send me the whole portfolio (a tell, answered with a full
+    ``PortfolioChanged``); risk trades no entry before it has one."""
 
 
 # -- supervision and queries ---------------------------------------------------------------------

@@ -9,8 +9,11 @@ are built lazily while the feed iterates, like a CSV feed parsing rows, so the d
 not inflate the process's memory. ``source_rate`` times that construction alone, so it can be
 told apart from the system's own cost.
 
-``bare_ema_loop`` is the floor: the strategy's arithmetic (EMA(10)/EMA(30) seeded with simple
-averages, long only, one fill per cross) in a plain Python loop over the same prices.
+``bare_ema_loop`` is the floor and the reference: the strategy's arithmetic (EMA(10)/EMA(30)
+seeded with simple averages, long only, one fill per cross: ``EMA_DEFINITION``) in a plain
+Python loop over the same prices, written apart from ``strategies``; seeded with the first
+price instead, it is nautilus_trader's definition. ``write_trades_csv`` writes a GBM tape as a
+trades CSV, the file the peer benchmark gives both systems.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from actors.market import decimals_of, profile_for
 from actors.messages import MarketTick, Side
@@ -163,40 +167,96 @@ class LiveSource:
         self.interval_ms = interval_ms
         self.start_ms = start_ms
 
+    def walkers(self) -> list[list[Any]]:
+        """Per pair, in order: [pair, its index, tick size, decimals, log price, its rng]."""
+        return [[pair, i, tick, decimals_of(tick), math.log(start_price(pair)),
+                 random.Random(_seed(self.seed, pair))]
+                for i, pair in enumerate(self.pairs)
+                for tick in (profile_for(pair).tick_size,)]
+
     def __iter__(self) -> Iterator[MarketTick]:
         n = len(self.pairs)
-        state = []
-        for i, pair in enumerate(self.pairs):
-            tick = profile_for(pair).tick_size
-            rng = random.Random(_seed(self.seed, pair))
-            state.append([pair, (i * self.interval_ms) // n, tick, decimals_of(tick),
-                          math.log(start_price(pair)), rng])
+        state = self.walkers()
         k = 0
         stop = self.stop
-        exp = math.exp
         while (self.steps is None or k < self.steps) and not stop.is_set():
             base = self.start_ms + k * self.interval_ms
             for entry in state:
-                pair, offset, tick, dec, log_p, rng = entry
-                log_p += rng.gauss(0.0, VOL_PER_TICK)
-                entry[4] = log_p
-                price = max(tick, round(exp(log_p), dec))
-                yield _quote(pair, base + offset, price, rng.getrandbits(1), (tick, dec))
+                yield _walk(entry, base + (entry[1] * self.interval_ms) // n)
             k += 1
 
 
-def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tuple[int, float]:
+def _walk(entry: list[Any], ts_ms: int) -> MarketTick:
+    """The walker's next tick at ``ts_ms`` (its log price moves one GBM step)."""
+    pair, _, tick, dec, log_p, rng = entry
+    log_p += rng.gauss(0.0, VOL_PER_TICK)
+    entry[4] = log_p
+    price = max(tick, round(math.exp(log_p), dec))
+    return _quote(pair, ts_ms, price, rng.getrandbits(1), (tick, dec))
+
+
+EMA_DEFINITION = (
+    "EMA(n): alpha = 2 / (n + 1), ema += alpha * (price - ema), seeded with the simple average "
+    "of the first n prices (the TA-Lib convention), so both EMAs first exist at price 30; "
+    "the side (fast above / below slow) at that price is the baseline, and each change of "
+    "strict side after it is a cross; long only: a BUY cross opens when flat, a SELL cross "
+    "closes when long, one fill each"
+)
+"""The strategy the replay and peer benchmarks trade (``strategies.ema_cross``), in words."""
+
+
+class PhasedSource(LiveSource):
+    """``LiveSource`` whose interval per pair changes by phase: ``phases`` is a list of
+    (market seconds, interval ms), run in order, then the feed ends. The feed thread's
+    ``perf_counter_ns`` at the first tick of each phase is kept in ``phase_ns`` (the burst's
+    start and end on the clock that stamps ``recv_ns``); ``produced`` counts every tick
+    yielded, so that processed + shed can be checked against it."""
+
+    def __init__(self, pairs: Sequence[str], phases: Sequence[tuple[float, int]],
+                 stop: threading.Event, *, seed: int = 11) -> None:
+        super().__init__(pairs, None, stop, seed=seed)
+        self.phases = tuple(phases)
+        self.phase_ns: list[int] = []
+        self.produced = 0
+
+    def __iter__(self) -> Iterator[MarketTick]:
+        n = len(self.pairs)
+        state = self.walkers()
+        stop, perf_ns = self.stop, time.perf_counter_ns
+        start = float(self.start_ms)
+        for seconds, interval in self.phases:
+            self.phase_ns.append(0)
+            steps = int(seconds * 1000 / interval)
+            for k in range(steps):
+                if stop.is_set():
+                    return
+                base = start + k * interval
+                for entry in state:
+                    if not self.phase_ns[-1]:
+                        self.phase_ns[-1] = perf_ns()
+                    self.produced += 1
+                    yield _walk(entry, int(base + entry[1] / n * interval))
+            start += steps * interval
+
+
+def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30, *,
+                  seed: str = "sma") -> tuple[int, float]:
     """The strategy's arithmetic alone: returns (fills, seconds).
 
-    Same conventions as ``strategies.ema_cross``: each EMA is seeded with the simple average
-    of its first ``period`` prices; the side at the first price where both exist is the
-    baseline; a change of strict side is a cross; long only, so a BUY cross opens when flat
-    and a SELL cross closes when long, one fill each.
+    ``seed="sma"``: the conventions of ``strategies.ema_cross`` (``EMA_DEFINITION``): each
+    EMA is seeded with the simple average of its first ``period`` prices. ``seed="first"``:
+    each EMA starts at the first price and counts as ready after ``period`` prices
+    (nautilus_trader's ``ExponentialMovingAverage``). Either way the first comparison is at
+    price ``slow``, whose side is the baseline; a change of strict side is a cross; long
+    only, so a BUY cross opens when flat and a SELL cross closes when long, one fill each.
     """
+    if seed not in ("sma", "first"):
+        raise ValueError(f"seed={seed!r} is invalid: expected 'sma' or 'first'")
     t0 = time.perf_counter()
     a_fast, a_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
-    ef = es = 0.0
+    ef = es = prices[0] if prices else 0.0
     sum_f = sum_s = 0.0
+    sma = seed == "sma"
     side = 2  # no baseline yet
     long = False
     fills = 0
@@ -204,7 +264,7 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
         if i >= slow:
             ef += a_fast * (x - ef)
             es += a_slow * (x - es)
-        else:
+        elif sma:
             if i < fast:
                 sum_f += x
                 if i == fast - 1:
@@ -215,6 +275,12 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
             if i < slow - 1:
                 continue
             es = sum_s / slow
+        else:
+            if i:
+                ef += a_fast * (x - ef)
+                es += a_slow * (x - es)
+            if i < slow - 1:
+                continue
         if ef > es:
             now = 1
         elif ef < es:
@@ -235,6 +301,17 @@ def bare_ema_loop(prices: Sequence[float], fast: int = 10, slow: int = 30) -> tu
             long = False
             fills += 1
     return fills, time.perf_counter() - t0
+
+
+def write_trades_csv(path: str | Path, pair: str, n: int, seed: int = 7,
+                     interval_ms: int = REPLAY_INTERVAL_MS) -> None:
+    """Write ``ReplaySource([pair], n, seed)``'s tape as a trades CSV (``actors.market.replay``
+    reads it back into the same ticks): one row per tick, amount 0.01, the taker's side."""
+    prices, sides = gbm_path(seed, pair, n)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("timestamp_ms,price,amount,side\n")
+        f.writelines(f"{START_MS + i * interval_ms},{prices[i]!r},0.01,"
+                     f"{'buy' if sides[i] else 'sell'}\n" for i in range(n))
 
 
 def recorded_files(quick: bool) -> list[tuple[Path, str]]:

@@ -1,4 +1,4 @@
-"""Profiles behind the misses: ``python -m bench.profile sync|actors|live200|split|budget``.
+"""Profiles behind the misses: ``python -m bench.profile TARGET`` (see the list below).
 
 cProfile per thread: a ``threading.setprofile`` hook starts one ``cProfile.Profile`` in every
 thread created after it is installed (the feed thread, each pykka actor, timers), the main
@@ -9,6 +9,7 @@ so read the shares, not the absolute rates.
 - ``sync``: ``SyncRuntime`` on 1 pair x 200,000 GBM ticks (``bench.replay``'s data).
 - ``actors``: the same tape through ``TradingSystem`` at speed max.
 - ``live200``: 200 pairs at 20 ticks/s each for 10 s (``bench.live``'s set-up).
+- ``fleet``: 1,000 pairs at 20 ticks/s each for 13 s (``bench.fleet``'s steady run).
 - ``split``: no profiler: ``SyncRuntime`` on 1 pair x 100,000 prebuilt GBM ticks, with wall
   time per tick stage (market data, the pair's decision, the message cascades) and per
   consumer and message type, to show where the time goes at full speed.
@@ -16,18 +17,25 @@ so read the shares, not the absolute rates.
   the replay bench times it (``bench.replay.run_sync``), trading and with the same strategy
   never signalling; the difference is what the orders cost, set against what 300,000
   ticks/s would leave per order.
+- ``instructions``: the same two runs (100,000 ticks each; ``--ticks``), each in a process of
+  its own under ``valgrind --tool=callgrind``, counting instructions instead of time: the
+  count does not move with the load on a shared machine, so a change to the order path can be
+  measured before and after on a busy one. Prints instructions per order and per tick without
+  orders (the interpreter's start and the data are the same in both runs and cancel). Needs
+  valgrind (``apt-get install valgrind``); about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench.common import bench_config, temp_db
@@ -103,6 +111,13 @@ def _live200() -> None:
     run_live(200, 10.0)
 
 
+def _fleet() -> None:
+    from bench.data import LIVE_INTERVAL_MS
+    from bench.fleet import PAIRS, WARM_S, run_phases
+
+    run_phases(PAIRS, [(WARM_S + 10.0, LIVE_INTERVAL_MS)])
+
+
 def _split() -> None:
     from collections import Counter, defaultdict
 
@@ -127,9 +142,8 @@ def _split() -> None:
         runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
         handlers = runtime._handlers
         for name in list(handlers):
-            handlers[name] = timed(name, handlers[name])
+            handlers[name] = timed("pair" if name in runtime.pairs else name, handlers[name])
         pair = runtime.pairs[REPLAY_PAIRS[0]]
-        pair.handle = timed("pair", pair.handle)  # type: ignore[method-assign]
         accept, decide, cascade = runtime.market_data.accept, pair.process_market_tick, \
             runtime._run
         commit, every = runtime.state.commit, runtime.commit_ticks
@@ -167,9 +181,7 @@ def _split() -> None:
 
 
 def _budget() -> None:
-    from actors.messages import Signal
     from bench.replay import run_sync
-    from strategies.ema_cross import EmaCross
 
     source = list(ReplaySource(REPLAY_PAIRS[:1], 300_000))
 
@@ -182,17 +194,8 @@ def _budget() -> None:
         return best, fills
 
     trading, fills = best_us_per_tick(3)
-    crossing = EmaCross.on_price
-
-    def never_crosses(self: EmaCross, price: float) -> Signal:
-        crossing(self, price)  # the same arithmetic, no signal
-        return Signal.HOLD
-
-    EmaCross.on_price = never_crosses  # type: ignore[method-assign]
-    try:
+    with never_signal():
         idle, _ = best_us_per_tick(3)
-    finally:
-        EmaCross.on_price = crossing  # type: ignore[method-assign]
     n = len(source)
     per_order = (trading - idle) * n / fills
     budget = (1e6 / 300_000 - idle) * n / fills
@@ -205,16 +208,88 @@ def _budget() -> None:
     print(f"  300,000 ticks/s at this rate of orders leaves {budget:.0f} us per order")
 
 
+@contextlib.contextmanager
+def never_signal() -> Iterator[None]:
+    """``ema_cross`` does its arithmetic and never signals, while this lasts."""
+    from actors.messages import Signal
+    from strategies.ema_cross import EmaCross
+
+    crossing = EmaCross.on_price
+
+    def never_crosses(self: EmaCross, price: float) -> Signal:
+        crossing(self, price)
+        return Signal.HOLD
+
+    EmaCross.on_price = never_crosses  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EmaCross.on_price = crossing  # type: ignore[method-assign]
+
+
+def run_orders(ticks: int, idle: bool) -> int:
+    """One threadless run on ``ticks`` GBM ticks built before it; returns the orders made."""
+    from supervision.runtime import SyncRuntime
+
+    source = list(ReplaySource(REPLAY_PAIRS[:1], ticks))
+    with temp_db() as db, never_signal() if idle else contextlib.nullcontext():
+        runtime = SyncRuntime(bench_config(REPLAY_PAIRS[:1], db, strategy="ema_cross"), source)
+        status = runtime.run()
+        runtime.close()
+    return status.orders
+
+
+def _callgrind(ticks: int, idle: bool) -> tuple[int, int]:
+    """(instructions, orders) of ``run_orders`` in a process of its own under callgrind."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tc-ir-") as folder:
+        out = os.path.join(folder, "callgrind.out")
+        code = (f"from bench.profile import run_orders; "
+                f"print('orders', run_orders({ticks}, {idle}))")
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, "-c", code],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        orders = int(re.search(r"orders (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+        ir = int(re.search(r"Collected : (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
+    return ir, orders
+
+
+def instructions(ticks: int) -> dict[str, float]:
+    """Instructions per order and per tick without orders, counted by callgrind."""
+    trading, orders = _callgrind(ticks, idle=False)
+    idle, _ = _callgrind(ticks, idle=True)
+    return {"ticks": ticks, "orders": orders, "ir_trading": trading, "ir_idle": idle,
+            "ir_per_order": (trading - idle) / orders, "ir_per_idle_tick": idle / ticks}
+
+
+def _instructions(ticks: int) -> None:
+    r = instructions(ticks)
+    print(f"{ticks:,} ticks in memory, {r['orders']:,} orders; instructions (callgrind): "
+          f"trading {r['ir_trading']:,}, never signalling {r['ir_idle']:,}")
+    print(f"  one order: {r['ir_per_order']:,.0f} instructions")
+    print(f"  one tick without orders, with the interpreter's start and the data: "
+          f"{r['ir_per_idle_tick']:,.0f} instructions")
+
+
 TARGETS: dict[str, Callable[[], None]] = {"sync": _sync, "actors": _actors, "live200": _live200,
-                                          "split": _split, "budget": _budget}
+                                          "fleet": _fleet, "split": _split, "budget": _budget}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", allow_abbrev=False)
-    p.add_argument("target", choices=sorted(TARGETS))
+    p.add_argument("target", choices=sorted([*TARGETS, "instructions"]))
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--ticks", type=int, default=100_000, help="instructions: ticks per run")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.target == "instructions":
+        _instructions(args.ticks)
+        return 0
     if args.target in ("split", "budget"):
         TARGETS[args.target]()
         return 0

@@ -4,7 +4,8 @@ Start-up: the production default feed, the embedded simulator at speed 1 with a 
 50 ms per pair (20 ticks/s), ``ema_cross``, a fresh SQLite state file. The clock starts
 before ``TradingSystem.start()`` (which opens the database, generates each pair's 300
 warm-up ticks, starts every actor, warms every strategy and waits for each pair's book) and
-stops when every ``PairHandle`` has counted its first processed tick (polled every 1 ms).
+stops when every ``PairHandle`` has counted its first processed tick (polled every 1 ms); then
+``stop()`` is timed (``bench.fleet`` checks it for 1,000 pairs).
 The simulator's first tick for a pair is due 25-75 ms after the feed starts, which is part
 of the figure.
 
@@ -44,9 +45,11 @@ def run_startup(n_pairs: int) -> dict[str, Any]:
         handles = list(system.router.pairs.values())
         ok = wait_until(lambda: all(h.ticks > 0 for h in handles), 30, 0.001)
         first = time.perf_counter() - t0
-        system.stop()
+        t1 = time.perf_counter()
+        final = system.stop()
+        stopped = time.perf_counter() - t1
     return {"pairs": n_pairs, "start_returned_s": started, "all_first_tick_s": first,
-            "all_pairs_ticked": ok}
+            "all_pairs_ticked": ok, "stop_s": stopped, "final_state": final.state}
 
 
 def run_restarts(n_pairs: int, crashes: int) -> dict[str, Any]:

@@ -80,10 +80,9 @@ class ExecutionCore:
         raise TypeError(f"execution core cannot answer {type(query).__name__}")
 
     def _submit(self, order: SubmitOrder) -> list[Envelope]:
-        exchange = self._exchange
-        if exchange.order(order.order_id) is not None:
+        events = self._exchange.submit(order)
+        if not events:
             return []  # a duplicate: already recorded and placed once
-        events = exchange.submit(order)
         if len(events) == 1 and type(events[0]) is OrderFilled:
             return [Envelope(STATE, events[0])]  # filled on arrival: one message
         intent = order.as_order(OrderStatus.NEW)

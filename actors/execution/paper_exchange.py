@@ -54,6 +54,11 @@ and is swept back to zero (see ``_sweep``).
 """
 
 
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+_FILLED = OrderStatus.FILLED
+
+
 def _short(need: float, have: float) -> bool:
     """True where ``have`` does not cover ``need`` beyond float rounding."""
     return need - have > _SLACK * max(1.0, need)
@@ -185,10 +190,11 @@ class PaperExchange:
         order twice. A rejected order is a single ``OrderUpdated`` with status REJECTED.
         """
         if order.order_id in self._orders or order.order_id in self._done:
-            return []
+            return []  # the only case without an event: the execution core relies on it
         ts = order.ts_ms
-        assets = self._split(order.pair)
-        if assets is None:
+        try:
+            assets = split_pair(order.pair)
+        except PairError:
             return self._reject(order, order.amount, "invalid_pair", ts)
         if not (math.isfinite(order.amount) and order.amount > 0):
             return self._reject(order, order.amount, "invalid_amount", ts)
@@ -199,9 +205,9 @@ class PaperExchange:
         if not (math.isfinite(bid) and math.isfinite(ask) and 0 < bid <= ask):
             return self._reject(order, amount, "invalid_quote", ts)
         tick = self._tick_size(order.pair)
-        buy = order.side is Side.BUY
+        buy = order.side is _BUY
 
-        if order.order_type is OrderType.MARKET:
+        if order.order_type is _MARKET:
             slip = self._config.slippage_bps(amount * (ask if buy else bid)) / 10_000.0
             if buy:
                 price = ceil_to_step(ask * (1.0 + slip), tick)
@@ -233,14 +239,14 @@ class PaperExchange:
             r = self._resting[order_id]
             limit = r.order.limit_price
             assert limit is not None
-            crossed = tick.ask <= limit if r.order.side is Side.BUY else tick.bid >= limit
+            crossed = tick.ask <= limit if r.order.side is _BUY else tick.bid >= limit
             if crossed:
                 self._release(order_id)
                 o = r.order
                 out.append(self._fill(order_id, o.pair, o.side, order_type=o.order_type,
                                       reason=o.reason, created_ms=o.created_ms, limit=limit,
                                       amount=o.amount, price=limit, maker=True,
-                                      ts=tick.ts_ms))
+                                      ts=tick.ts_ms, assets=split_pair(o.pair)))
         return out
 
     def cancel(self, order_id: str, ts_ms: int) -> list[ExchangeEvent]:
@@ -283,13 +289,6 @@ class PaperExchange:
         if len(self._done) > RECENT_ORDERS:
             self._done.popitem(last=False)
 
-    @staticmethod
-    def _split(pair: str) -> tuple[str, str] | None:
-        try:
-            return split_pair(pair)
-        except PairError:
-            return None
-
     def _reject(
         self, order: SubmitOrder, amount: float, why: str, ts: int, limit: float | None = None
     ) -> list[ExchangeEvent]:
@@ -316,7 +315,7 @@ class PaperExchange:
     ) -> list[ExchangeEvent]:
         """Fill at once as taker, or reject for want of funds (never resized)."""
         base, quote = assets
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             notional = amount * price
             fee = notional * self._config.taker_fee
             if _short(notional + fee, self._free.get(quote, 0.0)):
@@ -329,14 +328,15 @@ class PaperExchange:
                            order_type=order.order_type, reason=order.reason,
                            created_ms=order.ts_ms,
                            limit=order.limit_price if limit is None else limit,
-                           amount=amount, price=price, maker=False, ts=order.ts_ms)]
+                           amount=amount, price=price, maker=False, ts=order.ts_ms,
+                           assets=assets)]
 
     def _rest(
         self, order: SubmitOrder, amount: float, limit: float, assets: tuple[str, str]
     ) -> list[ExchangeEvent]:
         """Reserve the funds of a non-marketable limit and leave it on the book."""
         base, quote = assets
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             asset, need = quote, amount * limit + amount * limit * self._config.maker_fee
         else:
             asset, need = base, amount
@@ -364,21 +364,25 @@ class PaperExchange:
 
     def _fill(self, order_id: str, pair: str, side: Side, *, order_type: OrderType,
               reason: ExitReason, created_ms: int, limit: float | None, amount: float,
-              price: float, maker: bool, ts: int) -> OrderFilled:
+              price: float, maker: bool, ts: int, assets: tuple[str, str]) -> OrderFilled:
         """Fill the whole order at ``price``, move the money, and return the fill with the
         order's final value. An order fills once and whole, so its fill is always its first
         (``-f1``). The order is built once, directly: ``attrs.evolve`` introspects the class
         on every call, and this runs for every order."""
         config = self._config
-        fee = amount * price * (config.maker_fee if maker else config.taker_fee)
+        notional = amount * price
+        fee = notional * (config.maker_fee if maker else config.taker_fee)
         fill = Fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
                     amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
-        base, quote = split_pair(pair)
-        apply_fill(self._free, fill)
-        self._sweep(quote, amount * price + fee)
-        self._sweep(base, amount)
+        base, quote = assets
+        free = self._free
+        apply_fill(free, fill)
+        if free[quote] < 0:  # rounding only (``_sweep``); a balance is rarely near zero
+            self._sweep(quote, notional + fee)
+        if free[base] < 0:
+            self._sweep(base, amount)
         filled = Order(order_id=order_id, pair=pair, side=side, order_type=order_type,
-                       reason=reason, amount=amount, status=OrderStatus.FILLED,
+                       reason=reason, amount=amount, status=_FILLED,
                        created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
                        average_price=price, fee=fee)
         self._record(filled)

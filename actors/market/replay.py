@@ -28,7 +28,9 @@ CANDLES_HEADER = ("timestamp_ms", "open", "high", "low", "close", "volume")
 DEFAULT_BAR_MS = 60_000
 """Bar interval assumed for a candle file with a single row."""
 
-_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_BUY = Side.BUY
+_SELL = Side.SELL
+_SIDES = {"buy": _BUY, "sell": _SELL}
 _UNPARSEABLE = "<unparseable line>"
 
 
@@ -102,6 +104,8 @@ def open_feeds(replays: Mapping[str, str | Path]) -> Iterator[MarketTick]:
     mapping's order.
     """
     feeds = [read_csv(path, pair) for pair, path in replays.items()]
+    if len(feeds) == 1:
+        return feeds[0]  # nothing to merge: one generator less per tick
     return heapq.merge(*feeds, key=_ts)
 
 
@@ -143,9 +147,9 @@ class _Quoter:
             dec = decimals_of(tick)
         else:
             dec = self._dec
-        if side is Side.BUY:
+        if side is _BUY:
             bid, ask = round(price - tick, dec), price
-        elif side is Side.SELL:
+        elif side is _SELL:
             bid, ask = price, round(price + tick, dec)
         else:
             bid, ask = round(price - tick, dec), round(price + tick, dec)
@@ -173,7 +177,10 @@ def _trades(rows: Iterable[list[str]], pair: str, tick: float) -> Iterator[Marke
             yield quoter.bad(last_ts)
             continue
         last_ts = ts
-        yield quoter.quote(ts, price, amount, _SIDES.get(side_text.strip().lower()))
+        side = _SIDES.get(side_text)  # as written by most files: no strip, no lower
+        if side is None:
+            side = _SIDES.get(side_text.strip().lower())
+        yield quoter.quote(ts, price, amount, side)
 
 
 def _candles(rows: Iterator[list[str]], pair: str, tick: float) -> Iterator[MarketTick]:

@@ -54,6 +54,11 @@ from actors.messages import (
 
 _DAY_MS = 86_400_000
 
+# Enum members read per order, as module constants (a global read, not the enum's lookup).
+_BUY = Side.BUY
+_SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
+
 COOLDOWN_REASONS = frozenset({ExitReason.STOP_LOSS})
 """Exit reasons that start the per-pair cooldown."""
 
@@ -151,6 +156,8 @@ class RiskBook:
         self._follow_state_peak = True
         self._exposure: dict[str, float] = {}
         self._open: set[str] = set()
+        self._whole_view = False
+        """A full ``PortfolioChanged`` has arrived: the changes since complete the view."""
         # orders in flight
         self._live: dict[str, _Live] = {}
         self._busy: dict[str, int] = {}
@@ -183,8 +190,9 @@ class RiskBook:
         ``below_min_notional``, ``below_min_amount``). Shrinking the stake to the headroom
         left under the exposure limits is sizing, done before the order exists, not a rejection.
         """
-        self._advance(p.ts_ms)
-        if p.side is Side.SELL:
+        if p.ts_ms > self._now_ms:
+            self._advance(p.ts_ms)
+        if p.side is _SELL:
             if p.amount is None or not (math.isfinite(p.amount) and p.amount > 0):
                 return self._reject(p, "invalid_amount", f"exit amount {p.amount!r} is not > 0")
             return self._approve(p, p.amount, 0.0)
@@ -216,7 +224,7 @@ class RiskBook:
         live_orders = self._live
         # Usually nothing is in flight when a pair proposes: no generator for an empty dict.
         pending = sum(1 for live in live_orders.values()
-                      if live.side is Side.BUY) if live_orders else 0
+                      if live.side is _BUY) if live_orders else 0
         if len(self._open) + pending >= cfg.max_open_positions:
             return self._reject(
                 p,
@@ -224,14 +232,15 @@ class RiskBook:
                 f"{len(self._open)} open + {pending} pending >= {cfg.max_open_positions}",
             )
         equity = self._equity
-        if equity is None or equity <= 0:
-            known = "no portfolio yet" if equity is None else f"equity {_money(equity)}"
+        if equity is None or equity <= 0 or not self._whole_view:
+            known = "no portfolio yet" if equity is None or not self._whole_view else \
+                f"equity {_money(equity)}"
             return self._reject(p, "no_equity", known)
         return self._size(p, equity)
 
     def _size(self, p: ProposeOrder, equity: float) -> SubmitOrder | OrderRejected:
         cfg = self._config
-        limit = p.limit_price if p.order_type is OrderType.LIMIT else None
+        limit = p.limit_price if p.order_type is _LIMIT else None
         price = limit if limit is not None else p.ask
         if not (math.isfinite(price) and price > 0):
             return self._reject(p, "invalid_price", f"sizing price {price!r} is not > 0")
@@ -297,13 +306,26 @@ class RiskBook:
     # -- state fed by events ---------------------------------------------------------------
 
     def on_portfolio(self, pc: PortfolioChanged) -> None:
-        """Take equity and exposure from state; halt on a drawdown past ``max_drawdown``."""
-        self._advance(pc.ts_ms)
+        """Take equity and exposure from state (the whole view, or the pairs a change moved);
+        halt on a drawdown past ``max_drawdown``."""
+        if pc.ts_ms > self._now_ms:
+            self._advance(pc.ts_ms)
         self._equity = pc.equity
         if self._day_start_equity is None:
             self._day_start_equity = pc.equity
-        self._exposure = {pair: value for pair, value in pc.exposure if value > 0}
-        self._open = set(self._exposure)
+        if pc.full:
+            self._exposure = {pair: value for pair, value in pc.exposure if value > 0}
+            self._open = set(self._exposure)
+            self._whole_view = True
+        else:
+            exposure, held = self._exposure, self._open
+            for pair, value in pc.exposure:
+                if value > 0:
+                    exposure[pair] = value
+                    held.add(pair)
+                else:
+                    exposure.pop(pair, None)
+                    held.discard(pair)
         peak = max(self._peak, pc.equity)
         if self._follow_state_peak:
             peak = max(peak, pc.peak_equity)
@@ -322,7 +344,8 @@ class RiskBook:
         A filled entry counts as an open position (and its cost as exposure) at once, before
         the next ``PortfolioChanged`` confirms it, so a pair cannot enter twice in between.
         """
-        self._advance(order.updated_ms)
+        if order.updated_ms > self._now_ms:
+            self._advance(order.updated_ms)
         live = self._live.get(order.order_id)
         if order.status.is_terminal:
             if live is not None:
@@ -332,14 +355,14 @@ class RiskBook:
                     self._busy[live.pair] = left
                 else:
                     del self._busy[live.pair]
-            if order.side is Side.BUY and order.filled > 0:
+            if order.side is _BUY and order.filled > 0:
                 self._open.add(order.pair)
                 cost = order.filled * order.average_price
                 self._exposure[order.pair] = self._exposure.get(order.pair, 0.0) + cost
         elif live is None:
             # An order approved before a restart, replayed by state: still in flight.
             price = order.limit_price or 0.0
-            notional = order.remaining * price if order.side is Side.BUY else 0.0
+            notional = order.remaining * price if order.side is _BUY else 0.0
             self._live[order.order_id] = _Live(pair=order.pair, side=order.side, notional=notional)
             self._busy[order.pair] = self._busy.get(order.pair, 0) + 1
 
@@ -354,7 +377,8 @@ class RiskBook:
 
     def on_position_closed(self, pc: PositionClosed) -> None:
         """Book realized PnL for the UTC day; halt past ``daily_loss_limit``; start cooldowns."""
-        self._advance(pc.ts_ms)
+        if pc.ts_ms > self._now_ms:
+            self._advance(pc.ts_ms)
         self._open.discard(pc.pair)
         self._exposure.pop(pc.pair, None)
         if pc.reason in COOLDOWN_REASONS:
@@ -448,7 +472,16 @@ class RiskCore:
 
     def handle(self, message: object) -> list[Envelope]:
         halted = self.book.halt_reason()
-        out = self._handle(message)
+        # The two messages of every order first, by their exact type: a ``match`` tries each
+        # class pattern in turn, and a settled order was the sixth.
+        kind = type(message)
+        if kind is ProposeOrder:
+            out = self._propose(message)  # type: ignore[arg-type]
+        elif kind is OrderSettled:
+            self.book.on_settled(message)  # type: ignore[arg-type]
+            out = []
+        else:
+            out = self._handle(message)
         reason = self.book.halt_reason()
         if reason != halted:
             # A halt set or lifted by the portfolio (drawdown, daily loss, a new day).
@@ -458,17 +491,8 @@ class RiskCore:
 
     def _handle(self, message: object) -> list[Envelope]:
         match message:
-            case ProposeOrder() if not self.fence.admits(message.pair, message.generation,
-                                                         message):
-                return []
             case ProposeOrder():
-                result = self.book.check(message)
-                if isinstance(result, SubmitOrder):
-                    return [Envelope(to=EXECUTION, message=result)]
-                return [
-                    Envelope(to=message.pair, message=result),
-                    Envelope(to=EVENTS, message=result),
-                ]
+                return self._propose(message)
             case PairGeneration():
                 self.fence.advance(message.pair, message.generation)
             case PortfolioChanged():
@@ -486,6 +510,14 @@ class RiskCore:
             case _:
                 self.unhandled += 1
         return []
+
+    def _propose(self, message: ProposeOrder) -> list[Envelope]:
+        if not self.fence.admits(message.pair, message.generation, message):
+            return []
+        result = self.book.check(message)
+        if type(result) is SubmitOrder:
+            return [Envelope(EXECUTION, result)]
+        return [Envelope(message.pair, result), Envelope(EVENTS, result)]
 
     def answer(self, query: object) -> RiskStatus:
         """Reply to ``GetRiskStatus``, and to the halts by hand (``HaltEntries``,

@@ -76,6 +76,7 @@ class SyncRuntime:
         self.state.publish = False  # until somebody listens (``on_event``)
         self.ticks = 0
         self.pairs: dict[str, TradingOrchestrator] = {}
+        # Every address, the pairs' included (added below), to the core method that takes it.
         self._handlers: dict[str, Callable[[Any], list[Envelope] | None]] = {
             STATE: self.state.handle, RISK: self.risk.handle,
             EXECUTION: self.execution.handle, EVENTS: self._publish,
@@ -83,7 +84,9 @@ class SyncRuntime:
         persisted = {b.pair: b.strategy for b in self._portfolio().books if b.strategy}
         for pair in config.pairs:
             spec = persisted.get(pair, config.strategy)
-            self.pairs[pair] = make_orchestrator(config, pair, spec, self._build)
+            core = self.pairs[pair] = make_orchestrator(config, pair, spec, self._build)
+            core.publish = False
+            self._handlers[pair] = core.handle
             self._run([Envelope(STATE, RequestBook(pair=pair))])
 
     def _build(self, pair: str, spec: StrategySpec) -> Any:
@@ -131,11 +134,7 @@ class SyncRuntime:
         handlers = self._handlers
         while queue:
             envelope = pop()
-            to = envelope.to
-            handler = handlers.get(to)
-            if handler is None:
-                handler = self.pairs[to].handle
-            out = handler(envelope.message)
+            out = handlers[envelope.to](envelope.message)
             if out:
                 extend(out)
 
@@ -147,8 +146,10 @@ class SyncRuntime:
     @on_event.setter
     def on_event(self, callback: Callable[[object], None] | None) -> None:
         self._on_event = callback
-        # Without a listener the state core need not build its events at all.
+        # Without a listener the cores need not build their events at all.
         self.state.publish = callback is not None
+        for core in self.pairs.values():
+            core.publish = callback is not None
 
     def _publish(self, event: object) -> None:
         on_event = self._on_event

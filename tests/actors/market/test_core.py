@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.market.core import DROP_REASONS, MarketDataCore
-from actors.messages import MarketTick
+from actors.messages import MarketTick, Side
 
 PAIRS = ("BTC/USDT", "ETH/USDT")
 
@@ -216,3 +216,19 @@ def test_accept_never_raises_and_only_remembers_sane_ticks(ticks: list[MarketTic
         stamps = [t.ts_ms for t in core.history(pair)]
         assert stamps == sorted(stamps)
         assert list(core.history(pair)) == [t for t in accepted if t.pair == pair]
+
+
+def test_kept_ticks_come_back_equal_field_for_field_after_the_ring_wraps():
+    """History gives back what was accepted (sides none, buy and sell, receive stamps), the
+    newest ``history_size``, oldest first, however often the ring has wrapped."""
+    core = MarketDataCore(("BTC/USDT",), history_size=7)
+    sides = (None, Side.BUY, Side.SELL)
+    ticks = [MarketTick(pair="BTC/USDT", ts_ms=1_000 + i, price=100.0 + i / 3, bid=99.5 + i / 7,
+                        ask=100.5 + i / 3, amount=0.1 * i, side=sides[i % 3],
+                        recv_ns=10**15 + i) for i in range(23)]
+    for t in ticks:
+        assert core.accept(t)
+
+    assert core.history("BTC/USDT") == tuple(ticks[-7:])
+    assert core.history("BTC/USDT", 3) == tuple(ticks[-3:])
+    assert core.latest("BTC/USDT") is ticks[-1]

@@ -666,3 +666,31 @@ def test_while_the_state_database_is_lost_entries_are_refused_and_exits_approved
     assert "cannot reach PostgreSQL" in envelope.message.detail
     assert exit_order.side is Side.SELL
     assert approved(core.book.check(entry("e2", pair="ETH/USDT")))  # BTC has its exit in flight
+
+
+def test_a_change_updates_the_view_a_full_portfolio_replaced() -> None:
+    """State sends the pairs a fill or a mark moved (full=False): risk adds them, drops a pair
+    at 0.0, and keeps the rest of what the last full portfolio said."""
+    book = make_book(max_open_positions=2, max_pair_exposure=1.0, max_total_exposure=1.0)
+    book.on_portfolio(portfolio(exposure={"ETH/USDT": 1000.0}))
+
+    book.on_portfolio(attrs.evolve(portfolio(exposure={"BTC/USDT": 500.0}), full=False))
+
+    assert rejected(book.check(entry(pair="XRP/USDT"))).reason == "max_open_positions"
+    book.on_portfolio(attrs.evolve(portfolio(exposure={"ETH/USDT": 0.0}), full=False))
+    assert rejected(book.check(entry(pair="BTC/USDT"))).reason == "position_open"
+    assert isinstance(book.check(entry(pair="XRP/USDT")), SubmitOrder)
+
+
+def test_no_entry_before_the_whole_portfolio_has_arrived() -> None:
+    """A change alone is not the whole view (a restarted risk asks state for it): entries
+    wait, with the reason risk gives before any portfolio; exits pass."""
+    book = make_book()
+
+    book.on_portfolio(attrs.evolve(portfolio(exposure={"BTC/USDT": 500.0}), full=False))
+
+    refused = rejected(book.check(entry(pair="ETH/USDT")))
+    assert (refused.reason, refused.detail) == ("no_equity", "no portfolio yet")
+    assert isinstance(book.check(exit_()), SubmitOrder)
+    book.on_portfolio(portfolio(exposure={"BTC/USDT": 500.0}))
+    assert isinstance(book.check(entry("p2", pair="ETH/USDT")), SubmitOrder)

@@ -44,6 +44,7 @@ from actors.messages import (
     PositionClosed,
     RaisePeak,
     RequestBook,
+    RequestPortfolio,
     Side,
     StrategyAssigned,
     StrategySpec,
@@ -163,7 +164,8 @@ def test_a_stale_order_update_is_neither_stored_nor_published(core: StateCore) -
 
 
 def test_an_opening_fill_goes_to_the_pair_risk_and_events(core: StateCore) -> None:
-    """Risk: the portfolio (first); pair: its book; events: the fill. No PositionClosed."""
+    """Risk: the portfolio (first), with the exposure of the fill's pair only; pair: its book;
+    events: the fill. No PositionClosed."""
     message = filled("f-1", Side.BUY, 10.0, 100.0, 1.0)
 
     out = core.handle(message)
@@ -183,6 +185,7 @@ def test_an_opening_fill_goes_to_the_pair_risk_and_events(core: StateCore) -> No
         peak_equity=10_000.0,
         exposure=((BTC, pytest.approx(1_000.0)),),
         realized_pnl=0.0,
+        full=False,
     )
     assert out[2].message is message
 
@@ -323,6 +326,34 @@ def test_marks_update_equity_and_tell_risk(core: StateCore) -> None:
     assert portfolio.equity == pytest.approx(10_200.0)
     assert portfolio.peak_equity == pytest.approx(10_200.0)
     assert portfolio.ts_ms == 5_000
+
+
+def test_a_mark_tells_risk_its_own_pair_s_exposure_and_a_request_the_whole(
+        core: StateCore) -> None:
+    """A change carries the pairs it moved (full=False); risk's request gets every open
+    position (full=True), valued at the latest marks, at the latest mark's time."""
+    eth = "ETH/USDT"
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+    core.handle(OrderFilled(fill=Fill(fill_id="f-2", order_id="o-2", pair=eth, side=Side.BUY,
+                                      amount=1.0, price=2_000.0, fee=0.0, ts_ms=2_500)))
+
+    [changed] = [e.message for e in core.handle(marks(5_000, 120.0))]
+    [whole] = [e.message for e in core.handle(RequestPortfolio())]
+
+    assert (changed.full, changed.exposure) == (False, ((BTC, pytest.approx(1_200.0)),))
+    assert whole.full
+    assert whole.exposure == ((BTC, pytest.approx(1_200.0)), (eth, pytest.approx(2_000.0)))
+    assert (whole.ts_ms, whole.equity) == (5_000, pytest.approx(changed.equity))
+
+
+def test_a_closing_fill_tells_risk_the_pair_is_at_zero(core: StateCore) -> None:
+    """The change after a sell that closes names the pair with 0.0, so risk forgets it."""
+    core.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+
+    out = core.handle(filled("f-2", Side.SELL, 10.0, 110.0, order_id="o-2"))
+
+    [portfolio] = [e.message for e in out if isinstance(e.message, PortfolioChanged)]
+    assert (portfolio.full, portfolio.exposure) == (False, ((BTC, 0.0),))
 
 
 def test_a_mark_of_a_flat_pair_tells_risk_nothing(core: StateCore) -> None:

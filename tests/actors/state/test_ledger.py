@@ -555,3 +555,31 @@ def test_a_fill_of_another_order_cannot_replace_an_inferred_fill() -> None:
     ledger.apply_fill(inferred)
     with pytest.raises(LedgerError, match="another order"):
         ledger.replace_fill(inferred, [fill("o-2-t7", Side.BUY, 1.0, 100.0, order_id="o-2")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["buy", "sell", "mark"]),
+                          st.sampled_from([BTC, ETH, "XRP/USDT", "SOL/USDT"]),
+                          st.floats(0.5, 200.0)), max_size=40))
+def test_equity_and_exposure_kept_per_pair_equal_summing_every_position(steps) -> None:
+    """The values kept per pair give the very floats a sum over every position at its mark
+    gives, through buys, partial and closing sells and marks, in any order."""
+    ledger = Ledger("USDT", {"USDT": 1e9})
+    for n, (kind, pair, x) in enumerate(steps):
+        held = ledger.positions.get(pair)
+        if kind == "mark":
+            ledger.mark(MarkPrices(ts_ms=n, marks=((pair, x),)))
+        elif kind == "buy":
+            ledger.apply_fill(fill(f"f{n}", Side.BUY, 1.5, x, pair=pair))
+        elif held is not None:
+            ledger.apply_fill(fill(f"f{n}", Side.SELL, held.amount / (1 if x > 100 else 3), x,
+                                   pair=pair))
+
+    held_value = 0.0
+    for position in ledger.positions.values():
+        held_value += position.amount * ledger.marks.get(position.pair, position.entry_price)
+    assert ledger.equity() == ledger.cash + held_value
+    assert ledger.exposure() == tuple(sorted(
+        (p.pair, ledger.value(p)) for p in ledger.positions.values()))
+    assert ledger.exposure([BTC]) == ((BTC, ledger.value(ledger.positions[BTC]) if BTC in
+                                       ledger.positions else 0.0),)

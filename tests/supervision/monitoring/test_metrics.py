@@ -401,14 +401,14 @@ def test_a_pair_s_mailbox_depth_counts_the_ticks_waiting_in_its_tick_inbox():
     import types
 
     from actors.messages import Side
-    from actors.router import Router
+    from actors.router import TICKS_READY, Router
     from supervision.monitoring.metrics import SystemMetrics
 
     router = Router()
     handle = router.add_pair("BTC/USDT", max_inflight=8)
     inbox = handle.new_inbox()
-    rings: list[object] = []
-    ref = types.SimpleNamespace(actor_inbox=queue.Queue(), tell=rings.append)
+    pykka_inbox: queue.Queue[object] = queue.Queue()
+    ref = types.SimpleNamespace(actor_inbox=pykka_inbox)
     handle.attach(ref, 0, inbox)  # type: ignore[arg-type]
     for ts in (1, 2, 3):
         assert handle.deliver(MarketTick(pair="BTC/USDT", ts_ms=ts, price=100.0, bid=99.0,
@@ -420,5 +420,6 @@ def test_a_pair_s_mailbox_depth_counts_the_ticks_waiting_in_its_tick_inbox():
 
     text = SystemMetrics(router, lambda: None, no_status).exposition().decode()
 
-    assert 'trade_conductor_mailbox_depth{actor="BTC/USDT"} 3.0' in text
-    assert len(rings) == 1  # one doorbell: the first tick into an empty inbox
+    # the doorbell in its pykka inbox (one: the first tick into an empty inbox), and 3 ticks
+    assert 'trade_conductor_mailbox_depth{actor="BTC/USDT"} 4.0' in text
+    assert [envelope.message for envelope in pykka_inbox.queue] == [TICKS_READY]
