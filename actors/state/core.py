@@ -364,7 +364,7 @@ class StateCore:
         book = self.ledger.replace_fill(inferred, fills)
         pair = inferred.pair
         self._dirty_pairs.add(pair)
-        self._dirty_balances = True
+        self._dirty_assets.update(split_pair(pair))
         out = [Envelope(RISK, self.ledger.portfolio(inferred.ts_ms)),
                Envelope(pair, PositionChanged(book=book))]
         if self.publish:
