@@ -105,17 +105,7 @@ def connect(cluster: ClusterConfig, *, log_level: str = "WARNING") -> RaySession
         ConfigError: Ray missing, the address unreachable or not a Ray cluster of our
             version, a token file missing, or not enough room for the shards.
     """
-    ray = import_ray()
-    if cluster.auth_token_path is not None:
-        path = os.path.expanduser(cluster.auth_token_path)
-        if not os.path.isfile(path):
-            raise ConfigError(f"cluster.auth_token_path: {cluster.auth_token_path!r} is not a "
-                              "file; give the token file of the cluster's Ray")
-        os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN_PATH"] = path
-    owned = not ray.is_initialized()
-    if owned:
-        _init(ray, cluster.address, _ray_level(log_level))
+    ray, owned = join(cluster.address, cluster.auth_token_path, log_level=log_level)
     session = RaySession(ray, cluster, owned=owned)
     try:
         _check_room(session)
@@ -123,6 +113,48 @@ def connect(cluster: ClusterConfig, *, log_level: str = "WARNING") -> RaySession
         session.close()
         raise
     return session
+
+
+def join(address: str, auth_token_path: str | None = None, *,
+         log_level: str = "WARNING") -> tuple[Any, bool]:
+    """Ray, joined to the cluster at ``address`` (or started, for ``auto`` with none running
+    here), and whether this call did it (then the caller shuts it down).
+
+    Raises:
+        ConfigError: Ray missing, the address unreachable or not a Ray cluster of our
+            version, the token file missing.
+    """
+    ray = import_ray()
+    if auth_token_path is not None:
+        path = os.path.expanduser(auth_token_path)
+        if not os.path.isfile(path):
+            raise ConfigError(f"cluster.auth_token_path: {auth_token_path!r} is not a "
+                              "file; give the token file of the cluster's Ray")
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN_PATH"] = path
+    owned = not ray.is_initialized()
+    if owned:
+        _init(ray, address, _ray_level(log_level))
+    return ray, owned
+
+
+def check_address(address: str) -> None:
+    """Something answers at a ``HOST:PORT`` address (``auto`` and ``ray://`` are Ray's to
+    check); costs one TCP connect, and starts nothing.
+
+    Raises:
+        ConfigError: Ray is not installed, or nothing answers there.
+    """
+    import_ray()
+    if address == AUTO or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3.0).close()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"cluster.address: nothing answers at {address} ({reason}); start "
+                          "the cluster's head there (ray start --head) or use \"auto\"") from None
 
 
 def _init(ray: Any, address: str, level: str) -> None:
@@ -136,14 +168,7 @@ def _init(ray: Any, address: str, level: str) -> None:
             ray.init(_system_config=FAST_HEALTH_CHECKS, **common)
             logger.info("started a local Ray")
         return
-    if not address.startswith("ray://"):
-        host, _, port = address.rpartition(":")
-        try:
-            socket.create_connection((host, int(port)), timeout=3.0).close()
-        except OSError as exc:
-            raise ConfigError(f"cluster.address: nothing answers at {address} "
-                              f"({exc.strerror or exc}); start the cluster's head there "
-                              "(ray start --head) or use \"auto\"") from None
+    check_address(address)
     try:
         ray.init(address=address, **common)
     except Exception as exc:  # noqa: BLE001 - every way of failing to join is one bad input

@@ -171,7 +171,7 @@ class ShardRuntime:
             import ray
 
             node = ray.get_runtime_context().get_node_id()
-            host = ray.util.get_node_ip_address()
+            host = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         return ShardHello(node=node[:8], node_id=node, host=host, pid=os.getpid())
 
     def uplink(self) -> Uplink:

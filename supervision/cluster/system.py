@@ -26,7 +26,7 @@ from typing import Any
 
 from loguru import logger
 
-from actors.messages import SUPERVISOR, MarketTick, PortfolioSnapshot
+from actors.messages import SUPERVISOR, MarketTick, PortfolioSnapshot, StrategySpec
 from supervision.cluster.connect import RaySession, connect
 from supervision.cluster.head import ClusterHead, ClusterSupervisorActor, ServicesWatchdog
 from supervision.config import ConfigError, SystemConfig
@@ -128,11 +128,12 @@ class ClusterSystem(TradingSystem):
             if self.session is not None:
                 self.session.close()
 
-    def add_pair(self, pair: str, spec: object = None, timeout: float | None = None) -> None:
+    def add_pair(self, pair: str, spec: StrategySpec | None = None,
+                 timeout: float | None = None, *, by: str = "python") -> None:
         raise ValueError("pairs cannot be added while running on a cluster; restart with "
                          "the new --pairs")
 
-    def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None
-                    ) -> None:
+    def remove_pair(self, pair: str, policy: str = "hold", timeout: float | None = None, *,
+                    by: str = "python") -> None:
         raise ValueError("pairs cannot be removed while running on a cluster; restart with "
                          "the new --pairs")

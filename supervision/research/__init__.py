@@ -11,7 +11,18 @@ optimize`` commands, which ``supervision.main`` hands over to.
 from supervision.research.backtest import BacktestRun, run_backtest
 from supervision.research.cli import COMMANDS, run
 from supervision.research.download import Downloader, DownloadError, DownloadResult
-from supervision.research.optimize import make_job, resolve_space, run_study
+from supervision.research.optimize import (
+    PRELOAD_TICKS,
+    StudyJob,
+    evaluate,
+    finished,
+    make_job,
+    open_study,
+    recover_study,
+    resolve_space,
+    run_study,
+    suggest,
+)
 from supervision.research.outputs import write_report
 from supervision.research.report import build_report
 from supervision.research.source import BacktestData, from_data_dir, from_files
@@ -19,19 +30,26 @@ from supervision.research.timeframes import TimeRange
 
 __all__ = [
     "COMMANDS",
+    "PRELOAD_TICKS",
     "BacktestData",
     "BacktestRun",
     "DownloadError",
     "DownloadResult",
     "Downloader",
+    "StudyJob",
     "TimeRange",
     "build_report",
+    "evaluate",
+    "finished",
     "from_data_dir",
     "from_files",
     "make_job",
+    "open_study",
+    "recover_study",
     "resolve_space",
     "run",
     "run_backtest",
     "run_study",
+    "suggest",
     "write_report",
 ]

@@ -85,7 +85,11 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help=f"{', '.join(OBJECTIVES)} (default sharpe; always maximised)")
     p.add_argument("--min-trades", type=int, default=10,
                    help="a trial with fewer trades is not a result (default 10)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1); with "
+                   "--cluster, trials at a time (default: the cluster's CPUs)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the trials as tasks on a Ray cluster: 'auto' or HOST:PORT "
+                        "(needs pip install -e '.[cluster]')")
     p.add_argument("--study", help="study name (default: from strategy, pairs and objective)")
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"folder of study journals (default {DEFAULT_STORAGE})")
@@ -296,15 +300,26 @@ def _worker_main(job: StudyJob, worker: int) -> None:
         work(job, worker)
 
 
-def run_study(job: StudyJob, jobs: int, *, progress: bool = True) -> Any:
-    """Run ``job`` with ``jobs`` processes (this one included); returns the study."""
+def recover_study(study: Any) -> None:
+    """Mark failed the trials still running in the journal: their process died."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL)
+
+
+def run_study(job: StudyJob, jobs: int, *, progress: bool = True,
+              cluster: str | None = None) -> Any:
+    """Run ``job`` with ``jobs`` processes (this one included), or as tasks on the Ray
+    cluster at ``cluster`` (``jobs`` at a time); returns the study."""
+    if cluster is not None:
+        from supervision.cluster import run_on_cluster
+
+        return run_on_cluster(job, cluster, jobs if jobs > 1 else None, progress=progress)
     from tqdm import tqdm
 
-    optuna = _optuna()
     study = open_study(job)
-    for trial in study.get_trials(deepcopy=False,
-                                  states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # its process died
+    recover_study(study)
     done = finished(study)
     bar = tqdm(total=job.trials, initial=min(done, job.trials), unit="trial", desc=job.name,
                disable=None if progress else True, leave=False)
@@ -440,6 +455,10 @@ def run_optimize(args: argparse.Namespace, out: TextIO) -> int:
     from supervision.research.cli import EXIT_FAILED, EXIT_OK, research_config, research_data
 
     check_flags(args)
+    if args.cluster is not None:  # before any study file exists
+        from supervision.cluster import check_address
+
+        check_address(args.cluster)
     data = research_data(args)
     config = research_config(args, data.pairs)
     dims = resolve_space(config.strategy, args.space)
@@ -451,7 +470,8 @@ def run_optimize(args: argparse.Namespace, out: TextIO) -> int:
     job = make_job(args, config, data, dims, name)
     check_study_matches(open_study(job), identity_of(job))
     try:
-        study = run_study(job, args.jobs, progress=not args.no_progress)
+        study = run_study(job, args.jobs, progress=not args.no_progress,
+                          cluster=args.cluster)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the study {name!r} keeps its finished trials; run the same "
               "command again to resume", file=out, flush=True)

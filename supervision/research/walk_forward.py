@@ -103,7 +103,8 @@ def run_walk_forward(args: argparse.Namespace, config: SystemConfig, data: Backt
         print(f"window {window.index + 1}/{len(plan)}: in-sample {iso(train.first_ms)[:16]} "
               f"to {iso(train.last_ms)[:16]}, out-of-sample to {iso(test.last_ms)[:16]}",
               file=out, flush=True)
-        study = run_study(job, args.jobs, progress=not args.no_progress)
+        study = run_study(job, args.jobs, progress=not args.no_progress,
+                          cluster=args.cluster)
         best = best_trials(study, 1)
         row: dict[str, Any] = {"window": window.index,
                                "in_sample": {"start": iso(train.first_ms),
