@@ -28,6 +28,7 @@ the same runs (``python -m bench.profile fleet``) are meaningful on a busy one t
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -53,6 +54,29 @@ P99_MS, WORST_P99_MS, CPU_CORES, RSS_MB = 2.0, 10.0, 1.2, 300.0
 START_S, STOP_S = 3.0, 3.0
 BURST_INTERVAL_MS = 20  # 50 ticks/s per pair
 RECOVERY_S, WINDOW_S = 1.0, 0.2
+
+
+class GcPauses:
+    """The garbage collector's passes while it is installed (``gc.callbacks``): each one
+    holds the GIL, so every tick waits behind it. Kept per generation: (count, longest s)."""
+
+    def __init__(self) -> None:
+        self.passes = [[0, 0.0], [0, 0.0], [0, 0.0]]
+        self._began = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        entry = self.passes[info["generation"]]
+        entry[0] += 1
+        entry[1] = max(entry[1], time.perf_counter() - self._began)
+
+    def stop(self) -> str:
+        gc.callbacks.remove(self._on_gc)
+        return ", ".join(f"gen{g}: {n} passes, longest {longest * 1000:.1f} ms"
+                         for g, (n, longest) in enumerate(self.passes))
 
 
 class RssPeak:
@@ -86,19 +110,25 @@ def run_phases(n_pairs: int, phases: list[tuple[float, int]]) -> dict[str, Any]:
     ends; returns the samples, counters and the CPU and memory it took."""
     pairs = synthetic_pairs(n_pairs)
     stop = threading.Event()
-    source = PhasedSource(pairs, phases, stop)
-    PROBE.reset(pairs)
-    PROBE.enabled = False  # the handles' own samples are the measurement
     with temp_db() as db:
-        system = TradingSystem(bench_config(pairs, db, speed=1), source=source)
+        config = bench_config(pairs, db, speed=1)
+        # Each pair's tick history starts full (its ``history_size`` ticks of the same
+        # walk), as after the first minutes of a real run: its memory is measured from
+        # the start, not reached only after 100 s at 20 ticks/s.
+        source = PhasedSource(pairs, phases, stop, history=config.history_size)
+        PROBE.reset(pairs)
+        PROBE.enabled = False  # the handles' own samples are the measurement
+        system = TradingSystem(config, source=source)
         rss = RssPeak()
         system.start()
         warm_until = time.perf_counter() + WARM_S
         threading.Event().wait(max(0.0, warm_until - time.perf_counter()))
         since = time.perf_counter_ns()
         meter = CpuMeter()
+        collector = GcPauses()
         ended = system.wait(sum(s for s, _ in phases) + 120)
         cpu = meter.cores()
+        gc_passes = collector.stop()
         samples = _samples(system, since)
         stop.set()
         system.drain(30)
@@ -113,6 +143,7 @@ def run_phases(n_pairs: int, phases: list[tuple[float, int]]) -> dict[str, Any]:
         "dropped": sum(p.ticks_dropped for p in final.pairs),
         "fills": final.fills, "fills_in_db": fills_in_db, "cpu_cores": cpu["self"],
         "other_cores": cpu["others"], "peak_rss_mb": peak, "state": final.state,
+        "gc": gc_passes, "history_size": config.history_size,
     }
 
 
@@ -145,9 +176,9 @@ def steady(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             note=f"{r['processed']:,} ticks processed, {r['fills']:,} fills; {load}"),
         Row("fleet", case, "peak RSS", r["peak_rss_mb"], "MB", target=f"<= {RSS_MB:g} MB",
             ok=check(r["peak_rss_mb"], RSS_MB, False),
-            note=f"VmRSS sampled every 0.5 s; each pair's tick history holds about "
-                 f"{r['processed'] // PAIRS + 300:,} of its 2,000 ticks by the end (a full one "
-                 f"is about 400 KB a pair: see docs/performance.md)"),
+            note=f"VmRSS sampled every 0.5 s; each pair's tick history full from the start "
+                 f"({r['history_size']:,} ticks, packed) and its latency samples allocated "
+                 f"whole (see docs/performance.md); collector while measured: {r['gc']}"),
     ]
     del r["samples"]
     r.update({"p99_all_ms": every["p99_ms"], "p99_worst_pair_ms": worst,
