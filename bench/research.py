@@ -127,8 +127,7 @@ def run_jobs(jobs: int, trials: int, files: list[tuple[str, str]],
     and the CPU other processes took meanwhile (this run's workers not counted)."""
     import resource
 
-    from supervision.research import make_job, resolve_space, run_study
-    from supervision.research.optimize import open_study
+    from supervision.research import make_job, open_study, resolve_space, run_study
 
     config = build_config({}, {"pairs": ",".join(p for p, _ in files),
                                "strategy": StrategySpec.of("ema_cross", timeframe_s=300)})

@@ -11,7 +11,7 @@ optimize`` commands, which ``supervision.main`` hands over to.
 from supervision.research.backtest import BacktestRun, run_backtest
 from supervision.research.cli import COMMANDS, run
 from supervision.research.download import Downloader, DownloadError, DownloadResult
-from supervision.research.optimize import make_job, resolve_space, run_study
+from supervision.research.optimize import make_job, open_study, resolve_space, run_study
 from supervision.research.outputs import write_report
 from supervision.research.report import build_report
 from supervision.research.source import BacktestData, from_data_dir, from_files
@@ -29,6 +29,7 @@ __all__ = [
     "from_data_dir",
     "from_files",
     "make_job",
+    "open_study",
     "resolve_space",
     "run",
     "run_backtest",
