@@ -167,12 +167,14 @@ class LiveSource:
         self.interval_ms = interval_ms
         self.start_ms = start_ms
 
-    def walkers(self) -> list[list[Any]]:
+    def walkers(self, seed: int | None = None) -> list[list[Any]]:
         """Per pair, in order: [pair, its index, tick size, decimals, log price, its rng]."""
-        return [[pair, i, tick, decimals_of(tick), math.log(start_price(pair)),
-                 random.Random(_seed(self.seed, pair))]
-                for i, pair in enumerate(self.pairs)
-                for tick in (profile_for(pair).tick_size,)]
+        return [self.walker(pair, i, seed) for i, pair in enumerate(self.pairs)]
+
+    def walker(self, pair: str, index: int, seed: int | None = None) -> list[Any]:
+        tick = profile_for(pair).tick_size
+        return [pair, index, tick, decimals_of(tick), math.log(start_price(pair)),
+                random.Random(_seed(self.seed if seed is None else seed, pair))]
 
     def __iter__(self) -> Iterator[MarketTick]:
         n = len(self.pairs)
@@ -213,11 +215,23 @@ class PhasedSource(LiveSource):
     yielded, so that processed + shed can be checked against it."""
 
     def __init__(self, pairs: Sequence[str], phases: Sequence[tuple[float, int]],
-                 stop: threading.Event, *, seed: int = 11) -> None:
+                 stop: threading.Event, *, seed: int = 11, history: int = 0) -> None:
         super().__init__(pairs, None, stop, seed=seed)
         self.phases = tuple(phases)
         self.phase_ns: list[int] = []
         self.produced = 0
+        self.history = history
+
+    def warmup(self, pair: str) -> list[MarketTick]:
+        """``history`` ticks of ``pair``'s own walk before the first (``MarketSource`` seeds
+        the pair's history ring with them and its strategy warms up on them), one pair at a
+        time: 2,000 ticks x 1,000 pairs held at once would be 400 MB."""
+        i = self.pairs.index(pair)
+        entry = self.walker(pair, i, self.seed + 1)
+        interval = self.phases[0][1] if self.phases else LIVE_INTERVAL_MS
+        start = self.start_ms - self.history * interval
+        return [_walk(entry, start + k * interval + i * interval // len(self.pairs))
+                for k in range(self.history)]
 
     def __iter__(self) -> Iterator[MarketTick]:
         n = len(self.pairs)

@@ -9,7 +9,9 @@ the pair has decided and sent what it decided (``PairHandle.latency``), read onc
 - steady: every pair ticks every 50 ms of market time (20,000 ticks/s in all), paced at speed
   1, pairs staggered evenly inside the 50 ms; the first ``WARM_S`` seconds are not counted.
   Targets: p99 over all pairs <= 2 ms, the worst pair's p99 <= 10 ms, CPU <= 1.2 cores (this
-  process, ``/proc/self/stat``), peak RSS <= 300 MB (VmRSS sampled every 0.5 s).
+  process, ``/proc/self/stat``), peak RSS <= 300 MB (VmRSS sampled every 0.5 s). Each pair's
+  tick history starts full (``PhasedSource.warmup``) and the latency rings are allocated
+  whole, so the memory is that of a run hours long; each run is a process of its own.
 - start / stop: the production default feed (the embedded simulator, 20 ticks/s per pair):
   ``start()`` until every pair has processed a tick <= 3 s; ``stop()`` (graceful: feed, pairs,
   shared actors, the last commit) <= 3 s.
@@ -28,6 +30,9 @@ the same runs (``python -m bench.profile fleet``) are meaningful on a busy one t
 
 from __future__ import annotations
 
+import concurrent.futures
+import gc
+import multiprocessing
 import threading
 import time
 from typing import Any
@@ -53,6 +58,29 @@ P99_MS, WORST_P99_MS, CPU_CORES, RSS_MB = 2.0, 10.0, 1.2, 300.0
 START_S, STOP_S = 3.0, 3.0
 BURST_INTERVAL_MS = 20  # 50 ticks/s per pair
 RECOVERY_S, WINDOW_S = 1.0, 0.2
+
+
+class GcPauses:
+    """The garbage collector's passes while it is installed (``gc.callbacks``): each one
+    holds the GIL, so every tick waits behind it. Kept per generation: (count, longest s)."""
+
+    def __init__(self) -> None:
+        self.passes = [[0, 0.0], [0, 0.0], [0, 0.0]]
+        self._began = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        entry = self.passes[info["generation"]]
+        entry[0] += 1
+        entry[1] = max(entry[1], time.perf_counter() - self._began)
+
+    def stop(self) -> str:
+        gc.callbacks.remove(self._on_gc)
+        return ", ".join(f"gen{g}: {n} passes, longest {longest * 1000:.1f} ms"
+                         for g, (n, longest) in enumerate(self.passes))
 
 
 class RssPeak:
@@ -86,19 +114,25 @@ def run_phases(n_pairs: int, phases: list[tuple[float, int]]) -> dict[str, Any]:
     ends; returns the samples, counters and the CPU and memory it took."""
     pairs = synthetic_pairs(n_pairs)
     stop = threading.Event()
-    source = PhasedSource(pairs, phases, stop)
-    PROBE.reset(pairs)
-    PROBE.enabled = False  # the handles' own samples are the measurement
     with temp_db() as db:
-        system = TradingSystem(bench_config(pairs, db, speed=1), source=source)
+        config = bench_config(pairs, db, speed=1)
+        # Each pair's tick history starts full (its ``history_size`` ticks of the same
+        # walk), as after the first minutes of a real run: its memory is measured from
+        # the start, not reached only after 100 s at 20 ticks/s.
+        source = PhasedSource(pairs, phases, stop, history=config.history_size)
+        PROBE.reset(pairs)
+        PROBE.enabled = False  # the handles' own samples are the measurement
+        system = TradingSystem(config, source=source)
         rss = RssPeak()
         system.start()
         warm_until = time.perf_counter() + WARM_S
         threading.Event().wait(max(0.0, warm_until - time.perf_counter()))
         since = time.perf_counter_ns()
         meter = CpuMeter()
+        collector = GcPauses()
         ended = system.wait(sum(s for s, _ in phases) + 120)
         cpu = meter.cores()
+        gc_passes = collector.stop()
         samples = _samples(system, since)
         stop.set()
         system.drain(30)
@@ -113,7 +147,17 @@ def run_phases(n_pairs: int, phases: list[tuple[float, int]]) -> dict[str, Any]:
         "dropped": sum(p.ticks_dropped for p in final.pairs),
         "fills": final.fills, "fills_in_db": fills_in_db, "cpu_cores": cpu["self"],
         "other_cores": cpu["others"], "peak_rss_mb": peak, "state": final.state,
+        "gc": gc_passes, "history_size": config.history_size,
     }
+
+
+def run_apart(n_pairs: int, phases: list[tuple[float, int]]) -> dict[str, Any]:
+    """``run_phases`` in a process of its own (``spawn``): its peak RSS is its own run's, not
+    what the runs before it left in this process's heap (a steady run measured after the
+    start-stop run in one process read 290 MB; alone, 225-231 MB)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as child:
+        return child.submit(run_phases, n_pairs, phases).result()
 
 
 def _fills(path: str) -> int:
@@ -125,7 +169,7 @@ def _fills(path: str) -> int:
 
 def steady(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     seconds = 6.0 if quick else 20.0
-    r = run_phases(PAIRS, [(WARM_S + seconds, LIVE_INTERVAL_MS)])
+    r = run_apart(PAIRS, [(WARM_S + seconds, LIVE_INTERVAL_MS)])
     per_pair = [summarize_ns([lat for _, lat in xs])["p99_ms"]
                 for xs in r["samples"].values() if xs]
     every = summarize_ns([lat for xs in r["samples"].values() for _, lat in xs])
@@ -145,9 +189,9 @@ def steady(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             note=f"{r['processed']:,} ticks processed, {r['fills']:,} fills; {load}"),
         Row("fleet", case, "peak RSS", r["peak_rss_mb"], "MB", target=f"<= {RSS_MB:g} MB",
             ok=check(r["peak_rss_mb"], RSS_MB, False),
-            note=f"VmRSS sampled every 0.5 s; each pair's tick history holds about "
-                 f"{r['processed'] // PAIRS + 300:,} of its 2,000 ticks by the end (a full one "
-                 f"is about 400 KB a pair: see docs/performance.md)"),
+            note=f"VmRSS sampled every 0.5 s; each pair's tick history full from the start "
+                 f"({r['history_size']:,} ticks, packed) and its latency samples allocated "
+                 f"whole (see docs/performance.md); collector while measured: {r['gc']}"),
     ]
     del r["samples"]
     r.update({"p99_all_ms": every["p99_ms"], "p99_worst_pair_ms": worst,
@@ -204,8 +248,8 @@ def recovery(samples: dict[str, list[tuple[int, int]]], end_ns: int,
 def burst(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     burst_s = 4.0 if quick else 10.0
     after_s = 4.0 if quick else 6.0
-    r = run_phases(PAIRS, [(WARM_S + 2.0, LIVE_INTERVAL_MS), (burst_s, BURST_INTERVAL_MS),
-                           (after_s, LIVE_INTERVAL_MS)])
+    r = run_apart(PAIRS, [(WARM_S + 2.0, LIVE_INTERVAL_MS), (burst_s, BURST_INTERVAL_MS),
+                          (after_s, LIVE_INTERVAL_MS)])
     begin_ns, end_ns = r["phase_ns"][1], r["phase_ns"][2]
     during = summarize_ns([lat for xs in r["samples"].values() for at, lat in xs
                            if begin_ns <= at - lat < end_ns])

@@ -300,7 +300,7 @@ class TradingSystem:
         state run). ``supervision.cluster.ClusterSystem`` starts them in shards instead."""
         config, router = self.config, self.router
         execution_core = self._execution_core
-        market_core = self._market_core = make_market_data(config, market)
+        market_core = self._market_core = make_market_data(config, market, packed=True)
         self._start(MARKET_DATA, MarketDataActor.start(
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
             live=market.is_live, close_source=market.close))

@@ -3,7 +3,8 @@
 ``MarketDataCore.accept`` is the single point where ticks are dropped, so every feed (the
 simulator, recorded files, an exchange) is held to the same rules and every drop is counted,
 per pair and per reason. Accepted ticks become the pair's latest tick and enter a bounded ring
-of recent history that strategies warm up from. It is plain, single-threaded state owned by
+of recent history that strategies warm up from (packed into bytes in a long-running system:
+``actors.market.history``). It is plain, single-threaded state owned by
 the market data actor; it runs on every tick of every pair, so ``accept`` does a dictionary
 lookup, a few comparisons and a deque append, and nothing else.
 """
@@ -14,6 +15,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+from actors.market.history import TickHistory
 from actors.messages import MarketTick
 
 UNKNOWN_PAIR = "unknown_pair"
@@ -27,8 +29,9 @@ class _PairData:
 
     __slots__ = ("accepted", "dropped", "last_ts", "latest", "ring")
 
-    def __init__(self, history_size: int) -> None:
-        self.ring: deque[MarketTick] = deque(maxlen=history_size)
+    def __init__(self, pair: str, history_size: int, packed: bool) -> None:
+        self.ring: deque[MarketTick] | TickHistory = (
+            TickHistory(pair, history_size) if packed else deque(maxlen=history_size))
         self.latest: MarketTick | None = None
         self.last_ts = 0
         self.accepted = 0
@@ -41,12 +44,16 @@ class MarketDataCore:
     Args:
         pairs: the pairs whose ticks are accepted; others are dropped as ``unknown_pair``.
         history_size: ticks kept per pair (oldest forgotten first).
+        packed: keep them as bytes (``TickHistory``: a system that runs for long, with many
+            pairs), not as the tick objects (a backtest: cheaper per tick).
     """
 
-    def __init__(self, pairs: Sequence[str], history_size: int = 2000) -> None:
+    def __init__(self, pairs: Sequence[str], history_size: int = 2000, *,
+                 packed: bool = False) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be >= 1, got {history_size!r}")
         self.history_size = history_size
+        self.packed = packed
         self._pairs: dict[str, _PairData] = {}
         self._unknown: dict[str, int] = {}
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
@@ -62,7 +69,7 @@ class MarketDataCore:
     def add_pair(self, pair: str) -> None:
         """Start accepting ``pair``; a pair already known keeps its history."""
         if pair not in self._pairs:
-            self._pairs[pair] = _PairData(self.history_size)
+            self._pairs[pair] = _PairData(pair, self.history_size, self.packed)
 
     def remove_pair(self, pair: str) -> None:
         """Stop accepting ``pair`` and forget its ticks; its drop counts stay in ``dropped``."""
@@ -118,12 +125,15 @@ class MarketDataCore:
         return kept
 
     def history(self, pair: str, limit: int | None = None) -> tuple[MarketTick, ...]:
-        """The pair's last ``limit`` ticks (all kept ticks when None), oldest first.
+        """The pair's last ``limit`` ticks (all kept ticks when None), oldest first (packed:
+        ``recv_ns`` 0, see ``TickHistory``).
 
         Raises:
             KeyError: ``pair`` is not one of the core's pairs.
         """
         ring = self._data(pair).ring
+        if isinstance(ring, TickHistory):
+            return ring.ticks(limit)
         if limit is None or limit >= len(ring):
             return tuple(ring)
         if limit <= 0:

@@ -82,6 +82,12 @@ def close_strategy(strategy: object) -> None:
         logger.exception("closing strategy {!r} failed", strategy)
 
 
+MarkSink = Callable[[str, float, int, int], object]
+"""(pair, price, ts_ms, generation): applies a mark at once, as the state core would apply
+a ``MarkPrices`` of that pair alone sent first on this tick. Only a runtime that delivers in
+one thread can offer it: on coarse data (a tick every 15 s of market time) every tick marks,
+and the message, its envelope and its dispatch were most of a backtest's time."""
+
 StrategyBuilder = Callable[[str, StrategySpec], SignalSource]
 """(pair, spec) -> a built, validated strategy, warmed up on the pair's recent history."""
 
@@ -163,6 +169,9 @@ class TradingOrchestrator:
         self.publish = True
         """False where nobody subscribes to events (a replay without a listener): no
         ``SignalRaised`` is built for them."""
+        self.mark_to: MarkSink | None = None
+        """Where the threadless runtime takes a mark directly, when the tick that makes it
+        sends nothing else (see ``MarkSink``); None: every mark is a ``MarkPrices``."""
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -259,18 +268,23 @@ class TradingOrchestrator:
         """Strategy first (it must see every tick), then exits, then entries; about once a
         market second the price this pair has reached goes to state as its mark."""
         signal = self.strategy.on_tick(tick)
-        if tick.ts_ms >= self._next_mark_ms:
-            # Marks come from the pair, not the feed: the portfolio is valued at prices the
-            # pairs have acted on, never at prices a fast feed has run ahead to.
-            self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
-            peaks: tuple[tuple[str, float], ...] = ()
-            if self._peak_due:
-                peaks = ((self.pair, self._peak_due),)
-                self._peak_due = 0.0
-            mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
-                                              generation=self.generation, peaks=peaks))
-            return [mark, *self._decide(tick, signal)]
-        return self._decide(tick, signal)
+        if tick.ts_ms < self._next_mark_ms:
+            return self._decide(tick, signal)
+        # Marks come from the pair, not the feed: the portfolio is valued at prices the
+        # pairs have acted on, never at prices a fast feed has run ahead to.
+        self._next_mark_ms = tick.ts_ms + self.mark_interval_ms
+        peaks: tuple[tuple[str, float], ...] = ()
+        if self._peak_due:
+            peaks = ((self.pair, self._peak_due),)
+            self._peak_due = 0.0
+        out = self._decide(tick, signal)
+        mark_to = self.mark_to
+        if mark_to is not None and not out and not peaks:
+            mark_to(self.pair, tick.price, tick.ts_ms, self.generation)
+            return out
+        mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
+                                          generation=self.generation, peaks=peaks))
+        return [mark, *out]
 
     def _decide(self, tick: MarketTick, signal: Signal) -> list[Envelope]:
         book = self.book

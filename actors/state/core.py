@@ -65,6 +65,7 @@ from actors.messages import (
     PairBook,
     PairGeneration,
     Ping,
+    PortfolioChanged,
     PortfolioSnapshot,
     PositionChanged,
     ProposeOrder,
@@ -377,11 +378,7 @@ class StateCore:
             self._store_peak(pair, price)
         if ledger.mark(message):
             self._dirty_peak = True
-        last = self._last_equity_ms
-        if last is None or message.ts_ms - last >= self.equity_interval_ms:
-            self.store.record_equity(message.ts_ms, ledger.equity())
-            self._last_equity_ms = message.ts_ms
-        self._last_mark_ms = max(self._last_mark_ms, message.ts_ms)
+        self._marked_at(message.ts_ms)
         positions = ledger.positions
         marks = message.marks
         if len(marks) == 1:  # a pair's own mark: no list
@@ -395,6 +392,32 @@ class StateCore:
             # candles.
             return []
         return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms, held))]
+
+    def mark_price(self, pair: str, price: float, ts_ms: int,
+                   generation: int) -> PortfolioChanged | None:
+        """Take one pair's mark as a ``MarkPrices`` of that pair alone (no peaks) would be
+        taken, without the message; returns what risk must then hear (a held pair's new
+        value), or None. The threadless runtime hands over this way the marks of a pair
+        whose tick sends nothing else: coarse data marks on every tick, and the message, its
+        envelope and their dispatch were most of a minute-candle backtest."""
+        if generation < self.fence.current(pair):  # stale: counted and logged as a message
+            self._admits(MarkPrices(ts_ms=ts_ms, marks=((pair, price),), generation=generation))
+            return None
+        ledger = self.ledger
+        if ledger.mark_price(pair, price):
+            self._dirty_peak = True
+        self._marked_at(ts_ms)
+        if pair not in ledger.positions:
+            return None
+        return ledger.portfolio(ts_ms, (pair,))
+
+    def _marked_at(self, ts_ms: int) -> None:
+        """Store an equity point every ``equity_interval_ms`` of market time."""
+        last = self._last_equity_ms
+        if last is None or ts_ms - last >= self.equity_interval_ms:
+            self.store.record_equity(ts_ms, self.ledger.equity())
+            self._last_equity_ms = ts_ms
+        self._last_mark_ms = max(self._last_mark_ms, ts_ms)
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
         """Persist only: the pair keeps its own peak, and gets this one back with its book

@@ -377,14 +377,24 @@ class Ledger:
         Returns:
             True when the peak equity rose.
         """
-        positions, values = self.positions, self._values
         for pair, price in prices.marks:
-            if math.isfinite(price) and price > 0:
-                self.marks[pair] = price
-                self.pairs.add(pair)
-                held = positions.get(pair)
-                if held is not None:
-                    values[pair] = held.amount * price
+            self._take_mark(pair, price)
+        return self._raise_peak_equity()
+
+    def mark_price(self, pair: str, price: float) -> bool:
+        """``mark`` of one pair's price, without a message (the threadless runtime's marks)."""
+        self._take_mark(pair, price)
+        return self._raise_peak_equity()
+
+    def _take_mark(self, pair: str, price: float) -> None:
+        if math.isfinite(price) and price > 0:
+            self.marks[pair] = price
+            self.pairs.add(pair)
+            held = self.positions.get(pair)
+            if held is not None:
+                self._values[pair] = held.amount * price
+
+    def _raise_peak_equity(self) -> bool:
         equity = self.equity()
         if equity > self.peak_equity:
             self.peak_equity = equity

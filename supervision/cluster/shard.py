@@ -139,7 +139,7 @@ class ShardRuntime:
         self._lock = threading.Lock()
         router.subscribe(self._forward_event)
         self.market = MarketSource(config, spec.start_ms, on_notice=self._feed_notice)
-        self.market_core: MarketDataCore = make_market_data(config, self.market)
+        self.market_core: MarketDataCore = make_market_data(config, self.market, packed=True)
         resume = dict(spec.resume_after_ms)
         self.pool: PairPool | None = None
         if config.pair_workers:

@@ -286,7 +286,11 @@ def work(job: StudyJob, worker: int = 0, on_trial: Callable[[Any], None] | None 
     data = job.data
     if data.estimated_ticks() <= PRELOAD_TICKS:
         data = data.preload(job.config.history_size)
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    # Trials in flight in other workers count too: a worker that counted only finished ones
+    # started one trial past the target while another ran the last (12 trials on 2 workers
+    # took 7 trials' time, not 6: jobs 2 at most 1.7x jobs 1 however long the run).
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+              optuna.trial.TrialState.RUNNING)
     callbacks: list[Any] = [optuna.study.MaxTrialsCallback(job.trials, states=states)]
     if on_trial is not None:
         callbacks.append(lambda study, _trial: on_trial(study))

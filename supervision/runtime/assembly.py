@@ -146,7 +146,8 @@ class MarketSource:
     """The feed a run trades on and the warm-up history that goes with it.
 
     ``custom`` (tests, scenarios, embedding tools) replaces the configured simulator or replay
-    files; like a replay it brings no warm-up history: strategies warm up on its first ticks.
+    files; like a replay it brings no warm-up history (strategies warm up on its first ticks)
+    unless it has a ``warmup(pair)`` method that returns the pair's ticks before its first.
     A real exchange id (not ``sim``) means live market data through ccxt (``live_feed``): its
     markets are loaded here, before anything starts, and warm-up comes from its recent 1-minute
     candles where it serves them.
@@ -200,6 +201,9 @@ class MarketSource:
             return self.live_feed.warmup(pair, self.config.warmup_ticks)
         if self.history is not None:
             return list(self.history.get(pair, ()))
+        own = getattr(self.custom, "warmup", None)
+        if callable(own):  # a custom source that has ticks from before its first
+            return list(own(pair))
         if self.simulator is None:
             return []
         return self.simulator.warmup_history(pair, self.config.warmup_ticks,
@@ -229,8 +233,11 @@ class MarketSource:
         return open_feeds(dict(self.config.replay))
 
 
-def make_market_data(config: SystemConfig, source: MarketSource) -> MarketDataCore:
-    core = MarketDataCore(config.pairs, history_size=config.history_size)
+def make_market_data(config: SystemConfig, source: MarketSource, *,
+                     packed: bool = False) -> MarketDataCore:
+    """The market data core, its history seeded; ``packed`` for a long-running system (see
+    ``MarketDataCore``)."""
+    core = MarketDataCore(config.pairs, history_size=config.history_size, packed=packed)
     for pair in config.pairs:
         core.seed_history(pair, source.warmup(pair))
     return core

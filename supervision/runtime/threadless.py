@@ -86,6 +86,7 @@ class SyncRuntime:
             spec = persisted.get(pair, config.strategy)
             core = self.pairs[pair] = make_orchestrator(config, pair, spec, self._build)
             core.publish = False
+            core.mark_to = self._mark
             self._handlers[pair] = core.handle
             self._run([Envelope(STATE, RequestBook(pair=pair))])
 
@@ -127,6 +128,16 @@ class SyncRuntime:
 
     def swap_strategy(self, pair: str, spec: StrategySpec) -> None:
         self._run([Envelope(pair, SwapStrategy(pair=pair, spec=spec))])
+
+    def _mark(self, pair: str, price: float, ts_ms: int, generation: int) -> None:
+        """A pair's mark on a tick that sends nothing else, straight into the state core
+        (``TradingOrchestrator.mark_to``), and a held pair's new value straight to risk:
+        the order in which the message and its answer would have been delivered."""
+        portfolio = self.state.mark_price(pair, price, ts_ms, generation)
+        if portfolio is not None:
+            out = self.risk.handle(portfolio)
+            if out:
+                self._run(out)
 
     def _run(self, envelopes: list[Envelope]) -> None:
         queue = deque(envelopes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,9 +121,10 @@ def test_the_returned_drop_counts_are_copies() -> None:
 # -- history -----------------------------------------------------------------------------------
 
 
-def test_history_is_bounded_and_oldest_first() -> None:
+@pytest.mark.parametrize("packed", [False, True])
+def test_history_is_bounded_and_oldest_first(packed: bool) -> None:
     """The ring keeps the last history_size ticks; limit takes the newest of them."""
-    core = MarketDataCore(PAIRS, history_size=5)
+    core = MarketDataCore(PAIRS, history_size=5, packed=packed)
     for ts in range(1, 9):
         core.accept(tick(ts=ts))
 
@@ -139,9 +141,10 @@ def test_history_of_an_unknown_pair_names_it() -> None:
         MarketDataCore(PAIRS).history("DOGE/USDT")
 
 
-def test_seeded_history_is_remembered_without_counting_anything() -> None:
+@pytest.mark.parametrize("packed", [False, True])
+def test_seeded_history_is_remembered_without_counting_anything(packed: bool) -> None:
     """Warm-up ticks fill the ring and set the latest, but are neither accepted nor dropped."""
-    core = MarketDataCore(PAIRS)
+    core = MarketDataCore(PAIRS, packed=packed)
     warm = [tick(ts=1), tick(ts=2, price=math.nan), tick(ts=3), tick(pair="ETH/USDT", ts=4)]
 
     kept = core.seed_history("BTC/USDT", warm)
@@ -197,10 +200,11 @@ any_tick = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(any_tick, max_size=60))
-def test_accept_never_raises_and_only_remembers_sane_ticks(ticks: list[MarketTick]) -> None:
+@given(st.lists(any_tick, max_size=60), st.booleans())
+def test_accept_never_raises_and_only_remembers_sane_ticks(ticks: list[MarketTick],
+                                                           packed: bool) -> None:
     """Arbitrary floats: no exception, accepted ticks are sane and in time, counts add up."""
-    core = MarketDataCore(PAIRS, history_size=1000)
+    core = MarketDataCore(PAIRS, history_size=1000, packed=packed)
 
     results = [core.accept(t) for t in ticks]
 
@@ -218,10 +222,12 @@ def test_accept_never_raises_and_only_remembers_sane_ticks(ticks: list[MarketTic
         assert list(core.history(pair)) == [t for t in accepted if t.pair == pair]
 
 
-def test_kept_ticks_come_back_equal_field_for_field_after_the_ring_wraps():
-    """History gives back what was accepted (sides none, buy and sell, receive stamps), the
-    newest ``history_size``, oldest first, however often the ring has wrapped."""
-    core = MarketDataCore(("BTC/USDT",), history_size=7)
+@pytest.mark.parametrize("packed", [False, True])
+def test_kept_ticks_come_back_equal_field_for_field_after_the_ring_wraps(packed: bool):
+    """History gives back what was accepted (sides none, buy and sell, receive stamps: packed,
+    those are 0), the newest ``history_size``, oldest first, however often the ring has
+    wrapped."""
+    core = MarketDataCore(("BTC/USDT",), history_size=7, packed=packed)
     sides = (None, Side.BUY, Side.SELL)
     ticks = [MarketTick(pair="BTC/USDT", ts_ms=1_000 + i, price=100.0 + i / 3, bid=99.5 + i / 7,
                         ask=100.5 + i / 3, amount=0.1 * i, side=sides[i % 3],
@@ -229,6 +235,7 @@ def test_kept_ticks_come_back_equal_field_for_field_after_the_ring_wraps():
     for t in ticks:
         assert core.accept(t)
 
-    assert core.history("BTC/USDT") == tuple(ticks[-7:])
-    assert core.history("BTC/USDT", 3) == tuple(ticks[-3:])
+    kept = [attrs.evolve(t, recv_ns=0) for t in ticks] if packed else ticks
+    assert core.history("BTC/USDT") == tuple(kept[-7:])
+    assert core.history("BTC/USDT", 3) == tuple(kept[-3:])
     assert core.latest("BTC/USDT") is ticks[-1]

@@ -433,6 +433,22 @@ def test_the_pair_reports_its_price_as_a_mark_once_per_market_second():
                      [MarkPrices(ts_ms=2_000, marks=((PAIR, 102.0),))]]
 
 
+def test_a_mark_sink_takes_the_marks_of_ticks_that_send_nothing_else():
+    """With ``mark_to`` (the threadless runtime) a tick that only marks sends nothing and
+    hands the mark over; a tick that proposes still sends its mark first, as a message."""
+    core = ready(ScriptedStrategy([Signal.HOLD, Signal.BUY]))
+    taken: list[tuple[str, float, int, int]] = []
+    core.mark_to = lambda *mark: taken.append(mark)
+
+    quiet = core.process_market_tick(tick(100.0, ts=1_000))
+    busy = core.process_market_tick(tick(101.0, ts=2_000))
+
+    assert quiet == [] and taken == [(PAIR, 100.0, 1_000, 0)]
+    assert [type(e.message) for e in busy][:2] == [MarkPrices, ProposeOrder]
+    assert busy[0].message == MarkPrices(ts_ms=2_000, marks=((PAIR, 101.0),))
+    assert len(taken) == 1
+
+
 def test_exit_rules_reject_fractions_outside_zero_to_one():
     """A stop-loss of 150 % is a configuration error, not a rule."""
     with pytest.raises(ValueError, match="stop_loss"):

@@ -38,6 +38,7 @@ from actors.messages import (
     OrderType,
     OrderUpdated,
     PairBook,
+    PairGeneration,
     Ping,
     PortfolioChanged,
     PositionChanged,
@@ -364,6 +365,35 @@ def test_a_mark_of_a_flat_pair_tells_risk_nothing(core: StateCore) -> None:
     assert out == []
     assert core.ledger.marks[BTC] == 120.0
     assert core.ledger.equity() == pytest.approx(10_000.0)
+
+
+def test_a_mark_taken_directly_does_what_the_message_does(tmp_path: Path) -> None:
+    """``mark_price`` (the threadless runtime's marks) leaves the ledger, the stored equity
+    points and risk's answer as ``MarkPrices`` of that pair alone does; a stale generation's
+    is refused and counted as the message would be."""
+    cores = [StateCore.open(str(tmp_path / f"{name}.db"), "USDT", FUNDING)
+             for name in ("sent", "direct")]
+    answers: list[list[object]] = [[], []]
+    for i, state in enumerate(cores):
+        state.handle(filled("f-1", Side.BUY, 10.0, 100.0))
+        state.handle(PairGeneration(pair=BTC, generation=2))
+        for ts, price, generation in ((1_000, 120.0, 2), (61_000, 90.0, 2), (62_000, 130.0, 1),
+                                      (121_000, 125.0, 3)):
+            if i == 0:
+                out = state.handle(MarkPrices(ts_ms=ts, marks=((BTC, price),),
+                                              generation=generation))
+                answers[i].append(out[0].message if out else None)
+            else:
+                answers[i].append(state.mark_price(BTC, price, ts, generation))
+    sent, direct = cores
+
+    assert answers[0] == answers[1] and answers[1][2] is None
+    assert isinstance(answers[1][0], PortfolioChanged)
+    assert direct.store.equity_history() == sent.store.equity_history()
+    assert (direct.ledger.marks, direct.ledger.peak_equity, direct.fence.fenced) == (
+        sent.ledger.marks, sent.ledger.peak_equity, 1)
+    for state in cores:
+        state.close()
 
 
 def test_equity_points_are_stored_at_most_once_per_interval_of_market_time(db: str) -> None:

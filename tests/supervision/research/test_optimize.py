@@ -107,6 +107,30 @@ def test_two_jobs_run_trials_in_two_processes(walk, tmp_path):
     assert {t.user_attrs["worker"] for t in finished} == {0, 1}
 
 
+def test_a_worker_counts_the_trials_running_elsewhere_toward_the_target(walk, tmp_path):
+    """A trial in flight in another worker is one of the ``--trials``: a worker stops once
+    finished and running trials make the target, rather than starting one too many (on 2
+    workers that cost a whole trial's time at the end of every study)."""
+    import argparse
+
+    from supervision.research import from_files, make_job
+    from supervision.research.optimize import open_study, work
+    from supervision.research.timeframes import TimeRange
+
+    config = build_config({}, {"pairs": "BTC/USDT", "strategy": StrategySpec.of("ema_cross")})
+    args = argparse.Namespace(objective="profit", min_trades=0, storage=str(tmp_path),
+                              trials=3, seed=1)
+    job = make_job(args, config, from_files([("BTC/USDT", str(walk))], TimeRange()),
+                   resolve_space(config.strategy, "strategy"), "running")
+    elsewhere = open_study(job).ask()  # another worker's trial, still running
+
+    work(job)
+
+    states = [t.state.name for t in open_study(job).trials]
+    assert elsewhere.number == 0
+    assert states[0] == "RUNNING" and len(states) == 3
+
+
 def test_a_study_refuses_another_search_under_its_name(walk, tmp_path, capsys):
     """Resuming with other flags would mix two searches: refused, exit 2."""
     assert optimize(walk, tmp_path, "--trials", "1", "--min-trades", "0") == 0
