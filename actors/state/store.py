@@ -61,7 +61,7 @@ from actors.messages import (
 )
 from actors.state.ledger import RECENT_FILLS, RECENT_ORDERS, Ledger
 from actors.state.location import StateLocation, StateLocationError, parse_location
-from actors.state.schema import SCHEMA_VERSION, migrate
+from actors.state.schema import SCHEMA_VERSION, UNFINISHED, migrate, unfinished
 
 _T = TypeVar("_T")
 _TERMINAL = tuple(s.value for s in OrderStatus if s.is_terminal)
@@ -83,8 +83,7 @@ _UPSERT_ORDER = (
     " limit_price = excluded.limit_price, filled = excluded.filled,"
     " average_price = excluded.average_price, fee = excluded.fee,"
     " reject_reason = excluded.reject_reason"
-    f" WHERE orders.status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
-    " AND excluded.updated_ms >= orders.updated_ms"
+    f" WHERE {unfinished('orders.status')} AND excluded.updated_ms >= orders.updated_ms"
 )
 
 
@@ -428,8 +427,8 @@ class StateStore:
             StateStoreError: the insert failed.
         """
         self._seq += 1
-        row = (fill.fill_id, fill.order_id, fill.pair, fill.side.value, fill.amount, fill.price,
-               fill.fee, fill.ts_ms, int(fill.maker), self._seq)
+        row = (fill.fill_id, fill.order_id, fill.pair, fill.side._value_, fill.amount,
+               fill.price, fill.fee, fill.ts_ms, int(fill.maker), self._seq)
         return self._write_one(_INSERT_FILL, row)
 
     def delete_fill(self, fill_id: str) -> bool:
@@ -517,13 +516,15 @@ class StateStore:
                 self._write_meta("peak_equity", peak_equity)
 
     def insert_trade(self, trade: ClosedTrade) -> None:
-        """Record a finished round trip (inside the fill's transaction, like ``insert_fill``)."""
-        with self.transaction():
-            self._seq += 1
-            self._conn.execute(
-                f"INSERT INTO trades ({_TRADE_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)",
-                (trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
-                 trade.exit_price, trade.pnl, trade.reason.value, self._seq))
+        """Record a finished round trip: inside the fill's transaction, like ``insert_fill``.
+
+        Raises:
+            StateStoreError: the insert failed.
+        """
+        self._seq += 1
+        self._write_one(_INSERT_TRADE, (
+            trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
+            trade.exit_price, trade.pnl, trade.reason._value_, self._seq))
 
     def insert_audit(self, record: AuditRecord) -> None:
         with self.transaction():
@@ -552,7 +553,7 @@ class StateStore:
 
     def _order_params(self, order: Order) -> tuple[Any, ...]:
         self._seq += 1
-        return (*_order_row(order), self._seq, *_TERMINAL)
+        return (*_order_row(order), self._seq)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -634,8 +635,7 @@ class StateStore:
             clauses.append(f"{time_column} <= ?")
             args.append(query.until_ms)
         if isinstance(query, GetOrders) and query.open_only:
-            clauses.append(f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})")
-            args.extend(_TERMINAL)
+            clauses.append(UNFINISHED)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
             f"SELECT {columns} FROM {table} {where} ORDER BY {order} DESC"
@@ -684,9 +684,8 @@ class StateStore:
         open_orders = [
             _order(row)
             for row in conn.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status NOT IN ({placeholders})"
-                " ORDER BY created_ms, order_id",
-                _TERMINAL,
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {UNFINISHED}"
+                " ORDER BY created_ms, order_id"
             )
         ]
         recent = [
@@ -742,14 +741,17 @@ class StateStore:
 
 
 def _order_row(order: Order) -> tuple[Any, ...]:
+    # ``_value_``, the enum's documented attribute for a member's value, is a plain attribute;
+    # ``.value`` is a Python-level property in 3.11, and a map keyed by the member would call
+    # Enum's Python-level ``__hash__`` (84 and 61 ns against 7 ns, five times per order).
     return (
         order.order_id,
         order.pair,
-        order.side.value,
-        order.order_type.value,
-        order.reason.value,
+        order.side._value_,
+        order.order_type._value_,
+        order.reason._value_,
         order.amount,
-        order.status.value,
+        order.status._value_,
         order.created_ms,
         order.updated_ms,
         order.limit_price,
@@ -811,6 +813,7 @@ def _fill(row: tuple[Any, ...]) -> Fill:
 
 
 _TRADE_COLUMNS = "pair, opened_ms, closed_ms, amount, entry_price, exit_price, pnl, reason"
+_INSERT_TRADE = f"INSERT INTO trades ({_TRADE_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
 _AUDIT_COLUMNS = "ts_ms, actor, action, target, detail, outcome"
 
 
