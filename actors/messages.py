@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any
+import types
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
@@ -110,8 +112,9 @@ class MarketTick:
 
     def stamped(self, recv_ns: int) -> MarketTick:
         """This tick as it entered the market data actor at ``recv_ns``. Built directly:
-        ``attrs.evolve`` introspects the class on every call (4.5 against 2.7 µs, per tick)."""
-        return MarketTick(pair=self.pair, ts_ms=self.ts_ms, price=self.price, bid=self.bid,
+        ``attrs.evolve`` introspects the class on every call (4.5 against 2.7 µs, per tick),
+        and by its builder (see ``builder``)."""
+        return _market_tick(pair=self.pair, ts_ms=self.ts_ms, price=self.price, bid=self.bid,
                           ask=self.ask, amount=self.amount, side=self.side, recv_ns=recv_ns)
 
     def is_sane(self) -> bool:
@@ -780,3 +783,75 @@ class GetEquity(HistoryQuery):
 @attrs.frozen(kw_only=True)
 class GetAudit(HistoryQuery):
     """Reply: ``tuple[AuditRecord, ...]`` (``pair`` filters by target)."""
+
+
+# -- construction ------------------------------------------------------------------------------
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def builder(cls: Callable[_P, _T]) -> Callable[_P, _T]:
+    """A function that builds ``cls`` values as ``cls(...)`` does (the same arguments, the
+    same frozen attrs value), in about two thirds of the time: CPython 3.11 hands a class's
+    ``__init__`` its arguments through a new tuple and dict, while a function takes them as
+    they are (a ``Fill``: 790 against 510 ns). For the messages built on every order.
+
+    Raises:
+        TypeError: ``cls`` is not a message of this module that can be built directly.
+    """
+    try:
+        return _BUILDERS[cls]  # type: ignore[index]
+    except KeyError:
+        raise TypeError(f"{cls!r} has no builder: only the messages of actors.messages "
+                        "without validators, converters or factories have one") from None
+
+
+def _direct_init(cls: type) -> None:
+    """Give the frozen attrs class ``cls`` an ``__init__`` that writes its slots through their
+    member descriptors, with attrs' signature (the same names, order, keyword-only fields and
+    defaults), so it is built as before and stays an attrs frozen value (fields, eq, hash,
+    repr, ``attrs.evolve``); and a ``builder`` that does the same without the class call.
+
+    Why: attrs' own ``__init__`` for a frozen class goes through ``object.__setattr__``, which
+    looks the name up along the class's MRO for every field; the descriptor's own setter
+    does not (a ``Fill``: 970 against 790 ns, an ``Envelope`` 280 against 210). Classes with
+    validators, converters, factories or a pre- or post-init keep attrs' ``__init__``.
+    """
+    if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
+        return
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    positional: list[str] = []
+    keywords: list[str] = []
+    sets: list[str] = []
+    for field in attrs.fields(cls):
+        slot = getattr(cls, field.name, None)
+        if (not field.init or field.validator is not None or field.converter is not None
+                or isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+                or not isinstance(slot, types.MemberDescriptorType)):
+            return
+        param = field.name
+        if field.default is not attrs.NOTHING:
+            scope[f"_default_{field.name}"] = field.default
+            param = f"{field.name}=_default_{field.name}"
+        (keywords if field.kw_only else positional).append(param)
+        scope[f"_set_{field.name}"] = slot.__set__
+        sets.append(f"    _set_{field.name}(self, {field.name})\n")
+    params = ", ".join([*positional, *(["*", *keywords] if keywords else [])])
+    source = (f"def __init__(self{', ' if params else ''}{params}):\n{''.join(sets)}    pass\n"
+              f"def build({params}):\n    self = _new(_cls)\n{''.join(sets)}    return self\n")
+    exec(compile(source, f"<direct init of {cls.__qualname__}>", "exec"), scope)  # noqa: S102
+    init, build = scope["__init__"], scope["build"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    build.__qualname__ = f"builder({cls.__qualname__})"
+    init.__doc__ = build.__doc__ = cls.__dict__["__init__"].__doc__
+    type.__setattr__(cls, "__init__", init)
+    _BUILDERS[cls] = build
+
+
+for _message in list(globals().values()):
+    if isinstance(_message, type) and attrs.has(_message) and _message.__module__ == __name__:
+        _direct_init(_message)
+del _message
+_market_tick = builder(MarketTick)

@@ -44,6 +44,7 @@ from actors.messages import (
     StrategySpec,
     StrategySwapped,
     SwapStrategy,
+    builder,
     order_id_for,
 )
 
@@ -58,6 +59,8 @@ _SIDE_SELL = Side.SELL
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _ENTRY = ExitReason.ENTRY
+_propose_order = builder(ProposeOrder)  # built per order (and marks per market second):
+_mark_prices = builder(MarkPrices)  # a function call, not a class call (actors.messages)
 
 
 class SignalSource(Protocol):
@@ -267,7 +270,7 @@ class TradingOrchestrator:
             if self._peak_due:
                 peaks = ((self.pair, self._peak_due),)
                 self._peak_due = 0.0
-            mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
+            mark = Envelope(STATE, _mark_prices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
                                               generation=self.generation, peaks=peaks))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
@@ -369,7 +372,7 @@ class TradingOrchestrator:
         self._pending_since_ms = tick.ts_ms
         self._gave_up = False
         order_type = _LIMIT if limit_price is not None else _MARKET
-        return [Envelope(RISK, ProposeOrder(
+        return [Envelope(RISK, _propose_order(
             proposal_id=proposal_id, pair=self.pair, generation=self.generation, side=side,
             order_type=order_type, reason=reason, price=tick.price, bid=tick.bid, ask=tick.ask,
             ts_ms=tick.ts_ms, amount=amount, limit_price=limit_price,

@@ -49,6 +49,7 @@ from actors.messages import (
     Side,
     StateAvailabilityChanged,
     SubmitOrder,
+    builder,
     order_id_for,
 )
 
@@ -58,6 +59,7 @@ _DAY_MS = 86_400_000
 _BUY = Side.BUY
 _SELL = Side.SELL
 _LIMIT = OrderType.LIMIT
+_submit_order = builder(SubmitOrder)  # one per order: a function call (actors.messages)
 
 COOLDOWN_REASONS = frozenset({ExitReason.STOP_LOSS})
 """Exit reasons that start the per-pair cooldown."""
@@ -282,7 +284,7 @@ class RiskBook:
             self._live[order_id] = _Live(pair=p.pair, side=p.side, notional=notional)
             self._busy[p.pair] = self._busy.get(p.pair, 0) + 1
         self._approvals += 1
-        return SubmitOrder(
+        return _submit_order(
             order_id=order_id,
             proposal_id=p.proposal_id,
             pair=p.pair,

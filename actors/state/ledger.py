@@ -60,6 +60,7 @@ from actors.messages import (
     PositionClosed,
     Side,
     StrategySpec,
+    builder,
 )
 from actors.pairs import PairError, split_pair
 from actors.recent_ids import RecentIds
@@ -69,6 +70,13 @@ DUST_RELATIVE = 1e-9
 
 RECENT_ORDERS = 10_000
 """Terminal orders remembered for fills that arrive after their order's final update."""
+
+# Built for every fill (a position, a book, a portfolio): function calls, not class calls
+# (see ``actors.messages.builder``).
+_position = builder(Position)
+_book = builder(PairBook)
+_portfolio = builder(PortfolioChanged)
+_closed = builder(PositionClosed)
 
 RECENT_FILLS = 10_000
 """Fill ids remembered to refuse a duplicate without asking the database (a redelivery
@@ -300,7 +308,7 @@ class Ledger:
         held = self.positions.get(fill.pair)
         spent = fill.amount * fill.price + fill.fee
         if held is None:
-            self.positions[fill.pair] = Position(
+            self.positions[fill.pair] = _position(
                 pair=fill.pair,
                 amount=fill.amount,
                 entry_price=fill.price,
@@ -313,7 +321,7 @@ class Ledger:
             return
         amount = held.amount + fill.amount
         # Built directly: attrs.evolve introspects the class on every call (hot path).
-        self.positions[fill.pair] = Position(
+        self.positions[fill.pair] = _position(
             pair=held.pair,
             amount=amount,
             entry_price=(held.amount * held.entry_price + fill.amount * fill.price) / amount,
@@ -339,7 +347,7 @@ class Ledger:
         self.realized[fill.pair] = self.realized.get(fill.pair, 0.0) + pnl
         trip = self.trip_pnl.get(fill.pair, 0.0) + pnl
         if not closing:
-            kept = self.positions[fill.pair] = Position(
+            kept = self.positions[fill.pair] = _position(
                 pair=held.pair, amount=remaining, entry_price=held.entry_price,
                 cost=held.cost - released, opened_ms=held.opened_ms, peak_price=held.peak_price,
             )
@@ -351,7 +359,7 @@ class Ledger:
         self.trip_pnl.pop(fill.pair, None)
         self.trades[fill.pair] = self.trades.get(fill.pair, 0) + 1
         order = self.known_order(fill.order_id)
-        return PositionClosed(
+        return _closed(
             pair=fill.pair,
             reason=order.reason if order is not None else ExitReason.EXIT_SIGNAL,
             pnl=trip,
@@ -365,7 +373,7 @@ class Ledger:
         held = self.positions.get(pair)
         if held is None or not math.isfinite(price) or price <= held.peak_price:
             return False
-        self.positions[pair] = Position(
+        self.positions[pair] = _position(
             pair=held.pair, amount=held.amount, entry_price=held.entry_price, cost=held.cost,
             opened_ms=held.opened_ms, peak_price=price,
         )
@@ -430,7 +438,7 @@ class Ledger:
             if len(mine) > 1:
                 mine.sort(key=_created)
             orders = tuple(mine)
-        return PairBook(
+        return _book(
             pair=pair,
             position=self.positions.get(pair),
             open_orders=orders,
@@ -442,7 +450,7 @@ class Ledger:
     def portfolio(self, ts_ms: int, changed: Iterable[str] | None = None) -> PortfolioChanged:
         """The portfolio now: every position's exposure, or with ``changed`` only those
         pairs' (``PortfolioChanged.full`` False), which is what a fill or a mark moved."""
-        return PortfolioChanged(
+        return _portfolio(
             ts_ms=ts_ms,
             cash=self.balances.get(self.quote, 0.0),
             equity=self.equity(),
