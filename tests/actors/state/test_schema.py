@@ -129,7 +129,7 @@ def test_a_database_of_version_3_migrates_in_place_keeping_its_rows_and_their_or
 
 def test_the_partial_index_names_exactly_the_statuses_that_are_not_terminal() -> None:
     """The index's condition is written out for the planners; it must match the enum."""
-    assert TERMINAL_STATUSES == tuple(s.value for s in OrderStatus if s.is_terminal)
+    assert tuple(s.value for s in OrderStatus if s.is_terminal) == TERMINAL_STATUSES
     assert UNFINISHED == "status <> 'filled' AND status <> 'canceled' AND status <> 'rejected'"
 
 
