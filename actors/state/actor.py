@@ -8,11 +8,12 @@ the actors crossed five threads; see ``actors.pair.pool``). Its commits there ar
 (no fsync at commit, ``synchronous=NORMAL``). Live trading, whose commits come before any
 answer, and a PostgreSQL database, whose commits and reconnects wait for a server, keep a
 pykka thread of its own: a worker must not wait on a server. Either way one message at a
-time, in inbox order; a turn that hangs is the watchdog's to report. Group commit: the changes of a batch of messages share one
-database transaction. It is the last actor to stop, so whatever the others sent before the end
-is persisted; the last batch is committed and the database closed in ``on_stop``. SQLite's WAL
-is checkpointed by a thread of its own (``actors.state.wal_checkpointer``), never inside a
-commit here.
+time, in inbox order; a turn that hangs is the watchdog's to report.
+
+Group commit: the changes of a batch of messages share one database transaction. It is the
+last actor to stop, so whatever the others sent before the end is persisted; the last batch
+is committed and the database closed in ``on_stop``. SQLite's WAL is checkpointed by a
+thread of its own (``actors.state.wal_checkpointer``), never inside a commit here.
 A query (``ask``: books, portfolio, ping) commits and publishes the open batch before it is
 answered. What the batch's messages tell others goes out in one of two ways:
 
