@@ -794,9 +794,17 @@ _BUILDERS: dict[type, Callable[..., Any]] = {}
 
 def builder(cls: Callable[_P, _T]) -> Callable[_P, _T]:
     """A function that builds ``cls`` values as ``cls(...)`` does (the same arguments, the
-    same frozen attrs value), in about two thirds of the time: CPython 3.11 hands a class's
-    ``__init__`` its arguments through a new tuple and dict, while a function takes them as
-    they are (a ``Fill``: 790 against 510 ns). For the messages built on every order.
+    same frozen attrs value, ``type(value) is cls``), for the messages built on every order.
+
+    Why it is cheaper (CPython 3.11, callgrind): a class call hands ``__init__`` its arguments
+    through a new tuple and dict (about 2,000 instructions), and a frozen class's fields can
+    only be set through a slot's ``__set__`` or ``object.__setattr__``, a call each that
+    packs its arguments in a tuple (about 550 instructions a field; a ``Fill`` has nine, an
+    order about ninety fields in all). A builder is a plain function: it makes the value as
+    an instance of a private subclass that adds no slots and keeps ``object.__setattr__``, so
+    each field is a plain attribute store (tens of instructions), and then gives it its class
+    (``__class__`` assignment, allowed between two classes of the same layout). The value is
+    frozen from then on, as any other.
 
     Raises:
         TypeError: ``cls`` is not a message of this module that can be built directly.
@@ -812,19 +820,27 @@ def _direct_init(cls: type) -> None:
     """Give the frozen attrs class ``cls`` an ``__init__`` that writes its slots through their
     member descriptors, with attrs' signature (the same names, order, keyword-only fields and
     defaults), so it is built as before and stays an attrs frozen value (fields, eq, hash,
-    repr, ``attrs.evolve``); and a ``builder`` that does the same without the class call.
+    repr, ``attrs.evolve``); and a ``builder`` (see there).
 
-    Why: attrs' own ``__init__`` for a frozen class goes through ``object.__setattr__``, which
-    looks the name up along the class's MRO for every field; the descriptor's own setter
-    does not (a ``Fill``: 970 against 790 ns, an ``Envelope`` 280 against 210). Classes with
-    validators, converters, factories or a pre- or post-init keep attrs' ``__init__``.
+    Why: attrs' own ``__init__`` for a frozen class calls ``object.__setattr__`` for every
+    field, which packs its arguments in a tuple and looks the name up along the class's MRO;
+    this one stores them as the builder does (a ``Fill`` by its class: 970 against 560 ns).
+    Classes with validators, converters, factories or a pre- or post-init keep attrs'
+    ``__init__``.
     """
     if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
         return
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    # Both of object's own: CPython then stores attributes of it with no Python-level call
+    # (attrs' frozen ``__delattr__`` alone would route every store through a lookup).
+    writable = type(f"_Writable{cls.__name__}", (cls,), {
+        "__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__,
+        "__module__": cls.__module__})
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_writable": writable,
+                             "_set_class": object.__setattr__}
     positional: list[str] = []
     keywords: list[str] = []
     sets: list[str] = []
+    stores: list[str] = []
     for field in attrs.fields(cls):
         slot = getattr(cls, field.name, None)
         if (not field.init or field.validator is not None or field.converter is not None
@@ -838,9 +854,20 @@ def _direct_init(cls: type) -> None:
         (keywords if field.kw_only else positional).append(param)
         scope[f"_set_{field.name}"] = slot.__set__
         sets.append(f"    _set_{field.name}(self, {field.name})\n")
+        stores.append(f"    self.{field.name} = {field.name}\n")
     params = ", ".join([*positional, *(["*", *keywords] if keywords else [])])
-    source = (f"def __init__(self{', ' if params else ''}{params}):\n{''.join(sets)}    pass\n"
-              f"def build({params}):\n    self = _new(_cls)\n{''.join(sets)}    return self\n")
+    # ``__init__`` turns the value into a writable one while it stores the fields, as the
+    # builder does (two class assignments instead of a call per field); an instance of a
+    # subclass of ``cls`` keeps its class and is set field by field.
+    # (Up to three fields, the two assignments cost more than the calls they save.)
+    indented = "".join(f"    {line}" for line in stores)
+    switch = (f"    if type(self) is _cls:\n        _set_class(self, '__class__', _writable)\n"
+              f"{indented}        self.__class__ = _cls\n        return\n" if len(sets) > 3
+              else "")
+    source = (f"def __init__(self{', ' if params else ''}{params}):\n{switch}"
+              f"{''.join(sets)}    pass\n"
+              f"def build({params}):\n    self = _new(_writable)\n{''.join(stores)}"
+              "    self.__class__ = _cls\n    return self\n")
     exec(compile(source, f"<direct init of {cls.__qualname__}>", "exec"), scope)  # noqa: S102
     init, build = scope["__init__"], scope["build"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -145,6 +145,8 @@ class PaperExchange:
                     "number >= 0"
                 )
         self._config = config
+        self._max_slippage_bps = config.max_slippage_bps
+        self._slippage_bps_per_10k = config.slippage_bps_per_10k
         self._free: dict[str, float] = dict(balances)
         # A pair's steps never change; the lookup behind them may build a profile per call.
         self._tick_size = functools.cache(tick_size)
@@ -213,7 +215,10 @@ class PaperExchange:
         buy = order.side is _BUY
 
         if order.order_type is _MARKET:
-            slip = self._config.slippage_bps(amount * (ask if buy else bid)) / 10_000.0
+            # ``PaperConfig.slippage_bps``, inline: this runs for every order.
+            slip = min(self._max_slippage_bps,
+                       self._slippage_bps_per_10k * (amount * (ask if buy else bid)) / 10_000.0
+                       ) / 10_000.0
             if buy:
                 price = ceil_to_step(ask * (1.0 + slip), tick)
             else:

@@ -61,6 +61,7 @@ _LIMIT = OrderType.LIMIT
 _ENTRY = ExitReason.ENTRY
 _propose_order = builder(ProposeOrder)  # built per order (and marks per market second):
 _mark_prices = builder(MarkPrices)  # a function call, not a class call (actors.messages)
+_envelope = builder(Envelope)
 
 
 class SignalSource(Protocol):
@@ -270,7 +271,7 @@ class TradingOrchestrator:
             if self._peak_due:
                 peaks = ((self.pair, self._peak_due),)
                 self._peak_due = 0.0
-            mark = Envelope(STATE, _mark_prices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
+            mark = _envelope(STATE, _mark_prices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
                                               generation=self.generation, peaks=peaks))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
@@ -372,7 +373,7 @@ class TradingOrchestrator:
         self._pending_since_ms = tick.ts_ms
         self._gave_up = False
         order_type = _LIMIT if limit_price is not None else _MARKET
-        return [Envelope(RISK, _propose_order(
+        return [_envelope(RISK, _propose_order(
             proposal_id=proposal_id, pair=self.pair, generation=self.generation, side=side,
             order_type=order_type, reason=reason, price=tick.price, bid=tick.bid, ask=tick.ask,
             ts_ms=tick.ts_ms, amount=amount, limit_price=limit_price,

@@ -83,6 +83,8 @@ from actors.state.store import StateStore, StateStoreError, open_store
 _position_changed = builder(PositionChanged)
 _order_settled = builder(OrderSettled)
 _closed_trade = builder(ClosedTrade)
+_envelope = builder(Envelope)
+_SELL = Side.SELL  # read per fill: a global, not the enum's class attribute lookup
 
 
 class StateCore:
@@ -316,7 +318,7 @@ class StateCore:
             else:
                 order = None
         peak_before = ledger.peak_equity
-        held = ledger.positions.get(fill.pair) if fill.side is Side.SELL else None
+        held = ledger.positions.get(fill.pair) if fill.side is _SELL else None
         result = ledger.apply_fill(fill, checked=True)
         assert result is not None  # knows_fill said it is new: apply_fill books it
         book, closed = result
@@ -343,8 +345,9 @@ class StateCore:
                 if closed is not None:
                     out.append(Envelope(EVENTS, closed))
         else:
-            out = [Envelope(RISK, _order_settled(order=order, portfolio=portfolio, closed=closed)),
-                   Envelope(pair, _position_changed(book=book, settled=order.order_id))]
+            out = [_envelope(RISK, _order_settled(order=order, portfolio=portfolio,
+                                                  closed=closed)),
+                   _envelope(pair, _position_changed(book=book, settled=order.order_id))]
             if not self.publish:
                 return out
             if unseen:
@@ -400,7 +403,7 @@ class StateCore:
             # data marks on every tick, and this portfolio was 60 % of a replay of minute
             # candles.
             return []
-        return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms, held))]
+        return [_envelope(RISK, ledger.portfolio(message.ts_ms, held))]
 
     def _raise_peak(self, message: RaisePeak) -> list[Envelope]:
         """Persist only: the pair keeps its own peak, and gets this one back with its book

@@ -77,6 +77,7 @@ _position = builder(Position)
 _book = builder(PairBook)
 _portfolio = builder(PortfolioChanged)
 _closed = builder(PositionClosed)
+_BUY = Side.BUY  # read per fill: a global, not the enum's class attribute lookup
 
 RECENT_FILLS = 10_000
 """Fill ids remembered to refuse a duplicate without asking the database (a redelivery
@@ -226,18 +227,19 @@ class Ledger:
                 return None
             _check_fill(fill)
         closed = None
-        if fill.side is Side.BUY:
+        pair = fill.pair
+        if fill.side is _BUY:
             self._buy(fill)
         else:
             closed = self._sell(fill)
         move_balances(self.balances, fill)
         self._recent_fills.add(fill.fill_id)
         self.fill_count += 1
-        self.pairs.add(fill.pair)
-        self.realized.setdefault(fill.pair, 0.0)
-        self.trades.setdefault(fill.pair, 0)
+        self.pairs.add(pair)
+        self.realized.setdefault(pair, 0.0)
+        self.trades.setdefault(pair, 0)
         self.peak_equity = max(self.peak_equity, self.equity())
-        return self.book(fill.pair), closed
+        return self.book(pair), closed
 
     def replace_fill(self, inferred: Fill, fills: Iterable[Fill]) -> PairBook:
         """Swap a booked (inferred) fill for the real ``fills`` of the same order.
@@ -305,19 +307,20 @@ class Ledger:
         _check_fill(fill)
 
     def _buy(self, fill: Fill) -> None:
-        held = self.positions.get(fill.pair)
-        spent = fill.amount * fill.price + fill.fee
+        pair, price = fill.pair, fill.price
+        held = self.positions.get(pair)
+        spent = fill.amount * price + fill.fee
         if held is None:
-            self.positions[fill.pair] = _position(
-                pair=fill.pair,
+            self.positions[pair] = _position(
+                pair=pair,
                 amount=fill.amount,
-                entry_price=fill.price,
+                entry_price=price,
                 cost=spent,
                 opened_ms=fill.ts_ms,
-                peak_price=fill.price,
+                peak_price=price,
             )
-            self.trip_pnl[fill.pair] = 0.0
-            self._values[fill.pair] = fill.amount * self.marks.get(fill.pair, fill.price)
+            self.trip_pnl[pair] = 0.0
+            self._values[pair] = fill.amount * self.marks.get(pair, price)
             return
         amount = held.amount + fill.amount
         # Built directly: attrs.evolve introspects the class on every call (hot path).
@@ -450,13 +453,15 @@ class Ledger:
     def portfolio(self, ts_ms: int, changed: Iterable[str] | None = None) -> PortfolioChanged:
         """The portfolio now: every position's exposure, or with ``changed`` only those
         pairs' (``PortfolioChanged.full`` False), which is what a fill or a mark moved."""
+        cash = self.balances.get(self.quote, 0.0)
+        values = self._values
         return _portfolio(
             ts_ms=ts_ms,
-            cash=self.balances.get(self.quote, 0.0),
-            equity=self.equity(),
+            cash=cash,
+            equity=cash + sum(values.values()),  # ``equity()``, once per fill and mark
             peak_equity=self.peak_equity,
             exposure=self.exposure(changed),
-            realized_pnl=self.total_realized(),
+            realized_pnl=sum(self.realized.values()),
             full=changed is None,
         )
 

@@ -84,3 +84,19 @@ def test_a_class_without_a_builder_is_refused_by_name() -> None:
 
     with pytest.raises(TypeError, match="Elsewhere"):
         builder(Elsewhere)
+
+
+def test_a_subclass_of_a_message_keeps_its_own_class_when_built() -> None:
+    """The direct ``__init__`` lends the value a writable class only when it is exactly the
+    message's; a subclass's instance is set field by field and stays what it is."""
+
+    class Tagged(Fill):
+        pass
+
+    tagged = Tagged(fill_id="f", order_id="o", pair="BTC/USDT", side=Side.BUY, amount=1.0,
+                    price=2.0, fee=0.0, ts_ms=3)
+
+    assert type(tagged) is Tagged
+    assert tagged.pair == "BTC/USDT" and tagged.maker is False
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        tagged.pair = "ETH/USDT"  # type: ignore[misc]
