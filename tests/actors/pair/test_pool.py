@@ -284,6 +284,8 @@ def test_an_actor_made_ready_behind_a_stuck_turn_runs_on_another_worker():
         assert pool.replaced >= 1
     finally:
         hold.set()
+        for ref in pykka.ActorRegistry.get_by_class(Relay):
+            ref.stop(timeout=5)
         pool.close()
 
 
@@ -303,4 +305,7 @@ def test_actors_that_keep_making_each_other_ready_leave_the_worker_to_others_in_
 
         assert third.ask("count", timeout=5) == 0
     finally:
+        for ref in [*pykka.ActorRegistry.get_by_class(Relay),
+                    *pykka.ActorRegistry.get_by_class(Recorder)]:
+            ref.stop(timeout=5)
         pool.close()
