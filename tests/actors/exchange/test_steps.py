@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,20 +23,13 @@ STEPS = [10.0**-e for e in range(9)] + [5 * 10.0**-e for e in range(9)] + [
     2.5, 0.25, 0.05, 25.0, 0.3, 0.15, 0.00025, 1 / 3]
 
 
-def _reference_floor(value: float, step: float) -> float:
-    """The rounding as first written: ``round`` to the step's decimals."""
+def _reference(value: float, step: float, towards: Callable[[float], int]) -> float:
+    """The rounding as first written (``towards`` is ``math.floor`` or ``math.ceil``):
+    ``round`` to the step's decimals."""
     n = value / step
     k = round(n)
     if abs(n - k) > 1e-9 * max(1.0, abs(n)):
-        k = math.floor(n)
-    return round(k * step, _decimals(step))
-
-
-def _reference_ceil(value: float, step: float) -> float:
-    n = value / step
-    k = round(n)
-    if abs(n - k) > 1e-9 * max(1.0, abs(n)):
-        k = math.ceil(n)
+        k = towards(n)
     return round(k * step, _decimals(step))
 
 
@@ -45,8 +39,8 @@ def _reference_ceil(value: float, step: float) -> float:
 def test_rounding_is_the_same_float_as_rounding_to_the_steps_decimals(step, value) -> None:
     """The fast multiple (an integer division for a decimal step) gives bit for bit what
     ``round(k * step, decimals)`` gave, for any value and step, odd ones included."""
-    assert floor_to_step(value, step) == _reference_floor(value, step)
-    assert ceil_to_step(value, step) == _reference_ceil(value, step)
+    assert floor_to_step(value, step) == _reference(value, step, math.floor)
+    assert ceil_to_step(value, step) == _reference(value, step, math.ceil)
 
 
 @settings(max_examples=3000, deadline=None)
