@@ -383,7 +383,7 @@ class PaperExchange:
         notional = amount * price
         fee = notional * (config.maker_fee if maker else config.taker_fee)
         fill = _fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
-                    amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
+                     amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
         base, quote = assets
         free = self._free
         apply_fill(free, fill)
@@ -392,9 +392,9 @@ class PaperExchange:
         if free[base] < 0:
             self._sweep(base, amount)
         filled = _order(order_id=order_id, pair=pair, side=side, order_type=order_type,
-                       reason=reason, amount=amount, status=_FILLED,
-                       created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
-                       average_price=price, fee=fee)
+                        reason=reason, amount=amount, status=_FILLED,
+                        created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
+                        average_price=price, fee=fee)
         self._record(filled)
         return _order_filled(fill=fill, order=filled)
 

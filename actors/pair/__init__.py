@@ -3,9 +3,9 @@
 ``orchestrator`` (``TradingOrchestrator``) turns a tick into messages: the strategy's signal,
 stops and exits (``update_open_positions``), entry proposals to risk (``handle_buy_signal``).
 ``actor`` (``OrchestratorActor``) is the shell around it; ``pool`` (``PairPool``) runs many
-pair actors on a few worker threads and replaces a worker stuck in a hung pair (risk and
-paper execution run there too, as ``PooledActor``s, so that an order crosses no thread
-between its pair, risk and execution).
+pair actors on a few worker threads and replaces a worker stuck in a hung pair (risk, paper
+execution and a paper run's state run there too, as ``PooledActor``s, so that an order
+crosses no thread on its way).
 """
 
 from actors.pair.actor import OrchestratorActor, with_peaks

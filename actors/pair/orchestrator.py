@@ -271,8 +271,9 @@ class TradingOrchestrator:
             if self._peak_due:
                 peaks = ((self.pair, self._peak_due),)
                 self._peak_due = 0.0
-            mark = _envelope(STATE, _mark_prices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
-                                              generation=self.generation, peaks=peaks))
+            mark = _envelope(STATE, _mark_prices(
+                ts_ms=tick.ts_ms, marks=((self.pair, tick.price),), generation=self.generation,
+                peaks=peaks))
             return [mark, *self._decide(tick, signal)]
         return self._decide(tick, signal)
 

@@ -208,7 +208,6 @@ class _Worker:
         is empty, so that needs no lock."""
         self.chain = 0
         """Turns run from ``next`` in a row."""
-
         self.retired = False
         self.thread: threading.Thread | None = None
 

@@ -57,8 +57,9 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     without_rowid: bool = False
-    """SQLite only: the table is its primary key's B-tree. A TEXT key on a rowid table is a
-    second B-tree that every insert writes; PostgreSQL has no rowid."""
+    """SQLite only: the table is its primary key's B-tree (a TEXT key on a rowid table has a
+    B-tree of its own beside the table's). Per row written about as costly (the whole row
+    goes into the key's B-tree), and the key is stored once; PostgreSQL has no rowid."""
 
     def render(self, dialect: str) -> list[str]:
         body = ", ".join(c.render(dialect) for c in self.columns)
@@ -221,10 +222,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         Index("fills_by_time", "fills", ("ts_ms",)),
         Index("orders_by_time", "orders", ("created_ms",)),
     )),
-    Migration(4, "cheaper rows: on SQLite fills and orders become WITHOUT ROWID tables (their "
-                 "TEXT key was a second B-tree written per row), rebuilt with every row in its "
-                 "seq order; orders_by_status holds only the unfinished orders (the only ones "
-                 "ever looked up by it, and most orders are written finished)", (
+    Migration(4, "cheaper rows: orders_by_status holds only the unfinished orders (the only "
+                 "ones ever looked up by it, and most orders are written finished); on SQLite "
+                 "fills and orders become WITHOUT ROWID tables (one B-tree for key and row, "
+                 "not two), rebuilt with every row in its seq order", (
         DropIndex("orders_by_status"),
         RebuildWithoutRowid(Table("fills", (*_FILL_COLUMNS, _SEQ)), (
             Index("fills_by_seq", "fills", ("seq",)),
