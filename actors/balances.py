@@ -9,6 +9,8 @@ import attrs
 from actors.messages import Fill, Side
 from actors.pairs import split_pair
 
+_BUY = Side.BUY  # read per fill, twice per order: a global, not the enum's lookup
+
 
 def apply_fill(balances: dict[str, float], fill: Fill) -> None:
     """Move base and quote for ``fill`` in place; fees are paid in the quote asset.
@@ -17,13 +19,15 @@ def apply_fill(balances: dict[str, float], fill: Fill) -> None:
         PairError: ``fill.pair`` is not a valid symbol.
     """
     base, quote = split_pair(fill.pair)
-    notional = fill.amount * fill.price
-    if fill.side is Side.BUY:
-        balances[quote] = balances.get(quote, 0.0) - notional - fill.fee
-        balances[base] = balances.get(base, 0.0) + fill.amount
+    amount = fill.amount
+    notional = amount * fill.price
+    get = balances.get
+    if fill.side is _BUY:
+        balances[quote] = get(quote, 0.0) - notional - fill.fee
+        balances[base] = get(base, 0.0) + amount
     else:
-        balances[quote] = balances.get(quote, 0.0) + notional - fill.fee
-        balances[base] = balances.get(base, 0.0) - fill.amount
+        balances[quote] = get(quote, 0.0) + notional - fill.fee
+        balances[base] = get(base, 0.0) - amount
 
 
 def replace_fill(balances: dict[str, float], booked: Fill, fills: Iterable[Fill]) -> None:

@@ -282,17 +282,24 @@ class TradingSystem:
             raise
         tracker = RestartTracker(config.restart)
         # Real orders wait for durable state; paper trading answers first (actors.state.actor).
+        # Risk, paper execution and paper state on SQLite run on the pairs' pool: an order
+        # crosses no thread on its way (``actors.pair.pool``). Live execution, and state that
+        # waits for durable commits or for a server, keep a thread each.
+        pool = self._services_pool()
         self._start(STATE, StateActor.start(
             state_core, router, lambda: open_state(config, self.markets, existing=True),
             lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live,
-            availability=self.state_availability))
+            availability=self.state_availability,
+            pool=None if live or state_core.store.location.is_postgresql else pool))
         execution_core = self._execution_core = make_execution(
             config, balances, markets=self.markets, router=router, credentials=credentials)
-        self._start(EXECUTION, ExecutionActor.start(execution_core, router))
+        self._start(EXECUTION, ExecutionActor.start(
+            execution_core, router,
+            pool=None if isinstance(execution_core, LiveExecutionCore) else pool))
         risk_core = make_risk(config, self.markets)
         # Risk knows the portfolio before the first tick, so an entry on it is sized properly.
         risk_core.handle(state_core.ledger.portfolio(0))
-        self._start(RISK, RiskActor.start(risk_core, router))
+        self._start(RISK, RiskActor.start(risk_core, router, pool=pool))
         self._start_trading(snapshot, market)
 
     def _start_trading(self, snapshot: PortfolioSnapshot, market: MarketSource) -> None:
@@ -304,10 +311,6 @@ class TradingSystem:
         self._start(MARKET_DATA, MarketDataActor.start(
             market_core, router, market.ticks(), config.speed, lambda: execution_core.tick_pairs,
             live=market.is_live, close_source=market.close))
-        if config.pair_workers:
-            stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
-            self._pool = PairPool(config.pair_workers, stall_s=stall_s,
-                                  monitor_s=monitor_s).start()
         self._start(SUPERVISOR, SupervisorActor.start(
             config, router, market_core.history, self._on_feed_ended, self._on_escalation,
             pool=self._pool))
@@ -329,6 +332,16 @@ class TradingSystem:
                     else "recorded files" if config.is_replay
                     else f"live market data from {config.exchange}" if market.is_live
                     else "the simulator", config.state_db)
+
+    def _services_pool(self) -> PairPool | None:
+        """The pair pool (started here, first: risk and execution run on it too), or None
+        where pairs have a thread each (``pair_workers = 0``)."""
+        config = self.config
+        if config.pair_workers and self._pool is None:
+            stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
+            self._pool = PairPool(config.pair_workers, stall_s=stall_s,
+                                  monitor_s=monitor_s).start()
+        return self._pool
 
     def _pair_specs(self, snapshot: PortfolioSnapshot) -> tuple[tuple[str, StrategySpec], ...]:
         """Each pair's strategy: the one the database records, else the configured one."""
@@ -438,6 +451,8 @@ class TradingSystem:
                 # has heard how they ended.
                 floor = time.monotonic() + SETTLE_S + 1.0 if name == EXECUTION else deadline
                 self._stop_ref(name, max(deadline, floor))
+        if self._pool is not None:  # last: risk and execution ran on it
+            self._pool.close(max(0.1, deadline - time.monotonic()))
         state = "failed" if self._error else ("finished" if self._feed_ended else "stopped")
         self._state = state
         if final is not None:
@@ -460,8 +475,6 @@ class TradingSystem:
             if handle.ref is not None:
                 self._stop_actor(pair, handle.ref, deadline)
             handle.state = "failed" if handle.state == "failed" else "stopped"
-        if self._pool is not None:
-            self._pool.close(max(0.1, deadline - time.monotonic()))
 
     def _stop_ref(self, name: str, deadline: float) -> None:
         self._stop_actor(name, self._refs[name], deadline)

@@ -28,7 +28,10 @@ from actors.messages import (
     OrderStatus,
     OrderUpdated,
     SubmitOrder,
+    builder,
 )
+
+_envelope = builder(Envelope)  # one per order: a function call, not a class call
 
 
 class ExecutionCore:
@@ -52,6 +55,8 @@ class ExecutionCore:
         """Messages of a type this core does not know (returned ``[]``)."""
 
     def handle(self, message: object) -> list[Envelope]:
+        if type(message) is SubmitOrder:  # every order, before the ``match`` tries a tick
+            return self._submit(message)
         match message:
             case MarketTick():
                 if not self._exchange.has_resting(message.pair):
@@ -84,7 +89,7 @@ class ExecutionCore:
         if not events:
             return []  # a duplicate: already recorded and placed once
         if len(events) == 1 and type(events[0]) is OrderFilled:
-            return [Envelope(STATE, events[0])]  # filled on arrival: one message
+            return [_envelope(STATE, events[0])]  # filled on arrival: one message
         intent = order.as_order(OrderStatus.NEW)
         out = [Envelope(STATE, OrderUpdated(order=intent))]
         out.extend(self._to_state(events))

@@ -35,6 +35,7 @@ from actors.messages import (
     OrderUpdated,
     Side,
     SubmitOrder,
+    builder,
 )
 from actors.pairs import PairError, split_pair
 
@@ -57,6 +58,10 @@ and is swept back to zero (see ``_sweep``).
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
 _FILLED = OrderStatus.FILLED
+# Built for every order: function calls, not class calls (see ``actors.messages.builder``).
+_fill = builder(Fill)
+_order = builder(Order)
+_order_filled = builder(OrderFilled)
 
 
 def _short(need: float, have: float) -> bool:
@@ -140,6 +145,8 @@ class PaperExchange:
                     "number >= 0"
                 )
         self._config = config
+        self._max_slippage_bps = config.max_slippage_bps
+        self._slippage_bps_per_10k = config.slippage_bps_per_10k
         self._free: dict[str, float] = dict(balances)
         # A pair's steps never change; the lookup behind them may build a profile per call.
         self._tick_size = functools.cache(tick_size)
@@ -208,7 +215,10 @@ class PaperExchange:
         buy = order.side is _BUY
 
         if order.order_type is _MARKET:
-            slip = self._config.slippage_bps(amount * (ask if buy else bid)) / 10_000.0
+            # ``PaperConfig.slippage_bps``, inline: this runs for every order.
+            slip = min(self._max_slippage_bps,
+                       self._slippage_bps_per_10k * (amount * (ask if buy else bid)) / 10_000.0
+                       ) / 10_000.0
             if buy:
                 price = ceil_to_step(ask * (1.0 + slip), tick)
             else:
@@ -372,8 +382,8 @@ class PaperExchange:
         config = self._config
         notional = amount * price
         fee = notional * (config.maker_fee if maker else config.taker_fee)
-        fill = Fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
-                    amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
+        fill = _fill(fill_id=f"{order_id}-f1", order_id=order_id, pair=pair, side=side,
+                     amount=amount, price=price, fee=fee, ts_ms=ts, maker=maker)
         base, quote = assets
         free = self._free
         apply_fill(free, fill)
@@ -381,12 +391,12 @@ class PaperExchange:
             self._sweep(quote, notional + fee)
         if free[base] < 0:
             self._sweep(base, amount)
-        filled = Order(order_id=order_id, pair=pair, side=side, order_type=order_type,
-                       reason=reason, amount=amount, status=_FILLED,
-                       created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
-                       average_price=price, fee=fee)
+        filled = _order(order_id=order_id, pair=pair, side=side, order_type=order_type,
+                        reason=reason, amount=amount, status=_FILLED,
+                        created_ms=created_ms, updated_ms=ts, limit_price=limit, filled=amount,
+                        average_price=price, fee=fee)
         self._record(filled)
-        return OrderFilled(fill=fill, order=filled)
+        return _order_filled(fill=fill, order=filled)
 
     def _sweep(self, asset: str, moved: float) -> None:
         """Zero a balance that moving ``moved`` left below zero by float rounding only.

@@ -44,6 +44,7 @@ from actors.messages import (
     StrategySpec,
     StrategySwapped,
     SwapStrategy,
+    builder,
     order_id_for,
 )
 
@@ -58,6 +59,9 @@ _SIDE_SELL = Side.SELL
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _ENTRY = ExitReason.ENTRY
+_propose_order = builder(ProposeOrder)  # built per order (and marks per market second):
+_mark_prices = builder(MarkPrices)  # a function call, not a class call (actors.messages)
+_envelope = builder(Envelope)
 
 
 class SignalSource(Protocol):
@@ -282,8 +286,9 @@ class TradingOrchestrator:
         if mark_to is not None and not out and not peaks:
             mark_to(self.pair, tick.price, tick.ts_ms, self.generation)
             return out
-        mark = Envelope(STATE, MarkPrices(ts_ms=tick.ts_ms, marks=((self.pair, tick.price),),
-                                          generation=self.generation, peaks=peaks))
+        mark = _envelope(STATE, _mark_prices(
+            ts_ms=tick.ts_ms, marks=((self.pair, tick.price),), generation=self.generation,
+            peaks=peaks))
         return [mark, *out]
 
     def _decide(self, tick: MarketTick, signal: Signal) -> list[Envelope]:
@@ -383,7 +388,7 @@ class TradingOrchestrator:
         self._pending_since_ms = tick.ts_ms
         self._gave_up = False
         order_type = _LIMIT if limit_price is not None else _MARKET
-        return [Envelope(RISK, ProposeOrder(
+        return [_envelope(RISK, _propose_order(
             proposal_id=proposal_id, pair=self.pair, generation=self.generation, side=side,
             order_type=order_type, reason=reason, price=tick.price, bid=tick.bid, ask=tick.ask,
             ts_ms=tick.ts_ms, amount=amount, limit_price=limit_price,

@@ -49,6 +49,7 @@ from actors.messages import (
     Side,
     StateAvailabilityChanged,
     SubmitOrder,
+    builder,
     order_id_for,
 )
 
@@ -58,6 +59,8 @@ _DAY_MS = 86_400_000
 _BUY = Side.BUY
 _SELL = Side.SELL
 _LIMIT = OrderType.LIMIT
+_submit_order = builder(SubmitOrder)  # one per order: a function call (actors.messages)
+_envelope = builder(Envelope)
 
 COOLDOWN_REASONS = frozenset({ExitReason.STOP_LOSS})
 """Exit reasons that start the per-pair cooldown."""
@@ -170,6 +173,10 @@ class RiskBook:
         self._daily_halt = ""
         self._manual_halt = ""
         """A halt made by hand (``halt_entries``): only ``resume_entries`` lifts it."""
+        self.halt = ""
+        """Why entries are halted now ("" when they are not): the first of the three reasons
+        above, set wherever one of them changes (``_halts_changed``), so that reading it
+        (twice per message) is an attribute, not a call."""
         self._last_stop: dict[str, int] = {}
         self._stale: dict[str, FeedStale] = {}
         """Pairs whose live feed went silent: no entries until data is back."""
@@ -198,7 +205,7 @@ class RiskBook:
             return self._approve(p, p.amount, 0.0)
 
         cfg = self._config
-        halt = self.halt_reason()
+        halt = self.halt
         if halt:
             return self._reject(p, "halted", halt)
         if self._state_lost:
@@ -282,7 +289,7 @@ class RiskBook:
             self._live[order_id] = _Live(pair=p.pair, side=p.side, notional=notional)
             self._busy[p.pair] = self._busy.get(p.pair, 0) + 1
         self._approvals += 1
-        return SubmitOrder(
+        return _submit_order(
             order_id=order_id,
             proposal_id=p.proposal_id,
             pair=p.pair,
@@ -337,6 +344,7 @@ class RiskBook:
                     f"max_drawdown: drawdown {drawdown:.2%} >= {self._config.max_drawdown:.2%} "
                     f"(equity {_money(pc.equity)}, peak {_money(peak)})"
                 )
+                self._halts_changed()
 
     def on_order(self, order: Order) -> None:
         """Track orders in flight; a terminal one frees its pair.
@@ -396,6 +404,7 @@ class RiskBook:
                 f"-{_money(limit)} ({self._config.daily_loss_limit:.2%} of {_money(start)} "
                 "at day start)"
             )
+            self._halts_changed()
 
     def on_feed_stale(self, notice: FeedStale) -> None:
         """A pair's live feed went stale (entries refused) or is fresh again."""
@@ -407,10 +416,12 @@ class RiskBook:
     def halt_entries(self, reason: str) -> None:
         """The kill switch by hand: no new entries until ``resume_entries``."""
         self._manual_halt = f"by hand: {reason}" if reason else "by hand"
+        self._halts_changed()
 
     def resume_entries(self) -> None:
         """Lift a halt made by hand (the drawdown and daily-loss halts stay)."""
         self._manual_halt = ""
+        self._halts_changed()
 
     def on_state_availability(self, change: StateAvailabilityChanged) -> None:
         """The state database was lost (entries refused) or is back."""
@@ -421,6 +432,7 @@ class RiskBook:
         peak and day start (a halt made by hand stays: ``resume_entries`` lifts it)."""
         self._drawdown_halt = ""
         self._daily_halt = ""
+        self._halts_changed()
         self._follow_state_peak = False
         if self._equity is not None:
             self._peak = self._equity
@@ -437,13 +449,18 @@ class RiskBook:
             self._day = day
             self._day_start_equity = self._equity
             self._day_pnl = 0.0
-            self._daily_halt = ""
+            if self._daily_halt:
+                self._daily_halt = ""
+                self._halts_changed()
 
     # -- reporting -------------------------------------------------------------------------
 
     def halt_reason(self) -> str:
         """Why entries are halted (``""`` when they are not)."""
-        return self._manual_halt or self._drawdown_halt or self._daily_halt
+        return self.halt
+
+    def _halts_changed(self) -> None:
+        self.halt = self._manual_halt or self._drawdown_halt or self._daily_halt
 
     @property
     def now_ms(self) -> int:
@@ -471,19 +488,20 @@ class RiskCore:
         """Messages of a type this core does not know (returned ``[]``)."""
 
     def handle(self, message: object) -> list[Envelope]:
-        halted = self.book.halt_reason()
+        book = self.book
+        halted = book.halt
         # The two messages of every order first, by their exact type: a ``match`` tries each
         # class pattern in turn, and a settled order was the sixth.
         kind = type(message)
         if kind is ProposeOrder:
             out = self._propose(message)  # type: ignore[arg-type]
         elif kind is OrderSettled:
-            self.book.on_settled(message)  # type: ignore[arg-type]
+            book.on_settled(message)  # type: ignore[arg-type]
             out = []
         else:
             out = self._handle(message)
-        reason = self.book.halt_reason()
-        if reason != halted:
+        reason = book.halt
+        if reason is not halted and reason != halted:
             # A halt set or lifted by the portfolio (drawdown, daily loss, a new day).
             out = [*out, Envelope(to=EVENTS, message=HaltChanged(
                 halted=bool(reason), reason=reason or halted, ts_ms=self.book.now_ms))]
@@ -516,7 +534,7 @@ class RiskCore:
             return []
         result = self.book.check(message)
         if type(result) is SubmitOrder:
-            return [Envelope(EXECUTION, result)]
+            return [_envelope(EXECUTION, result)]
         return [Envelope(message.pair, result), Envelope(EVENTS, result)]
 
     def answer(self, query: object) -> RiskStatus:

@@ -1,11 +1,19 @@
 """The state actor: the only owner of trading state, persisted in SQLite or PostgreSQL
 (``StateCore``).
 
-Runs on its own pykka thread. Group commit: the changes of a batch of messages share one
-database transaction. It is the last actor to stop, so whatever the others sent before the end
-is persisted; the last batch is committed and the database closed in ``on_stop``. SQLite's WAL
-is checkpointed by a thread of its own (``actors.state.wal_checkpointer``), never inside a
-commit here.
+Thread: paper trading on SQLite runs it on the pair pool (``pool``), as a ``PooledActor``
+beside risk and execution: a fill is booked on the worker that made it, and its answers go
+to a pair and risk that run there next, with no thread woken on the way (one order through
+the actors crossed five threads; see ``actors.pair.pool``). Its commits there are SQLite's
+(no fsync at commit, ``synchronous=NORMAL``). Live trading, whose commits come before any
+answer, and a PostgreSQL database, whose commits and reconnects wait for a server, keep a
+pykka thread of its own: a worker must not wait on a server. Either way one message at a
+time, in inbox order; a turn that hangs is the watchdog's to report.
+
+Group commit: the changes of a batch of messages share one database transaction. It is the
+last actor to stop, so whatever the others sent before the end is persisted; the last batch
+is committed and the database closed in ``on_stop``. SQLite's WAL is checkpointed by a
+thread of its own (``actors.state.wal_checkpointer``), never inside a commit here.
 A query (``ask``: books, portfolio, ping) commits and publishes the open batch before it is
 answered. What the batch's messages tell others goes out in one of two ways:
 
@@ -71,6 +79,7 @@ from actors.messages import (
     ServiceRestarted,
     StateAvailabilityChanged,
 )
+from actors.pair import PairPool, PooledActor
 from actors.router import Router
 from actors.shell import CoreActor
 from actors.state.availability import DatabaseAvailability
@@ -108,16 +117,19 @@ RECONNECT_INITIAL_S = 0.1
 RECONNECT_MAX_S = 5.0
 
 
-class StateActor(CoreActor):
+class StateActor(PooledActor, CoreActor):
     name = STATE
     core: StateCore
+    thread_name = "StateActor-0"  # a pykka thread's name: logs say "state"
 
     def __init__(self, core: StateCore, router: Router, reopen: Callable[[], StateCore],
                  may_restart: Callable[[float], bool], *, batch_messages: int = BATCH_MESSAGES,
                  batch_s: float = BATCH_S, answer_first: bool = False,
                  availability: DatabaseAvailability | None = None,
                  reconnect_initial_s: float = RECONNECT_INITIAL_S,
-                 reconnect_max_s: float = RECONNECT_MAX_S) -> None:
+                 reconnect_max_s: float = RECONNECT_MAX_S,
+                 pool: PairPool | None = None) -> None:
+        self.pool = pool  # first: pykka's __init__ builds the inbox, which depends on it
         super().__init__(core, router)
         core.group_commit = True
         # Answer first (paper) claims durability against a crash of this process only, as

@@ -74,10 +74,18 @@ from actors.messages import (
     RequestPortfolio,
     Side,
     StrategyAssigned,
+    builder,
 )
 from actors.pairs import split_pair
 from actors.state.ledger import Ledger
 from actors.state.store import StateStore, StateStoreError, open_store
+
+# Built for every fill: function calls, not class calls (see ``actors.messages.builder``).
+_position_changed = builder(PositionChanged)
+_order_settled = builder(OrderSettled)
+_closed_trade = builder(ClosedTrade)
+_envelope = builder(Envelope)
+_SELL = Side.SELL  # read per fill: a global, not the enum's class attribute lookup
 
 
 class StateCore:
@@ -311,12 +319,12 @@ class StateCore:
             else:
                 order = None
         peak_before = ledger.peak_equity
-        held = ledger.positions.get(fill.pair) if fill.side is Side.SELL else None
+        held = ledger.positions.get(fill.pair) if fill.side is _SELL else None
         result = ledger.apply_fill(fill, checked=True)
         assert result is not None  # knows_fill said it is new: apply_fill books it
         book, closed = result
         if closed is not None and held is not None:
-            store.insert_trade(ClosedTrade(
+            store.insert_trade(_closed_trade(
                 pair=fill.pair, opened_ms=held.opened_ms, closed_ms=closed.ts_ms,
                 amount=held.amount, entry_price=held.entry_price,
                 exit_price=order.average_price if order is not None and order.average_price
@@ -332,14 +340,15 @@ class StateCore:
             out = [Envelope(RISK, portfolio)]
             if closed is not None:
                 out.append(Envelope(RISK, closed))
-            out.append(Envelope(pair, PositionChanged(book=book)))
+            out.append(Envelope(pair, _position_changed(book=book)))
             if self.publish:
                 out.append(Envelope(EVENTS, message))
                 if closed is not None:
                     out.append(Envelope(EVENTS, closed))
         else:
-            out = [Envelope(RISK, OrderSettled(order=order, portfolio=portfolio, closed=closed)),
-                   Envelope(pair, PositionChanged(book=book, settled=order.order_id))]
+            out = [_envelope(RISK, _order_settled(order=order, portfolio=portfolio,
+                                                  closed=closed)),
+                   _envelope(pair, _position_changed(book=book, settled=order.order_id))]
             if not self.publish:
                 return out
             if unseen:
@@ -391,7 +400,7 @@ class StateCore:
             # data marks on every tick, and this portfolio was 60 % of a replay of minute
             # candles.
             return []
-        return [Envelope(to=RISK, message=ledger.portfolio(message.ts_ms, held))]
+        return [_envelope(RISK, ledger.portfolio(message.ts_ms, held))]
 
     def mark_price(self, pair: str, price: float, ts_ms: int,
                    generation: int) -> PortfolioChanged | None:

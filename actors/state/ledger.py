@@ -60,6 +60,7 @@ from actors.messages import (
     PositionClosed,
     Side,
     StrategySpec,
+    builder,
 )
 from actors.pairs import PairError, split_pair
 from actors.recent_ids import RecentIds
@@ -69,6 +70,14 @@ DUST_RELATIVE = 1e-9
 
 RECENT_ORDERS = 10_000
 """Terminal orders remembered for fills that arrive after their order's final update."""
+
+# Built for every fill (a position, a book, a portfolio): function calls, not class calls
+# (see ``actors.messages.builder``).
+_position = builder(Position)
+_book = builder(PairBook)
+_portfolio = builder(PortfolioChanged)
+_closed = builder(PositionClosed)
+_BUY = Side.BUY  # read per fill: a global, not the enum's class attribute lookup
 
 RECENT_FILLS = 10_000
 """Fill ids remembered to refuse a duplicate without asking the database (a redelivery
@@ -218,18 +227,19 @@ class Ledger:
                 return None
             _check_fill(fill)
         closed = None
-        if fill.side is Side.BUY:
+        pair = fill.pair
+        if fill.side is _BUY:
             self._buy(fill)
         else:
             closed = self._sell(fill)
         move_balances(self.balances, fill)
         self._recent_fills.add(fill.fill_id)
         self.fill_count += 1
-        self.pairs.add(fill.pair)
-        self.realized.setdefault(fill.pair, 0.0)
-        self.trades.setdefault(fill.pair, 0)
+        self.pairs.add(pair)
+        self.realized.setdefault(pair, 0.0)
+        self.trades.setdefault(pair, 0)
         self.peak_equity = max(self.peak_equity, self.equity())
-        return self.book(fill.pair), closed
+        return self.book(pair), closed
 
     def replace_fill(self, inferred: Fill, fills: Iterable[Fill]) -> PairBook:
         """Swap a booked (inferred) fill for the real ``fills`` of the same order.
@@ -297,23 +307,24 @@ class Ledger:
         _check_fill(fill)
 
     def _buy(self, fill: Fill) -> None:
-        held = self.positions.get(fill.pair)
-        spent = fill.amount * fill.price + fill.fee
+        pair, price = fill.pair, fill.price
+        held = self.positions.get(pair)
+        spent = fill.amount * price + fill.fee
         if held is None:
-            self.positions[fill.pair] = Position(
-                pair=fill.pair,
+            self.positions[pair] = _position(
+                pair=pair,
                 amount=fill.amount,
-                entry_price=fill.price,
+                entry_price=price,
                 cost=spent,
                 opened_ms=fill.ts_ms,
-                peak_price=fill.price,
+                peak_price=price,
             )
-            self.trip_pnl[fill.pair] = 0.0
-            self._values[fill.pair] = fill.amount * self.marks.get(fill.pair, fill.price)
+            self.trip_pnl[pair] = 0.0
+            self._values[pair] = fill.amount * self.marks.get(pair, price)
             return
         amount = held.amount + fill.amount
         # Built directly: attrs.evolve introspects the class on every call (hot path).
-        self.positions[fill.pair] = Position(
+        self.positions[fill.pair] = _position(
             pair=held.pair,
             amount=amount,
             entry_price=(held.amount * held.entry_price + fill.amount * fill.price) / amount,
@@ -339,7 +350,7 @@ class Ledger:
         self.realized[fill.pair] = self.realized.get(fill.pair, 0.0) + pnl
         trip = self.trip_pnl.get(fill.pair, 0.0) + pnl
         if not closing:
-            kept = self.positions[fill.pair] = Position(
+            kept = self.positions[fill.pair] = _position(
                 pair=held.pair, amount=remaining, entry_price=held.entry_price,
                 cost=held.cost - released, opened_ms=held.opened_ms, peak_price=held.peak_price,
             )
@@ -351,7 +362,7 @@ class Ledger:
         self.trip_pnl.pop(fill.pair, None)
         self.trades[fill.pair] = self.trades.get(fill.pair, 0) + 1
         order = self.known_order(fill.order_id)
-        return PositionClosed(
+        return _closed(
             pair=fill.pair,
             reason=order.reason if order is not None else ExitReason.EXIT_SIGNAL,
             pnl=trip,
@@ -365,7 +376,7 @@ class Ledger:
         held = self.positions.get(pair)
         if held is None or not math.isfinite(price) or price <= held.peak_price:
             return False
-        self.positions[pair] = Position(
+        self.positions[pair] = _position(
             pair=held.pair, amount=held.amount, entry_price=held.entry_price, cost=held.cost,
             opened_ms=held.opened_ms, peak_price=price,
         )
@@ -440,7 +451,7 @@ class Ledger:
             if len(mine) > 1:
                 mine.sort(key=_created)
             orders = tuple(mine)
-        return PairBook(
+        return _book(
             pair=pair,
             position=self.positions.get(pair),
             open_orders=orders,
@@ -452,13 +463,15 @@ class Ledger:
     def portfolio(self, ts_ms: int, changed: Iterable[str] | None = None) -> PortfolioChanged:
         """The portfolio now: every position's exposure, or with ``changed`` only those
         pairs' (``PortfolioChanged.full`` False), which is what a fill or a mark moved."""
-        return PortfolioChanged(
+        cash = self.balances.get(self.quote, 0.0)
+        values = self._values
+        return _portfolio(
             ts_ms=ts_ms,
-            cash=self.balances.get(self.quote, 0.0),
-            equity=self.equity(),
+            cash=cash,
+            equity=cash + sum(values.values()),  # ``equity()``, once per fill and mark
             peak_equity=self.peak_equity,
             exposure=self.exposure(changed),
-            realized_pnl=self.total_realized(),
+            realized_pnl=sum(self.realized.values()),
             full=changed is None,
         )
 

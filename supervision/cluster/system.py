@@ -74,6 +74,10 @@ class ClusterSystem(TradingSystem):
             raise
         return self
 
+    def _services_pool(self) -> None:
+        """None: the head runs no pairs, and risk and execution keep a thread each (their
+        messages come from the shards, not from a worker's turn)."""
+
     def _start_trading(self, snapshot: PortfolioSnapshot, market: MarketSource) -> None:
         config, router = self.config, self.router
         market.close()  # the head trades no ticks: each shard has its own feed

@@ -8,6 +8,7 @@ or on status with timeouts; none sleeps. Restart backoffs are tiny so crash loop
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
+from actors.market.scenarios import scenario_ticks
 from actors.messages import (
     ExitReason,
     MarketTick,
@@ -517,3 +519,39 @@ def test_the_chaos_example_survives_its_crashes_hangs_and_swaps(tmp_path):
                      re.MULTILINE), "3 restarts of ETH and one of SOL, each trading again"
     assert re.search(r"^calm pairs' tick latency .*: calm phase median [\d.]+ ms.*; chaos "
                      r"phase median [\d.]+ ms", out, re.MULTILINE)
+
+
+@pytest.mark.parametrize("service", ["risk", "execution"])
+def test_risk_or_execution_failing_on_the_pair_pool_stops_the_system(tmp_path, monkeypatch,
+                                                                      service):
+    """Risk and paper execution run on the pairs' workers (a thread each before): a core that
+    raises on an order still kills its actor, and the supervisor escalates."""
+    from actors.execution import ExecutionCore
+    from actors.risk import RiskBook
+
+    def broken(self, message):
+        raise RuntimeError(f"{service} bug (injected)")
+
+    if service == "risk":
+        monkeypatch.setattr(RiskBook, "check", broken)
+    else:
+        monkeypatch.setattr(ExecutionCore, "_submit", broken)
+    ticks = scenario_ticks("chop", "BTC/USDT", seed=11, n=1500, start_ms=1_700_000_000_000)
+
+    def endless():  # only the escalation can end this run
+        yield from ticks
+        last = ticks[-1]
+        for i in itertools.count(1):
+            yield MarketTick(pair=last.pair, ts_ms=last.ts_ms + i, price=last.price,
+                             bid=last.bid, ask=last.ask)
+
+    config = build_config({}, {"pairs": "BTC/USDT", "speed": "max",
+                               "state_db": str(tmp_path / "s.sqlite")})
+    assert config.pair_workers > 0
+    system = TradingSystem(config, source=endless())
+    with system:
+        assert system.wait(30)
+
+    assert system.status().state == "failed"
+    assert f"{service} actor failed" in system.error
+    assert "injected" in system.error

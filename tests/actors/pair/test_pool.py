@@ -10,7 +10,15 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.pair.pool import MONITOR_S, STALL_S, TURN_MESSAGES, PairPool, PooledActor, limits_for
+from actors.pair.pool import (
+    CHAIN_TURNS,
+    MONITOR_S,
+    STALL_S,
+    TURN_MESSAGES,
+    PairPool,
+    PooledActor,
+    limits_for,
+)
 from tests.helpers import eventually
 
 
@@ -59,6 +67,35 @@ class Recorder(PooledActor):
 
     def on_stop(self) -> None:
         self.stopped.set()
+
+
+class Relay(PooledActor):
+    """Notes the thread each message runs on, then tells ``to`` the message; ``("relay",
+    payload, hold)`` tells ``payload`` and then waits for the event ``hold``. ``"ball"``
+    goes back and forth between two relays for ever (``to`` each other)."""
+
+    def __init__(self, pool: PairPool, to: pykka.ActorRef[Any] | None = None) -> None:
+        self.pool = pool
+        super().__init__()
+        self.to = to
+        self.threads: list[int] = []
+        self.handled = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        self.threads.append(threading.get_ident())
+        if message == "set-to":
+            return None
+        if isinstance(message, tuple) and message[0] == "to":
+            self.to = message[1]
+            return None
+        if isinstance(message, tuple) and message[0] == "relay":
+            assert self.to is not None
+            self.to.tell(message[1])
+            message[2].wait(10)
+        elif self.to is not None:
+            self.to.tell(message)
+        self.handled.set()
+        return None
 
 
 @pytest.fixture
@@ -213,3 +250,62 @@ def test_the_stall_limit_derives_from_the_heartbeat_timeout_so_neighbours_answer
         assert stall_s + monitor_s <= timeout / 2
         assert (stall_s, monitor_s) <= (STALL_S, MONITOR_S)
     assert limits_for(0.5) == (0.125, 0.0625)
+
+
+def test_an_actor_made_ready_by_a_turn_runs_next_on_the_same_worker(pool):
+    """A proposal's way: the pair's turn tells risk, which runs right after on the pair's
+    worker, not on another thread woken for it."""
+    last = Relay.start(pool)
+    first = Relay.start(pool, last)
+    for i in range(50):
+        done = last.proxy().handled.get(timeout=5)
+        done.clear()
+        first.tell(i)
+        assert done.wait(5)
+
+    assert first.proxy().threads.get(timeout=5) == last.proxy().threads.get(timeout=5)
+    first.stop(timeout=5)
+    last.stop(timeout=5)
+
+
+def test_an_actor_made_ready_behind_a_stuck_turn_runs_on_another_worker():
+    """The turn that made it ready hangs: the pool retires that worker and hands the actor
+    waiting in its slot to the ready queue, where another worker runs it."""
+    pool = PairPool(2, stall_s=0.05, monitor_s=0.01).start()
+    hold = threading.Event()
+    try:
+        last = Relay.start(pool)
+        first = Relay.start(pool, last)
+        done = last.proxy().handled.get(timeout=5)
+        first.tell(("relay", "after", hold))
+
+        assert done.wait(5)
+        assert not hold.is_set()
+        assert pool.replaced >= 1
+    finally:
+        hold.set()
+        for ref in pykka.ActorRegistry.get_by_class(Relay):
+            ref.stop(timeout=5)
+        pool.close()
+
+
+def test_actors_that_keep_making_each_other_ready_leave_the_worker_to_others_in_time():
+    """Two relays play ball for ever on a pool of one worker: after ``CHAIN_TURNS`` turns
+    the worker takes the ready queue's next actor, so a third one is still served."""
+    pool = PairPool(1, stall_s=5.0, monitor_s=1.0).start()
+    try:
+        ping, pong = Relay.start(pool), Relay.start(pool)
+        ping.tell(("to", pong))
+        pong.tell(("to", ping))
+        assert ping.ask("set-to", timeout=5) is None and pong.ask("set-to", timeout=5) is None
+        ping.tell("ball")
+        eventually(lambda: len(pong.proxy().threads.get(timeout=5)) > 10 * CHAIN_TURNS,
+                   timeout=5, message="the ball to go back and forth")
+        third = Recorder.start(pool)
+
+        assert third.ask("count", timeout=5) == 0
+    finally:
+        for ref in [*pykka.ActorRegistry.get_by_class(Relay),
+                    *pykka.ActorRegistry.get_by_class(Recorder)]:
+            ref.stop(timeout=5)
+        pool.close()
