@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pykka
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -135,13 +135,12 @@ def install(app: FastAPI) -> None:
         report = _system(request).health()
         return JSONResponse(report.as_dict(), status_code=200 if report.healthy else 503)
 
-    @api.get("/status", operation_id="status", tags=["read"])
-    def status(request: Request) -> dict[str, Any]:
+    @api.get("/status", operation_id="status", tags=["read"],
+             responses={200: {"content": {"application/json": {}}}})
+    def status(request: Request) -> Response:
         """The portfolio and every pair: state, strategy, price, position, PnL, latency,
         restarts, ticks, shed and dropped (at most a quarter of a second old)."""
-        status_json: Any = request.app.state.status_json
-        snapshot: dict[str, Any] = status_json()
-        return snapshot
+        return Response(request.app.state.status_body(), media_type="application/json")
 
     @api.get("/pairs/{pair}", operation_id="pair_status", tags=["read"])
     def pair_status(request: Request, pair: str) -> dict[str, Any]:

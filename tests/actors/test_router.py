@@ -104,3 +104,17 @@ def test_latency_keeps_the_last_samples_in_order_after_its_ring_wraps(monkeypatc
     assert latency.recent == [(106, 6), (107, 7), (108, 8), (109, 9)]
     assert sum(latency.counts) == 10
     assert latency.percentiles(109, (0.5,), window_ns=3) == (7 / 1e6,)
+
+
+def test_latency_window_matches_the_samples_at_every_fill_of_its_ring(monkeypatch) -> None:
+    """``since`` finds the window by bisection in the two parts of the ring; it gives what
+    filtering every recent sample gives, before the ring fills, when full, and after wraps."""
+    import actors.router as router
+
+    monkeypatch.setattr(router, "RECENT_SAMPLES", 5)
+    latency = router.TickLatency()
+    for i in range(17):
+        latency.record(1000 + 10 * i, i)
+        for since in range(990, 1000 + 10 * i + 12, 3):
+            expected = [lat for at, lat in latency.recent if at >= since]
+            assert latency.since(since) == expected, (i, since)
