@@ -1,10 +1,12 @@
-"""Run the benchmarks: ``python -m bench [--quick] [--only NAME ...]``.
+"""Run the benchmarks: ``python -m bench [--quick] [--all | --only NAME ...]``.
 
 Prints the machine, a Markdown table of the results with each target's PASS or MISS, and
 writes everything (the rows and each benchmark's details) to ``bench/results/latest.json``.
-Exits 1 when a target is missed, 0 otherwise. ``--quick`` runs smaller sizes (under two
-minutes in all); the full run takes about nine minutes on two cores, a third of it the soak's
-10 million ticks.
+Exits 1 when a target is missed, 0 otherwise. By default it runs the performance set (the
+peer, latency, replay, soak, start-up, isolation and 1,000-pair benchmarks): about eight
+minutes on two cores, a third of it the soak's 10 million ticks. ``--all`` adds the benchmarks
+of the features built on top (research, the API under load, the cluster, PostgreSQL): about
+six minutes more. ``--quick`` runs smaller sizes (under two minutes for the default set).
 """
 
 from __future__ import annotations
@@ -47,14 +49,19 @@ BENCHES: dict[str, tuple[Bench, str]] = {
     "state_db": (bench_state_db, "bench.state_db"),
     "fleet": (bench_fleet, "bench.fleet"),
 }
+FEATURES = ("research", "api_load", "cluster", "state_db")
+"""Run with ``--all`` or ``--only``: the default set stays under ten minutes."""
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0],
                                 allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help="smaller sizes (< 2 minutes)")
-    p.add_argument("--only", nargs="+", choices=sorted(BENCHES), metavar="NAME",
-                   help=f"run only these: {', '.join(BENCHES)}")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true",
+                       help=f"also the feature benchmarks: {', '.join(FEATURES)}")
+    which.add_argument("--only", nargs="+", choices=sorted(BENCHES), metavar="NAME",
+                       help=f"run only these: {', '.join(BENCHES)}")
     p.add_argument("--json", type=Path, default=RESULTS / "latest.json",
                    help="where to write the JSON results (%(default)s)")
     return p
@@ -71,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine_line(info)}")
     print(f"source: commit {tree['commit']}{dirty}; mode {'quick' if args.quick else 'full'}",
           flush=True)
-    selected = args.only or list(BENCHES)
+    selected = args.only or [n for n in BENCHES if args.all or n not in FEATURES]
     rows: list[Row] = []
     details: dict[str, Any] = {}
     busy: dict[str, float] = {}
