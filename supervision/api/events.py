@@ -35,9 +35,9 @@ ENCODED_KEPT = 4 * BATCH
 """How many entries stay encoded for the clients that read them next."""
 STATUS_AFTER_FILL_S = 0.1
 WAKE_EVERY_S = 0.05
-"""Events that arrive within this of each other reach the clients in one turn: a turn per
-event and client (50 pairs trading, 20 clients: 1,500 a second) held the GIL often enough to
-raise the pairs' tick -> decision p99 fivefold (bench.api_load)."""
+"""Events that arrive within this of each other reach the clients in one turn, not a turn
+per event and client (50 pairs trading and 20 clients: up to 1,500 turns a second, each a
+slice of the GIL the pairs wait for)."""
 
 
 def event_json(seq: int, event: object) -> dict[str, Any]:
@@ -171,9 +171,8 @@ class EventStream:
         return newest
 
     def _encode(self, seq: int, event: object) -> str:
-        """One entry as its SSE text, encoded once for every client: 20 clients encoding
-        each event themselves raised the pairs' tick -> decision p99 tenfold
-        (bench.api_load). On the loop only."""
+        """One entry as its SSE text, encoded once for every client rather than once per
+        client (each an encoding the pairs wait for under the GIL). On the loop only."""
         text = self._encoded.get(seq)
         if text is None:
             data = event_json(seq, event)
