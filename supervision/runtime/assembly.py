@@ -7,10 +7,12 @@ driven in one thread makes the same decisions as the live system.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
+from loguru import logger
 
 from actors.exchange import Credentials, MarketRules, make_client
 from actors.execution import (
@@ -93,20 +95,44 @@ class LoadedMarkets:
     rules: MarketRules = attrs.field(hash=False)
 
 
+MARKETS_RETRY_S = (0.5, 1.0, 2.0, 4.0)
+"""Waits between attempts to load the markets after an error that may pass (ccxt's
+``OperationFailed``: unreachable, timeout, 5xx, rate limit, 418, a garbled answer): a bot
+started during a blip of its exchange starts, about 7.5 s later at most. Any other error
+(``ExchangeError``: refused) fails at once."""
+
+
 def load_markets(config: SystemConfig) -> LoadedMarkets | None:
-    """Load the markets of ``config.exchange`` with a plain ccxt client (None on ``sim``).
+    """Load the markets of ``config.exchange`` with a plain ccxt client (None on ``sim``),
+    retrying passing errors (``MARKETS_RETRY_S``).
 
     Raises:
-        ConfigError: the exchange could not be reached (the message is cleaned of keys).
+        ConfigError: the exchange could not be reached, or refused (the message is cleaned
+            of keys and says how many attempts were made).
     """
     if config.exchange == SIM:
         return None
+    import ccxt
+
     client = make_client(config.exchange, config.exchange_settings.ccxt, flavour="sync")
-    try:
-        markets = client.load_markets()
-    except Exception as exc:  # noqa: BLE001 - any failure here means: cannot start
-        raise ConfigError(f"exchange {config.exchange}: markets could not be loaded: "
-                          f"{clean_reason(exc)}") from None
+    waits = iter(MARKETS_RETRY_S)
+    attempts = 1
+    while True:
+        try:
+            markets = client.load_markets()
+            break
+        except ccxt.OperationFailed as exc:
+            wait = next(waits, None)
+            if wait is None:
+                raise ConfigError(f"exchange {config.exchange}: markets could not be loaded "
+                                  f"after {attempts} attempts: {clean_reason(exc)}") from None
+            logger.warning("exchange {}: markets could not be loaded ({}); trying again in "
+                           "{:.1f} s", config.exchange, clean_reason(exc), wait)
+            time.sleep(wait)
+            attempts += 1
+        except Exception as exc:  # noqa: BLE001 - any other failure here means: cannot start
+            raise ConfigError(f"exchange {config.exchange}: markets could not be loaded: "
+                              f"{clean_reason(exc)}") from None
     rules = MarketRules.from_ccxt(markets, getattr(client, "precisionMode", 4))
     return LoadedMarkets(markets=dict(markets), currencies=client.currencies, rules=rules)
 

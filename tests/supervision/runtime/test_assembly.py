@@ -49,10 +49,27 @@ def test_markets_load_once_into_rules_with_the_exchanges_filters() -> None:
     assert rules.min_notional("BTC/USDT") == 50.0
 
 
-def test_an_unreachable_exchange_is_a_config_error() -> None:
-    """No markets, no start: one clear error."""
-    with pytest.raises(ConfigError, match="markets could not be loaded"):
+def test_an_unreachable_exchange_is_a_config_error_after_the_retries(monkeypatch) -> None:
+    """No markets, no start: one clear error, once the retries are spent."""
+    import supervision.runtime.assembly as assembly
+
+    monkeypatch.setattr(assembly, "MARKETS_RETRY_S", (0.01, 0.01))
+    with pytest.raises(ConfigError, match="markets could not be loaded after 3 attempts"):
         load_markets(config_for(None))
+
+
+@pytest.mark.parametrize("fault", ["http_429", "http_418", "http_5xx"])
+def test_markets_load_after_passing_errors(monkeypatch, fault: str) -> None:
+    """A rate limit, a ban or a 5xx at start is a blip: the markets load on a later try."""
+    import supervision.runtime.assembly as assembly
+
+    monkeypatch.setattr(assembly, "MARKETS_RETRY_S", (0.01, 0.01, 0.01))
+    with FakeBinance(MARKETS) as fake:
+        options = {} if fault == "http_5xx" else {"retry_after": 0}
+        fake.inject(fault, "/api/v3/exchangeInfo", times=2, **options)
+        loaded = load_markets(config_for(fake))
+        assert [r.path for r in fake.requests] == ["/api/v3/exchangeInfo"] * 3
+    assert loaded is not None and loaded.rules.lot_size("BTC/USDT") == 0.001
 
 
 def test_paper_trading_a_real_exchange_rounds_to_its_lots_and_risk_to_its_minimum() -> None:
