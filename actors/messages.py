@@ -719,6 +719,16 @@ class SystemFailed:
 
 
 @attrs.frozen(kw_only=True)
+class KeepManualHalt:
+    """Facade -> state: the halt made by hand now (``halted``, with its ``reason``), kept in
+    the database so that a restarted system starts with entries halted as they were: a
+    kill switch that a crash or a redeploy lifts would fail open."""
+
+    halted: bool
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
 class AuditRecord:
     """Who did what by hand, when, and how it ended (``outcome`` ``ok`` or the error)."""
 

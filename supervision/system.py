@@ -19,6 +19,7 @@ closes it first.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -66,6 +67,7 @@ from actors.messages import (
     HaltChanged,
     HaltEntries,
     HistoryQuery,
+    KeepManualHalt,
     MarketTick,
     Order,
     OrderStatus,
@@ -224,6 +226,7 @@ class TradingSystem:
             self._bind_control_plane()
             self._start_actors()
         except BaseException:
+            self._stop_started()
             self._close_control_plane()
             if monitor is not None:
                 monitor.close()
@@ -299,6 +302,11 @@ class TradingSystem:
         risk_core = make_risk(config, self.markets)
         # Risk knows the portfolio before the first tick, so an entry on it is sized properly.
         risk_core.handle(state_core.ledger.portfolio(0))
+        manual_halt = state_core.store.manual_halt()
+        if manual_halt is not None:  # the kill switch by hand outlives the run that set it
+            risk_core.answer(HaltEntries(reason=manual_halt))
+            logger.warning("entries stay halted by hand, as when the last run ended ({}); "
+                           "resume_entries lifts it", manual_halt or "no reason given")
         self._start(RISK, RiskActor.start(risk_core, router, pool=pool))
         self._start_trading(snapshot, market)
 
@@ -356,6 +364,15 @@ class TradingSystem:
     def _start(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         self._refs[name] = ref
         self.router.services[name] = ref
+
+    def _stop_started(self) -> None:
+        """A start that failed half way stops the actors it had started, newest first: one
+        left running would keep the process from exiting after the error."""
+        deadline = time.monotonic() + self.config.ask_timeout
+        for name, ref in reversed(list(self._refs.items())):
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._stop_actor(name, ref, deadline)
+        self._refs.clear()
 
     def _cancel_orphaned_orders(self, snapshot: PortfolioSnapshot) -> None:
         """Orders a previous run left open died with its paper exchange: close them in the
@@ -822,12 +839,16 @@ class TradingSystem:
                      by: str = "python") -> RiskStatus:
         """The kill switch by hand: no pair opens a position until ``resume_entries``; exits
         and stops still run."""
-        return self._steer_risk(HaltEntries(reason=reason), timeout)
+        status = self._steer_risk(HaltEntries(reason=reason), timeout)
+        self.router.tell(STATE, KeepManualHalt(halted=True, reason=reason))
+        return status
 
     @audited
     def resume_entries(self, timeout: float | None = None, *, by: str = "python") -> RiskStatus:
         """Lift a halt made by hand (a drawdown or daily-loss halt stays: ``reset_halt``)."""
-        return self._steer_risk(ResumeEntries(), timeout)
+        status = self._steer_risk(ResumeEntries(), timeout)
+        self.router.tell(STATE, KeepManualHalt(halted=False))
+        return status
 
     @audited
     def reset_halt(self, timeout: float | None = None, *, by: str = "python") -> RiskStatus:

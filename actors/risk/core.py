@@ -12,7 +12,8 @@ Plain, single-threaded and deterministic — time is the ``ts_ms`` of the messag
 never the wall clock — so the same core runs inside the risk actor and in the threadless
 runtime. It keeps no durable state: after a restart it rebuilds from the next
 ``PortfolioChanged`` and the orders state replays, and a manual ``reset_halt`` is forgotten
-(the kill switch fails safe).
+(the kill switch fails safe). A halt made by hand is kept for it by the state database
+(``KeepManualHalt``), and the system hands it back at start, so it fails safe too.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from actors.messages import (
     GetPairBook,
     GetPortfolio,
     HistoryQuery,
+    KeepManualHalt,
     MarkPrices,
     Order,
     OrderFilled,
@@ -249,6 +250,9 @@ class StateCore:
                 return [Envelope(to=message.pair, message=PositionChanged(book=book))]
             case AuditRecord():
                 self.store.insert_audit(message)
+                return []
+            case KeepManualHalt():
+                self.store.keep_manual_halt(message.reason if message.halted else None)
                 return []
             case RequestPortfolio():
                 # The whole view, at the time of the last mark (state reads no clock).

@@ -547,6 +547,18 @@ class StateStore:
                 (record.ts_ms, record.actor, record.action, record.target, record.detail,
                  record.outcome, self._seq))
 
+    def keep_manual_halt(self, reason: str | None) -> None:
+        """Keep the halt made by hand (``reason``, "" for none given), or None: lifted."""
+        with self.transaction():
+            self._write_meta("manual_halt", json.dumps(reason))
+
+    def manual_halt(self) -> str | None:
+        """The halt made by hand that was in force when the last run ended (its reason), or
+        None."""
+        raw = self._meta("manual_halt")
+        reason = None if raw is None else json.loads(raw)
+        return reason if isinstance(reason, str) else None
+
     def _write_balances(self, balances: Mapping[str, float]) -> None:
         """Write the assets whose amount differs from what the table holds."""
         pending, committed = self._balances_pending, self._balances_committed

@@ -164,6 +164,41 @@ def test_a_second_run_continues_with_the_open_position(tmp_path, state_db):
     assert second.pair("BTC/USDT").trades == first.pair("BTC/USDT").trades + 1
 
 
+def test_a_halt_made_by_hand_holds_across_a_restart_until_resumed(tmp_path, state_db):
+    """The kill switch by hand is kept in the state database (SQLite or PostgreSQL): the next
+    run starts with entries halted, and refuses an entry; once resumed, the run after that
+    starts free."""
+    config = config_for(tmp_path, pairs="BTC/USDT", state_db=state_db, speed=1.0)
+    with TradingSystem(config) as system:
+        assert not system.risk().status.halted
+        system.halt_entries("exchange maintenance")
+
+    with TradingSystem(config) as system:
+        status = system.risk().status
+        assert status.halted and status.halt_reason == "by hand: exchange maintenance"
+        system.resume_entries()
+
+    with TradingSystem(config) as system:
+        assert not system.risk().status.halted
+
+
+def test_a_start_that_fails_half_way_stops_the_actors_it_started(tmp_path, monkeypatch):
+    """State and execution are running when risk cannot be made: the error reaches the
+    caller and no actor is left behind (one would keep the process from exiting)."""
+    import pykka
+
+    import supervision.system as system_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no risk today")
+
+    monkeypatch.setattr(system_module, "make_risk", broken)
+    before = set(pykka.ActorRegistry.get_all())
+    with pytest.raises(RuntimeError, match="no risk today"):
+        TradingSystem(config_for(tmp_path, pairs="BTC/USDT")).start()
+    assert set(pykka.ActorRegistry.get_all()) == before
+
+
 def test_a_crashing_pair_restarts_then_fails_while_the_other_keeps_trading(tmp_path):
     """BTC's strategy raises on every tick: restarts to its limit, then failed; ETH trades on."""
     config = config_for(tmp_path, speed=200.0,

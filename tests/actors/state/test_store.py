@@ -375,6 +375,22 @@ def test_peak_prices_round_trip(db: str) -> None:
         assert store.load().positions[BTC].peak_price == 21_000.0
 
 
+@pytest.mark.parametrize("reason", ["maintenance", ""])
+def test_a_halt_made_by_hand_outlives_the_store_until_lifted(db: str, reason: str) -> None:
+    """None before any halt; a halt (with or without a reason) reads back after reopening;
+    lifting it reads back as None."""
+    with fresh(db) as store:
+        assert store.manual_halt() is None
+        store.keep_manual_halt(reason)
+
+    with reopened(db) as store:
+        assert store.manual_halt() == reason
+        store.keep_manual_halt(None)
+
+    with reopened(db) as store:
+        assert store.manual_halt() is None
+
+
 def test_a_whole_ledger_round_trips_through_the_file(db: str) -> None:
     """A ledger built by fills and orders equals the one loaded from what was stored."""
     ledger = Ledger("USDT", FUNDING)
