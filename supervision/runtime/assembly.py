@@ -97,9 +97,9 @@ class LoadedMarkets:
 
 MARKETS_RETRY_S = (0.5, 1.0, 2.0, 4.0)
 """Waits between attempts to load the markets after an error that may pass (ccxt's
-``OperationFailed``: unreachable, timeout, 5xx, rate limit, 418, a garbled answer): a bot
-started during a blip of its exchange starts, about 7.5 s later at most. Any other error
-(``ExchangeError``: refused) fails at once."""
+``OperationFailed``: unreachable, timeout, 5xx, rate limit, 418, a garbled answer or one
+with no markets): a bot started during a blip of its exchange starts, about 7.5 s later at
+most. Any other error (``ExchangeError``: refused) fails at once."""
 
 
 def load_markets(config: SystemConfig) -> LoadedMarkets | None:
@@ -119,7 +119,9 @@ def load_markets(config: SystemConfig) -> LoadedMarkets | None:
     attempts = 1
     while True:
         try:
-            markets = client.load_markets()
+            markets = client.load_markets(reload=attempts > 1)
+            if not markets:  # ccxt reads a garbled answer (a proxy's error page) as none
+                raise ccxt.BadResponse("the exchange's answer held no markets")
             break
         except ccxt.OperationFailed as exc:
             wait = next(waits, None)

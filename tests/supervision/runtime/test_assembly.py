@@ -58,14 +58,15 @@ def test_an_unreachable_exchange_is_a_config_error_after_the_retries(monkeypatch
         load_markets(config_for(None))
 
 
-@pytest.mark.parametrize("fault", ["http_429", "http_418", "http_5xx"])
+@pytest.mark.parametrize("fault", ["http_429", "http_418", "http_5xx", "malformed_json"])
 def test_markets_load_after_passing_errors(monkeypatch, fault: str) -> None:
-    """A rate limit, a ban or a 5xx at start is a blip: the markets load on a later try."""
+    """A rate limit, a ban, a 5xx or a garbled answer (which ccxt reads as no markets) at
+    start is a blip: the markets load on a later try."""
     import supervision.runtime.assembly as assembly
 
     monkeypatch.setattr(assembly, "MARKETS_RETRY_S", (0.01, 0.01, 0.01))
     with FakeBinance(MARKETS) as fake:
-        options = {} if fault == "http_5xx" else {"retry_after": 0}
+        options = {"retry_after": 0} if fault in ("http_429", "http_418") else {}
         fake.inject(fault, "/api/v3/exchangeInfo", times=2, **options)
         loaded = load_markets(config_for(fake))
         assert [r.path for r in fake.requests] == ["/api/v3/exchangeInfo"] * 3
