@@ -226,6 +226,7 @@ class PairHandle:
     """The stable face of one pair."""
 
     __slots__ = (
+        "exit_requested",
         "generation",
         "inbox",
         "last_error",
@@ -255,6 +256,9 @@ class PairHandle:
         self.generation = 0
         self.state = "starting"
         self.paused = False
+        self.exit_requested = False
+        """An exit asked for by hand that the pair has not yet finished (its position is
+        still open): a restarted generation is asked again (``supervision.tree``)."""
         self.restarts = 0
         self.last_error = ""
         self.strategy = ""

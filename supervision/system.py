@@ -805,7 +805,8 @@ class TradingSystem:
     def force_exit(self, pair: str, timeout: float | None = None, *, by: str = "python") -> float:
         """Sell ``pair``'s whole position at market on its next tick, through the pair's own
         exit path (reason ``flatten``); returns the amount held. An order in flight is waited
-        for, never doubled.
+        for, never doubled; a restart of the pair meanwhile does not lose the request (on a
+        cluster it does: the shard restarts the pair).
 
         Raises:
             KeyError: no such pair. ValueError: it holds no position, or is not running.
@@ -818,6 +819,7 @@ class TradingSystem:
             raise ValueError(f"{pair} holds no position")
         if handle.ref is None:
             raise ValueError(f"{pair} is {handle.state}; it exits once it runs again")
+        handle.exit_requested = True  # until flat, whichever generation does it
         self.router.tell(pair, ForceExit(pair=pair))
         return book.position.amount
 
@@ -831,6 +833,7 @@ class TradingSystem:
         pairs = tuple(b.pair for b in portfolio.books
                       if b.position is not None and b.pair in self.router.pairs)
         for pair in pairs:
+            self.router.pairs[pair].exit_requested = True
             self.router.tell(pair, ForceExit(pair=pair))
         return pairs
 

@@ -217,6 +217,45 @@ class HangOnce(_LiveOnly):
         return Signal.BUY
 
 
+@attrs.frozen(kw_only=True)
+class _BuyThenHangParams:
+    timeframe_s: float = 0.0
+    token: str = ""
+    after: int = 20
+    """Live ticks of the first instance before it hangs (time for its entry to fill)."""
+
+
+class BuyThenHangOnce(_LiveOnly):
+    """The first instance answers BUY (the orchestrator enters once, when flat and with its
+    book) and, on its ``after``-th live tick, sets ``gate(token + ":hung")`` and blocks until
+    ``gate(token)`` is set. Every other instance holds: a position it inherits is closed
+    only by hand."""
+
+    name = "buy_then_hang_once"
+    Params = _BuyThenHangParams
+    _started: set[str] = set()
+    _lock = threading.Lock()
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._first: bool | None = None
+        """Decided on the first live tick: instances are also built that never trade."""
+        self._seen = 0
+
+    def on_price(self, price: float) -> Signal:
+        if self._first is None:
+            with BuyThenHangOnce._lock:
+                self._first = self.params.token not in BuyThenHangOnce._started
+                BuyThenHangOnce._started.add(self.params.token)
+        if not self._first:
+            return Signal.HOLD
+        self._seen += 1
+        if self._seen == self.params.after:
+            gate(self.params.token + ":hung").set()
+            gate(self.params.token).wait()
+        return Signal.BUY
+
+
 class BuyThenCrashOnce(_LiveOnly):
     """The first instance buys on its first live tick and raises on its second; every later
     instance answers BUY on every tick, which the orchestrator must not act on while the

@@ -31,6 +31,7 @@ from actors.messages import (
     MarketTick,
     MarkPrices,
     Ping,
+    PositionChanged,
     Query,
     RaisePeak,
     StrategySwapped,
@@ -90,6 +91,8 @@ class OrchestratorActor(PooledActor, CoreActor):
         if isinstance(message, Query):
             return super().on_receive(message)
         out = self.core.handle(message)
+        if type(message) is PositionChanged and message.book.position is None:
+            self.handle.exit_requested = False  # an exit by hand ends with the position
         for envelope in out:
             if isinstance(envelope.message, StrategySwapped):
                 self._report_swap(envelope.message)

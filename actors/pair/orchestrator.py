@@ -301,7 +301,7 @@ class TradingOrchestrator:
             self.pending = None
         if book.position is not None:
             if (tick.bid <= self.peak * self._peak_factor and signal is not _SELL
-                    and not self._price_exits):
+                    and not self._price_exits and not self.exit_requested):
                 return _NOTHING  # no new peak, and no exit rule: held ticks mostly end here
             return self.update_open_positions(tick, signal)
         if signal is _BUY:

@@ -40,6 +40,7 @@ from actors.messages import (
     ChildFailed,
     FeedEnded,
     FlattenPosition,
+    ForceExit,
     MarketTick,
     PairAdded,
     PairFailed,
@@ -228,6 +229,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self.good_spec.setdefault(pair, spec)
         # Only now can the state actor's answer reach the new actor through the handle.
         self.router.tell(STATE, RequestBook(pair=pair))
+        if handle.exit_requested:  # asked of a generation that did not live to finish it
+            self.router.tell(pair, ForceExit(pair=pair))
 
     def add_pair(self, command: AddPair) -> None:
         if command.pair in self.router.pairs:

@@ -172,6 +172,37 @@ def test_a_failed_pair_is_flattened_under_the_flatten_policy(tmp_path):
 # -- 2. hang -----------------------------------------------------------------------------------
 
 
+def test_a_forced_exit_asked_of_a_hung_pair_is_carried_out_by_its_next_generation(tmp_path):
+    """BTC holds a position, then hangs inside its strategy; the exit asked for by hand
+    waits in the hung generation's inbox, which the restart throws away. The next
+    generation sells anyway (its strategy only holds and every exit rule is off): the
+    request lives on the pair's handle until the pair is flat."""
+    token = uuid.uuid4().hex
+    config = config_for(tmp_path, BTC, {"name": "tests.helpers:BuyThenHangOnce",
+                                        "params": {"token": token}}, exits=NO_EXITS,
+                        restart={"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 0.5})
+    release = gate(token)
+    try:
+        with trading(config, chop({BTC: 60_000.0})) as (system, log):
+            log.wait_for(is_a(OrderFilled), timeout=5, message="BTC's entry")
+            assert gate(token + ":hung").wait(5), "generation 0 to hang"
+            stale = system.router.pairs[BTC].ref
+            assert stale is not None
+            assert system.force_exit(BTC) > 0
+            log.wait_for(is_a(PairRestarted, pair=BTC), timeout=5, message="BTC replaced")
+            log.wait_for(lambda evs: any(isinstance(e, PositionClosed) and e.pair == BTC
+                                         and e.reason is ExitReason.FLATTEN for e in evs),
+                         timeout=5, message="generation 1 to sell by hand's request")
+            eventually(lambda: not system.router.pairs[BTC].exit_requested, timeout=5,
+                       message="the request to end with the position")
+            release.set()
+            eventually(lambda: not stale.is_alive(), timeout=5,
+                       message="the stale actor to process its queued stop")
+    finally:
+        release.set()  # pykka threads are not daemons: never leave one blocked
+
+
+
 @pytest.mark.parametrize("workers", [1, 0], ids=["one pool worker", "a thread per pair"])
 def test_a_hung_pair_is_replaced_and_its_stale_generation_can_never_trade(tmp_path, workers):
     """BTC's generation 0 blocks inside the strategy; the watchdog reports it hung and the

@@ -479,6 +479,18 @@ def test_a_forced_exit_sells_the_whole_position_on_the_next_tick_as_flatten():
     assert not core.exit_requested
 
 
+def test_a_forced_exit_without_exit_rules_sells_below_the_peak_too():
+    """With every exit rule off, a held tick that makes no new peak ends early; a forced
+    exit must not end there."""
+    rules = ExitRules(stop_loss=0.0, take_profit=0.0, trailing_stop=0.0)
+    core = ready(ScriptedStrategy(), rules, pos=position(amount=2.0))
+    core.handle(ForceExit(pair=PAIR))
+
+    (proposal,) = proposals(core.process_market_tick(tick(90.0, spread=0.5)))
+
+    assert proposal.side is Side.SELL and proposal.reason is ExitReason.FLATTEN
+
+
 def test_a_forced_exit_of_a_flat_pair_is_forgotten_and_waits_for_an_open_order():
     """Flat: nothing is requested, so the next position is not sold. With an order open the
     exit waits for it rather than doubling it."""
