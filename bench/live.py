@@ -85,7 +85,7 @@ class DecisionSamples:
         skip = set(exclude)
         since = self.since_ns
         return [lat for p, h in self.system.router.pairs.items() if p not in skip
-                for at, lat in h.latency.recent if at >= since]
+                for lat in h.latency.since(since)]
 
     @property
     def coverage(self) -> float:
