@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import attrs
 
 from actors.market import MarketSimulator
 from actors.messages import MarketTick, Signal
-from bench.common import Row, check
+from bench.common import Row, check, percentile
 from strategies.base import Strategy, float_between
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,8 +173,8 @@ def round_trip(folder: str, quick: bool) -> dict[str, Any]:
                                                "strategy": strategy}, cluster), n, 300)
         values = sorted(int(x) / 1e6 for x in Path(samples).read_text().split())
         values = values[len(values) // 10:] or values  # the first tenth warms up
-        out[mode] = {"n": len(values), "p50_ms": _pct(values, 0.5),
-                     "p99_ms": _pct(values, 0.99)}
+        out[mode] = {"n": len(values), "p50_ms": percentile(values, 50),
+                     "p99_ms": percentile(values, 99)}
     return out
 
 
@@ -215,12 +214,6 @@ def scaling(folder: str, quick: bool) -> dict[str, Any]:
             {"shards": shards})
         rates[str(shards)] = _replay(config, ticks * len(pairs), 600)
     return {"ticks_per_s": rates, "burn_ms": 5.0, "pairs": len(pairs)}
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    return values[min(len(values), max(1, math.ceil(len(values) * q))) - 1]
 
 
 def inner(quick: bool) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from actors.state import StateStoreError
 from strategies.base import StrategyError
 from strategies.isolated import PROCESS, inner_spec
 from strategies.registry import BUILTIN_STRATEGIES, parse_param
+from supervision.api import jsonable
 from supervision.app import logs as logging_setup
 from supervision.app.format import describe_event, format_table
 from supervision.config import (
@@ -211,7 +212,7 @@ def _write_summary(path: str, final: SystemStatus) -> bool:
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(final.as_dict()), fh, indent=2, default=str)
+            json.dump(jsonable(final.as_dict()), fh, indent=2, default=str)
     except OSError as exc:
         print(f"trade-conductor: error: summary JSON {path!r} not written: {exc.strerror}",
               file=sys.stderr)
@@ -276,13 +277,3 @@ def _print_summary(final: SystemStatus, elapsed: float, out: TextIO) -> None:
           f"equity {final.equity:,.2f} {final.quote}, ticks processed {ticks} in {elapsed:.1f} s"
           f" ({ticks / max(elapsed, 1e-9):,.0f}/s), risk rejections: {rejections}",
           file=out, flush=True)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

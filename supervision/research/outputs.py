@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from supervision.api import jsonable
 from supervision.research.backtest import BacktestRun
-from supervision.research.report import build_report, jsonable
+from supervision.research.report import build_report
 from supervision.research.tables import full_text
 
 

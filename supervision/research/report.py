@@ -260,14 +260,3 @@ def _chart_series(ts: Sequence[int], equity: Sequence[float],
     return out
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as None (JSON has no infinity)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "value") and not isinstance(value, int | float | str):
-        return value.value
-    return value
