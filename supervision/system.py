@@ -285,15 +285,16 @@ class TradingSystem:
             raise
         tracker = RestartTracker(config.restart)
         # Real orders wait for durable state; paper trading answers first (actors.state.actor).
-        # Risk, paper execution and paper state on SQLite run on the pairs' pool: an order
-        # crosses no thread on its way (``actors.pair.pool``). Live execution, and state that
-        # waits for durable commits or for a server, keep a thread each.
+        # Risk, paper execution and paper state run on the pairs' pool: an order crosses no
+        # thread on its way (``actors.pair.pool``); on PostgreSQL a paper fill's rows go with
+        # the batch's commit, so a turn waits on the server only there. Live execution, and
+        # state whose commits come before any answer, keep a thread each.
         pool = self._services_pool()
         self._start(STATE, StateActor.start(
             state_core, router, lambda: open_state(config, self.markets, existing=True),
             lambda now: tracker.on_failure(STATE, now).restart, answer_first=not live,
             availability=self.state_availability,
-            pool=None if live or state_core.store.location.is_postgresql else pool))
+            pool=None if live else pool))
         execution_core = self._execution_core = make_execution(
             config, balances, markets=self.markets, router=router, credentials=credentials)
         self._start(EXECUTION, ExecutionActor.start(

@@ -72,6 +72,7 @@ class PostgresStore(StateStore):
     """
 
     dialect = POSTGRESQL
+    on_server = True
 
     def __init__(self, location: StateLocation, password: str | None = None) -> None:
         try:

@@ -70,10 +70,9 @@ _ORDER_COLUMNS = (
     " limit_price, filled, average_price, fee, reject_reason"
 )
 _FILL_COLUMNS = "fill_id, order_id, pair, side, amount, price, fee, ts_ms, maker"
-_INSERT_FILL = (
-    f"INSERT INTO fills ({_FILL_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (fill_id) DO NOTHING"
-)
+_INSERT_NEW_FILL = f"INSERT INTO fills ({_FILL_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?)"
+"""A fill whose id must be new: a stored one fails (deferred rows, checked at the commit)."""
+_INSERT_FILL = f"{_INSERT_NEW_FILL} ON CONFLICT (fill_id) DO NOTHING"
 _ORDER_CONFLICT = (
     " ON CONFLICT (order_id) DO UPDATE SET"
     " pair = excluded.pair, side = excluded.side, order_type = excluded.order_type,"
@@ -165,6 +164,8 @@ class StateStore:
     errors: tuple[type[Exception], ...]
     """The driver's exceptions, turned into ``StateStoreError`` by ``_error``."""
     begin_sql: ClassVar[str] = "BEGIN"
+    on_server: ClassVar[bool] = False
+    """The database is a server's: each statement waited on is a round trip."""
     journal_mode = ""
     """SQLite's journal mode (``wal`` for files); empty on a server."""
 
@@ -182,6 +183,14 @@ class StateStore:
         self._balances_pending: dict[str, float] = {}
         self.commit_seq = 0
         """Group-commit batches committed over the database's life (see the module doc)."""
+        self.defer_inserts = False
+        """True: fill and trade rows are sent with the COMMIT, not one round trip each, and
+        ``insert_fill`` trusts the caller that the id is new (the state actor's answer-first
+        mode on a server, where the ledger's memory of recent ids and our own paper exchange
+        are the guard). A stored id then fails the commit, and the state actor handles the
+        batch again with a check per fill."""
+        self._deferred_fills: list[tuple[Any, ...]] = []
+        self._deferred_trades: list[tuple[Any, ...]] = []
         self._seq = 0
         self._conn: Any = self._connect()
         self._write: Callable[[str, tuple[Any, ...]], Any] = self._conn.execute
@@ -296,6 +305,7 @@ class StateStore:
         batch = self.commit_seq + 1 if not self.autocommit else None
         try:
             with self._pipeline():
+                self._send_deferred()
                 if batch is not None:
                     self._write_meta("commit_seq", batch)
                 self._conn.execute("COMMIT")
@@ -313,6 +323,8 @@ class StateStore:
         """Drop every uncommitted write (idempotent; the connection stays usable)."""
         was_open, self._open = self._open, False
         self._balances_pending.clear()
+        self._deferred_fills.clear()
+        self._deferred_trades.clear()
         if was_open:
             # The database may have rolled back already (SQLite on a full disk, a server
             # that went away): nothing left to drop.
@@ -436,6 +448,9 @@ class StateStore:
         self._seq += 1
         row = (fill.fill_id, fill.order_id, fill.pair, fill.side._value_, fill.amount,
                fill.price, fill.fee, fill.ts_ms, int(fill.maker), self._seq)
+        if self.defer_inserts:
+            self._deferred_fills.append(row)
+            return True
         return self._write_one(_INSERT_FILL, row)
 
     def delete_fill(self, fill_id: str) -> bool:
@@ -445,7 +460,22 @@ class StateStore:
         Raises:
             StateStoreError: the delete failed.
         """
+        try:
+            self._send_deferred()  # the row may be one of them
+        except self.errors as exc:
+            self.rollback()
+            raise self._error(f"write to {self.path!r} failed", exc) from exc
         return self._write_one("DELETE FROM fills WHERE fill_id = ?", (fill_id,))
+
+    def _send_deferred(self) -> None:
+        """Write the deferred fill and trade rows (a stored fill id raises the driver's
+        unique-key error)."""
+        if self._deferred_fills:
+            self._conn.executemany(_INSERT_NEW_FILL, self._deferred_fills)
+            self._deferred_fills.clear()
+        if self._deferred_trades:
+            self._conn.executemany(_INSERT_TRADE, self._deferred_trades)
+            self._deferred_trades.clear()
 
     def _write_one(self, sql: str, row: tuple[Any, ...]) -> bool:
         """One statement inside the open transaction; True if it changed a row. A failure
@@ -535,9 +565,12 @@ class StateStore:
             StateStoreError: the insert failed.
         """
         self._seq += 1
-        self._write_one(_INSERT_TRADE, (
-            trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
-            trade.exit_price, trade.pnl, trade.reason._value_, self._seq))
+        row = (trade.pair, trade.opened_ms, trade.closed_ms, trade.amount, trade.entry_price,
+               trade.exit_price, trade.pnl, trade.reason._value_, self._seq)
+        if self.defer_inserts:
+            self._deferred_trades.append(row)
+        else:
+            self._write_one(_INSERT_TRADE, row)
 
     def insert_audit(self, record: AuditRecord) -> None:
         with self.transaction():

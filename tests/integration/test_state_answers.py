@@ -4,6 +4,8 @@ SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
+
 from actors.messages import (
     EVENTS,
     RISK,
@@ -96,6 +98,39 @@ def test_a_recovery_after_answers_went_out_sends_each_answer_once(state_db, monk
                                  ("OrderFilled", 2)]
     assert db_rows(state_db, "SELECT fill_id FROM fills ORDER BY fill_id") == [
         ("f-1",), ("f-2",)]
+
+
+def test_an_old_duplicate_is_stored_and_booked_once_when_fill_rows_go_with_the_commit(
+        state_db, monkeypatch):
+    """Answer first on a server sends a fill's row with the batch's commit, not on a round trip
+    of its own (``StateStore.defer_inserts``). A fill id that the ledger forgot but the database
+    holds then fails the commit, and the batch is handled again with a check per fill. On
+    SQLite the row is checked in place. Either way the duplicate is stored and booked once."""
+    monkeypatch.setattr("actors.state.ledger.RECENT_FILLS", 1)
+    monkeypatch.setattr("actors.state.store.RECENT_FILLS", 1)
+    actor, router = _actor(state_db, answer_first=True)
+    on_server = actor.core.store.on_server
+    assert actor.core.store.defer_inserts is on_server
+    actor.on_receive(_fill(1))
+    actor.on_receive(_fill(2))
+    actor.on_receive(GetPortfolio())  # commits f-1 and f-2; the ledger now remembers f-2 only
+    actor.on_receive(_fill(1))
+    actor.on_receive(_fill(3))
+    actor.on_stop()
+
+    assert actor.restarts == (1 if on_server else 0)
+    # On a server the pair heard of the duplicate before the commit refused it (answer first:
+    # paper trading, whose own exchange makes each fill once); its next book corrects it.
+    assert len(router.to(PAIR)) == (4 if on_server else 3)
+    assert db_rows(state_db, "SELECT fill_id FROM fills ORDER BY fill_id") == [
+        ("f-1",), ("f-2",), ("f-3",)]
+    reopened = StateCore.open(state_db, "USDT", {})
+    stored = reopened.ledger.balances
+    reopened.close()
+    spent = 0.01 * (101.0 + 102.0 + 103.0)
+    for balances in (actor.core.ledger.balances, stored):
+        assert balances["USDT"] == pytest.approx(10_000.0 - spent)
+        assert balances["BTC"] == pytest.approx(0.03)
 
 
 def test_an_open_batch_is_committed_without_another_message(state_db):
