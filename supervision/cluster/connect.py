@@ -24,7 +24,7 @@ from typing import Any
 from loguru import logger
 
 from supervision.cluster.plan import NodeOffer, room, shard_needs, unmet
-from supervision.cluster.shard import ShardServer
+from supervision.cluster.shard import CALL_THREADS, ShardServer
 from supervision.cluster.wire import ShardHello, ShardSpec
 from supervision.config import AUTO, ClusterConfig, ConfigError
 
@@ -54,7 +54,7 @@ class RaySession:
         self.owned = owned
         self.needs = shard_needs(cluster.cpus_per_shard, cluster.memory_mb_per_shard,
                                  cluster.resources)
-        self._shard_class = ray.remote(ShardServer)
+        self._shard_class = ray.remote(max_concurrency=CALL_THREADS)(ShardServer)
 
     def nodes(self) -> list[NodeOffer]:
         """The live nodes and what each offers in total."""

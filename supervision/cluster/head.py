@@ -1,11 +1,12 @@
 """The head's side of a cluster: the shards it placed, the links to them, and their failures.
 
 ``ClusterHead`` places one Ray actor per shard (``supervision.cluster.shard``), keeps a link
-to each (``ShardLink``: a thread that long-polls the shard's outbox and dispatches what comes
-up to risk, execution and state; a thread that pushes what those address to the shard's
-pairs), and mirrors each pair in the head's router as a ``PairHandle`` whose ref
-(``RemotePairRef``) puts messages on that link. So risk, execution and state answer a pair on a
-shard exactly as one in this process: ``router.tell(pair, message)``.
+to each (``ShardLink``: a connection of its own, ``supervision.cluster.channel``, with a
+thread that dispatches what comes up to risk, execution and state, and a thread that sends
+down what those address to the shard's pairs), and mirrors each pair in the head's router
+as a ``PairHandle`` whose ref (``RemotePairRef``) puts messages on that link. So risk,
+execution and state answer a pair on a shard exactly as one in this process:
+``router.tell(pair, message)``.
 
 Threads: two per link, one monitor, and one per placement under way; the shard decisions
 (give up on a shard, place it again) run on ``ClusterSupervisorActor``'s thread, one at a
@@ -54,6 +55,7 @@ from actors.messages import (
 )
 from actors.pair import with_peaks
 from actors.router import LATENCY_BUCKETS_S, PairHandle, Router
+from supervision.cluster.channel import POLL_S, connect, heartbeat_s, new_key
 from supervision.cluster.plan import ShardFence, pick_node, plan_shards
 from supervision.cluster.wire import (
     Downlink,
@@ -71,8 +73,8 @@ from supervision.config import ConfigError, SystemConfig
 from supervision.tree import AddPair, RemovePair, RestartTracker, SetPaused, Shutdown, Watchdog
 
 PUSH_IDLE_S = 0.05
-"""How often an idle push thread looks for a change of the pairs that need their ticks at the
-paper exchange (resting limit orders)."""
+"""How often an idle sending thread looks for a change of the pairs that need their ticks at
+the paper exchange (resting limit orders), and whether a heartbeat is due."""
 
 
 class RemotePairRef:
@@ -100,30 +102,41 @@ class RemotePairRef:
 
 
 class ShardLink:
-    """The head's two threads for one shard incarnation: pull (up) and push (down)."""
+    """The head's end of one shard incarnation's connection (``supervision.cluster.channel``):
+    a thread reads what comes up and dispatches it, a thread sends what the head's actors
+    address to the shard's pairs."""
 
-    def __init__(self, head: ClusterHead, index: int, actor: Any, generation: int) -> None:
+    def __init__(self, head: ClusterHead, index: int, generation: int,
+                 address: tuple[str, int], key: bytes) -> None:
         self.head = head
         self.index = index
-        self.actor = actor
         self.generation = generation
         self.received = 0
+        self._address = address
+        self._key = key
+        self._conn: Any = None
         self._down: deque[tuple[str, Any]] = deque()
         self._kick = threading.Event()
         self._closed = threading.Event()
+        self._sending = threading.Lock()
         self._seq = 0
         self._tick_pairs: frozenset[str] | None = None
-        self._last_push: Any = None
         self._held: list[Uplink] | None = None
         self._received = threading.Condition()
-        self._threads = [
-            threading.Thread(target=self._pull_loop, daemon=True, name=f"shard{index}-pull"),
-            threading.Thread(target=self._push_loop, daemon=True, name=f"shard{index}-push"),
-        ]
+        self._heartbeat_s = heartbeat_s(head.cluster.shard_timeout_s)
 
     def start(self) -> ShardLink:
-        for thread in self._threads:
-            thread.start()
+        """Connect and start both threads; a shard that cannot be reached is lost."""
+        try:
+            self._conn = connect(*self._address, self._key)
+        except Exception as exc:  # noqa: BLE001 - refused, unreachable, wrong key: it is lost
+            self.head.lost(self.index, self.generation,
+                           f"cannot connect to {self._address[0]}:{self._address[1]}: "
+                           f"{type(exc).__name__}: {exc}")
+            return self
+        for target, name in ((self._receive, "up"), (self._send, "down")):
+            threading.Thread(target=target, daemon=True,
+                             name=f"shard{self.index}-{name}").start()
         return self
 
     def close(self) -> None:
@@ -138,71 +151,67 @@ class ShardLink:
         self._down.append((to, message))
         self._kick.set()
 
-    def _push_loop(self) -> None:
-        head = self.head
+    def _send(self) -> None:
+        head, conn = self.head, self._conn
+        last = 0.0
         while not self._closed.is_set():
             self._kick.wait(PUSH_IDLE_S)
             self._kick.clear()
-            messages = []
-            down = self._down
-            while down:
-                messages.append(down.popleft())
-            tick_pairs = head.tick_pairs()
-            changed = tick_pairs != self._tick_pairs
-            if not messages and not changed:
-                continue
-            self._tick_pairs = tick_pairs
-            batch = Downlink(seq=self._seq, messages=tuple(messages),
-                             tick_pairs=tick_pairs if changed else None)
-            self._seq += 1
-            try:
-                self._last_push = self.actor.push.remote(batch)
-            except Exception as exc:  # noqa: BLE001 - the pull side reports the loss
-                logger.debug("shard {}: push failed: {!r}", self.index, exc)
-                return
+            with self._sending:
+                messages = []
+                down = self._down
+                while down:
+                    messages.append(down.popleft())
+                tick_pairs = head.tick_pairs()
+                changed = tick_pairs != self._tick_pairs
+                now = time.monotonic()
+                if not messages and not changed and now - last < self._heartbeat_s:
+                    continue
+                self._tick_pairs = tick_pairs
+                batch = Downlink(seq=self._seq, messages=tuple(messages),
+                                 tick_pairs=tick_pairs if changed else None)
+                self._seq += 1
+                try:
+                    conn.send(batch)
+                except Exception as exc:  # noqa: BLE001 - the reading side reports the loss
+                    logger.debug("shard {}: sending failed: {!r}", self.index, exc)
+                    return
+                last = now
 
     def flush(self, deadline: float) -> None:
-        """Wait until everything sent so far has reached the shard (or ``deadline``)."""
-        import ray
-
+        """Wait until everything sent so far is on its way to the shard (or ``deadline``)."""
         while self._down and time.monotonic() < deadline and not self._closed.is_set():
             self._kick.set()
             self._closed.wait(0.002)
-        last = self._last_push
-        if last is not None:
-            with contextlib.suppress(Exception):
-                ray.get(last, timeout=max(0.05, deadline - time.monotonic()))
+        if self._sending.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            self._sending.release()
 
     # -- up ------------------------------------------------------------------------------------
 
-    def _pull_loop(self) -> None:
-        import ray
-        from ray.exceptions import GetTimeoutError
-
-        head = self.head
-        wait_s = min(0.5, head.config.cluster.shard_timeout_s / 4)  # type: ignore[union-attr]
-        while not self._closed.is_set():
-            head.release_marks(self.index)
-            ref = self.actor.pull.remote(wait_s)
-            uplink: Uplink | None = None
-            while uplink is None and not self._closed.is_set():
-                try:  # the shard answers within wait_s; a silent one is the monitor's
-                    uplink = ray.get(ref, timeout=wait_s + 0.5)
-                except GetTimeoutError:
-                    continue
-                except Exception as exc:  # noqa: BLE001 - any failure to answer: it is lost
-                    head.lost(self.index, self.generation, f"{type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+    def _receive(self) -> None:
+        head, conn = self.head, self._conn
+        try:
+            while not self._closed.is_set():
+                head.release_marks(self.index)
+                try:
+                    if not conn.poll(POLL_S):
+                        continue
+                    uplink: Uplink = conn.recv()
+                except Exception as exc:  # noqa: BLE001 - a broken connection: the shard is lost
+                    if not self._closed.is_set():
+                        head.lost(self.index, self.generation,
+                                  f"connection lost: {type(exc).__name__}: {exc}")
                     return
-            if uplink is None:
-                return
-            if self._held is not None:
-                self._held.append(uplink)
-                continue
-            head.dispatch(uplink)
-            with self._received:
-                self.received += len(uplink.messages)
-                self._received.notify_all()
+                if self._held is not None:
+                    self._held.append(uplink)
+                    continue
+                head.dispatch(uplink)
+                with self._received:
+                    self.received += len(uplink.messages)
+                    self._received.notify_all()
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def wait_received(self, count: int, deadline: float) -> None:
         with self._received:
@@ -240,6 +249,10 @@ class ShardSlot:
     node_id: str = ""
     """The node's full Ray id, or where a placement under way is headed."""
     host: str = ""
+    port: int = 0
+    """Where the shard's end of its connection listens (on ``host``)."""
+    link_key: bytes = attrs.field(default=b"", repr=False)
+    """The key of the newest incarnation's connection (a secret: never printed)."""
     pid: int = 0
     ended: FeedEnded | None = None
     last_heard: float = 0.0
@@ -359,8 +372,10 @@ class ClusterHead:
                                                         if r[0] in pairs),
             metrics_port=None, state_db=":memory:")
         handles = self.router.pairs
+        slot.link_key = new_key()
         return ShardSpec(
             index=slot.index, generation=generation, config=config, start_ms=self.start_ms,
+            link_key=slot.link_key,
             generations=tuple((p, self.pair_generation[p]) for p in slot.pairs),
             resume_after_ms=tuple((p, handles[p].last_ts_ms) for p in slot.pairs
                                   if resume and handles[p].last_ts_ms),
@@ -397,6 +412,7 @@ class ClusterHead:
     def _place(self, slot: ShardSlot, actor: Any, hello: Any) -> None:
         with slot.lock:
             slot.actor, slot.node, slot.host, slot.pid = actor, hello.node, hello.host, hello.pid
+            slot.port = hello.port
             slot.node_id = hello.node_id
             slot.state = "placed"
 
@@ -405,12 +421,12 @@ class ClusterHead:
         self._link(slot, generation)
 
     def _link(self, slot: ShardSlot, generation: int) -> None:
-        actor = slot.actor
         with slot.lock:
             slot.state = "running"
             slot.last_heard = time.monotonic()
             slot.held_marks.clear()
-            slot.link = ShardLink(self, slot.index, actor, generation).start()
+            slot.link = ShardLink(self, slot.index, generation, (slot.host, slot.port),
+                                  slot.link_key).start()
         for pair in slot.pairs:
             handle = self.router.pairs[pair]
             handle.node = f"{slot.host}/{slot.node}"
@@ -428,7 +444,7 @@ class ClusterHead:
 
     def dispatch(self, uplink: Uplink) -> None:
         """Deliver a shard's batch to the head's actors, unless its generation is stale.
-        Runs on the shard's pull thread."""
+        Runs on the link's reading thread."""
         slot = self.slots[uplink.shard]
         router = self.router
         with slot.lock:
@@ -477,7 +493,8 @@ class ClusterHead:
         self.router.tell(STATE, mark)
 
     def release_marks(self, index: int) -> None:
-        """Send the held marks whose predecessors state has read (pull thread, per pull)."""
+        """Send the held marks whose predecessors state has read (the link's reading thread,
+        per batch and whenever the connection is idle for ``POLL_S``)."""
         slot = self.slots[index]
         if not slot.held_marks:
             return

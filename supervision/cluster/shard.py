@@ -4,12 +4,12 @@ What runs here: the shard's market data (its own simulator slice, replay files o
 streams) with its feed thread, a pair pool with the pairs' orchestrators, a local supervisor
 that restarts a crashed pair inside the shard as in one process, and a watchdog. What does
 not: risk, execution and state. The shard's router sends whatever its actors address to them
-(and every event) into an ``Outbox``; the head collects it by long-polling ``pull`` and
-answers through ``push``. Ticks stay here.
+(and every event) into an ``Outbox``, which goes up the shard's connection to the head
+(``supervision.cluster.channel``) as soon as it is filled; the head's answers come down the
+same connection. Ticks stay here.
 
-Threads: pykka's and the pool's, the feed's, the watchdog's; Ray's event loop runs the calls
-(``ShardServer`` is an async actor, so a call never waits behind another: anything that
-blocks, such as asking the pairs, runs in a worker thread via ``asyncio.to_thread``).
+Threads: pykka's and the pool's, the feed's, the watchdog's; Ray's threads run the calls
+(``ShardServer`` is a threaded actor, so a call never waits behind another).
 
 Failures: a pair's crash stays here (the local supervisor). The market data failing, or the
 shard not hearing from the head for ``shard_timeout_s`` (a partition, or a head that gave up on
@@ -20,7 +20,6 @@ the head, not Ray, decides where a lost shard's pairs go and under which generat
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -30,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import attrs
 import pykka
 from loguru import logger
 
@@ -49,6 +49,7 @@ from actors.messages import (
 )
 from actors.pair import PairPool, limits_for
 from actors.router import Router
+from supervision.cluster.channel import ShardChannel, heartbeat_s
 from supervision.cluster.wire import (
     Addressed,
     Downlink,
@@ -64,12 +65,16 @@ from supervision.tree import SetPaused, Shutdown, StartPairs, SupervisorActor, W
 
 HEAD_SERVICES = frozenset({RISK, STATE, EXECUTION})
 """Addresses that live on the head: a shard's router sends them up."""
+CALL_THREADS = 4
+"""Ray calls a shard runs at once (start, drain, report, fence, stop): a slow one never holds
+up a fence."""
 REPORT_EVERY_S = 0.5
-"""How often a shard's pull answer carries its pairs' figures."""
+"""How often a batch up carries the shard's pairs' figures."""
 
 
 class Outbox:
-    """What the shard's actors send the head, in order; any thread puts, ``pull`` takes."""
+    """What the shard's actors send the head, in order; any thread puts, the connection's
+    sending thread takes."""
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._messages: deque[Addressed] = deque()
@@ -132,7 +137,7 @@ class ShardRuntime:
         self._next_seq = 0
         self._early: dict[int, Downlink] = {}
         self._last_contact: float | None = None
-        """When the head last pulled or pushed; None until it first has (the head places
+        """When a batch from the head last came; None until one has (the head places
         every shard before it opens its database, which may take a while)."""
         self._last_report = 0.0
         self._stopped = threading.Event()
@@ -175,11 +180,10 @@ class ShardRuntime:
         return ShardHello(node=node[:8], node_id=node, host=host, pid=os.getpid())
 
     def uplink(self) -> Uplink:
-        """The batch for one pull: every message waiting, and a report when one is due. A
+        """The batch to send up: every message waiting, and a report when one is due. A
         pair's mark that leaves lets the pair send its next: at most one per pair and batch
         goes up, and the head holds back one that state has not read yet (as
         ``OrchestratorActor._pace_mark`` does in one process)."""
-        self._last_contact = time.monotonic()
         messages = self.outbox.take()
         self.read_marks(m.marks[0][0] for _, m in messages if type(m) is MarkPrices)
         now = time.monotonic()
@@ -351,76 +355,62 @@ def skip_seen(ticks: Iterator[MarketTick], after_ms: dict[str, int]) -> Iterator
 
 
 class ShardServer:
-    """The Ray actor (wrapped by ``ray.remote`` in ``supervision.cluster.connect``): async,
-    so that a long-poll ``pull`` never holds up a ``push``; blocking work runs in threads."""
+    """The Ray actor (wrapped by ``ray.remote`` in ``supervision.cluster.connect``, threaded:
+    ``CALL_THREADS`` calls at once). ``start`` builds the runtime and opens the shard's end of
+    its connection to the head, which carries everything else the two say."""
 
     def __init__(self, spec: ShardSpec) -> None:
         self.spec = spec
         self.runtime: ShardRuntime | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready: asyncio.Event | None = None
+        self.channel: ShardChannel | None = None
+        self._ready = threading.Event()
 
-    async def start(self) -> ShardHello:
+    def start(self) -> ShardHello:
         config = self.spec.config
         _log_to_stderr(config.log_level)
         if config.gil_switch_ms is not None:
             # As the head does (``TradingSystem``), for the whole process, which is ours: at
-            # Python's 5 ms a busy pair worker held a pull's answer back for up to 5 ms.
+            # Python's 5 ms a busy pair worker held a batch up back for up to 5 ms.
             sys.setswitchinterval(config.gil_switch_ms / 1000.0)
-        self._loop = asyncio.get_running_loop()
-        self._ready = asyncio.Event()
-        self.runtime = await asyncio.to_thread(ShardRuntime, self.spec, self._wake)
-        return self.runtime.hello()
+        self.runtime = runtime = ShardRuntime(self.spec, self._ready.set)
+        hello = runtime.hello()
+        self.channel = ShardChannel(
+            hello.host, self.spec.link_key, apply=runtime.apply, uplink=runtime.uplink,
+            ready=self._ready, heartbeat_s=heartbeat_s(config.cluster.shard_timeout_s),
+            name=f"shard{self.spec.index}")
+        return attrs.evolve(hello, port=self.channel.port)
 
-    def _wake(self) -> None:
-        loop, ready = self._loop, self._ready
-        if loop is not None and ready is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing: the shard is done
-                loop.call_soon_threadsafe(ready.set)
-
-    async def pull(self, wait_s: float) -> Uplink:
-        """Long poll: answer as soon as something waits to go up, else after ``wait_s``."""
-        assert self.runtime is not None
-        assert self._ready is not None
-        if not self.runtime.outbox.waiting():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), wait_s)
-        self._ready.clear()
-        return self.runtime.uplink()
-
-    async def push(self, batch: Downlink) -> None:
-        assert self.runtime is not None
-        self.runtime.apply(batch)
-
-    async def start_feed(self) -> None:
+    def start_feed(self) -> None:
         assert self.runtime is not None
         self.runtime.start_feed()
 
-    async def stop_feed(self) -> None:
+    def stop_feed(self) -> None:
         assert self.runtime is not None
-        await asyncio.to_thread(self.runtime.stop_feed)
+        self.runtime.stop_feed()
 
-    async def drain(self, timeout: float) -> tuple[int, int]:
+    def drain(self, timeout: float) -> tuple[int, int]:
         assert self.runtime is not None
-        return await asyncio.to_thread(self.runtime.drain, timeout)
+        return self.runtime.drain(timeout)
 
-    async def report(self) -> ShardReport:
+    def report(self) -> ShardReport:
         assert self.runtime is not None
         return self.runtime.report()
 
-    async def fence(self, reason: str) -> str:
+    def fence(self, reason: str) -> str:
         if self.runtime is not None:
             self.runtime.fence(reason)
             return self.runtime.state
         return "stopped"
 
-    async def stop(self) -> str:
+    def stop(self) -> str:
         if self.runtime is not None:
-            await asyncio.to_thread(self.runtime.stop)
+            self.runtime.stop()
+            if self.channel is not None:
+                self.channel.close()
             return self.runtime.state
         return "stopped"
 
-    async def state(self) -> str:
+    def state(self) -> str:
         return "starting" if self.runtime is None else self.runtime.state
 
     def __ray_shutdown__(self) -> None:

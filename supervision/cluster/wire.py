@@ -73,7 +73,7 @@ class Uplink:
 @attrs.frozen(kw_only=True)
 class Downlink:
     """Head -> shard: one batch; ``seq`` puts batches back in order (Ray does not keep the
-    order of calls into an async actor)."""
+    order of calls into an actor that runs several at once)."""
 
     seq: int
     messages: tuple[Addressed, ...]
@@ -92,6 +92,9 @@ class ShardHello:
     host: str
     """The node's address."""
     pid: int
+    port: int = 0
+    """Where the shard's end of its connection to the head listens, on ``host``
+    (``supervision.cluster.channel``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -110,6 +113,8 @@ class ShardSpec:
     """A re-placed shard skips each pair's ticks up to the last one the head saw processed."""
     specs: tuple[tuple[str, Any], ...] = ()
     """The strategy each pair runs."""
+    link_key: bytes = attrs.field(default=b"", repr=False)
+    """The key the head connects with (a secret: never printed)."""
 
 
 # -- head-side events and commands ------------------------------------------------------------

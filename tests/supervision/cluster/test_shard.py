@@ -38,8 +38,7 @@ def test_a_started_shard_asks_the_head_for_each_pairs_book(runtime):
 
 def test_downlink_batches_are_delivered_in_their_order_whatever_order_they_arrive_in(
         runtime):
-    """Ray does not keep the order of calls into an async actor: seq does."""
-    runtime.uplink()  # keeps the lease
+    """Batches could arrive out of order (two head threads): seq puts them back."""
     runtime.apply(Downlink(seq=1, messages=((SUPERVISOR, SetPaused(pair="BTC/USDT",
                                                                    paused=False)),)))
     runtime.apply(Downlink(seq=0, messages=((SUPERVISOR, SetPaused(pair="BTC/USDT",
@@ -50,8 +49,11 @@ def test_downlink_batches_are_delivered_in_their_order_whatever_order_they_arriv
 
 
 def test_a_shard_that_hears_nothing_from_the_head_stops_trading(runtime):
-    """No pull or push for shard_timeout_s (a partition): fenced, nothing more goes up."""
-    runtime.uplink()  # the head's first pull starts the lease
+    """No batch from the head for shard_timeout_s (a partition): fenced, nothing more goes
+    up. Sending up does not keep the lease: only hearing from the head does."""
+    runtime.apply(Downlink(seq=0, messages=()))  # the head's first batch starts the lease
+    for _ in range(3):
+        runtime.uplink()
     eventually(lambda: runtime.state == "fenced" or runtime.state == "stopped", timeout=5,
                message="the shard to stop trading")
     eventually(lambda: all(h.state == "stopped" for h in runtime.router.pairs.values()),
