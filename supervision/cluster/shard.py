@@ -147,19 +147,27 @@ class ShardRuntime:
         self.market_core: MarketDataCore = make_market_data(config, self.market, packed=True)
         resume = dict(spec.resume_after_ms)
         self.pool: PairPool | None = None
-        if config.pair_workers:
-            stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
-            self.pool = PairPool(config.pair_workers, stall_s=stall_s, monitor_s=monitor_s,
-                                 name=f"shard{spec.index}-worker").start()
-        router.services[MARKET_DATA] = MarketDataActor.start(
-            self.market_core, router, skip_seen(self.market.ticks(), resume), config.speed,
-            lambda: self.tick_pairs, live=self.market.is_live, close_source=self.market.close)
-        router.services[SUPERVISOR] = SupervisorActor.start(
-            config, router, self.market_core.history, self._feed_ended, self._escalate,
-            pool=self.pool)
-        router.services[SUPERVISOR].ask(
-            StartPairs(specs=spec.specs, generations=spec.generations),
-            timeout=max(30.0, config.ask_timeout))
+        try:
+            if config.pair_workers:
+                stall_s, monitor_s = limits_for(config.restart.heartbeat_timeout_s)
+                self.pool = PairPool(config.pair_workers, stall_s=stall_s,
+                                     monitor_s=monitor_s, name=f"shard{spec.index}-worker"
+                                     ).start()
+            router.services[MARKET_DATA] = MarketDataActor.start(
+                self.market_core, router, skip_seen(self.market.ticks(), resume), config.speed,
+                lambda: self.tick_pairs, live=self.market.is_live,
+                close_source=self.market.close)
+            router.services[SUPERVISOR] = SupervisorActor.start(
+                config, router, self.market_core.history, self._feed_ended, self._escalate,
+                pool=self.pool)
+            router.services[SUPERVISOR].ask(
+                StartPairs(specs=spec.specs, generations=spec.generations),
+                timeout=max(30.0, config.ask_timeout))
+        except BaseException:
+            # pykka's threads are not daemons: left running, they would keep the process
+            # alive after Ray let go of it (a strategy that cannot be built here).
+            self._stop_actors(time.monotonic() + 5.0)
+            raise
         self.watchdog = Watchdog(router, config.restart.heartbeat_interval_s,
                                  config.restart.heartbeat_timeout_s)
         self.watchdog.start()
@@ -313,20 +321,27 @@ class ShardRuntime:
             if self._stopped.is_set():
                 return
             self._stopped.set()
-        deadline = time.monotonic() + timeout
         self.watchdog.stop()
+        self._stop_actors(time.monotonic() + timeout)
+        self.state = final
+
+    def _stop_actors(self, deadline: float) -> None:
+        """The supervisor, the feed, the pairs and the pool: whichever were started."""
         services = self.router.services
-        with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):
-            services[SUPERVISOR].ask(Shutdown(), timeout=1.0)
-        _stop(services[MARKET_DATA], deadline)
+        supervisor = services.get(SUPERVISOR)
+        if supervisor is not None:
+            with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):
+                supervisor.ask(Shutdown(), timeout=1.0)
+        if MARKET_DATA in services:
+            _stop(services[MARKET_DATA], deadline)
         for handle in list(self.router.pairs.values()):
             if handle.ref is not None:
                 _stop(handle.ref, deadline)
             handle.state = "failed" if handle.state == "failed" else "stopped"
         if self.pool is not None:
             self.pool.close(max(0.1, deadline - time.monotonic()))
-        _stop(services[SUPERVISOR], deadline)
-        self.state = final
+        if supervisor is not None:
+            _stop(supervisor, deadline)
 
 
 def _log_to_stderr(level: str) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pykka
 import pytest
 
-from actors.messages import STATE, SUPERVISOR, MarketTick, Ping, RequestBook
+from actors.messages import STATE, SUPERVISOR, MarketTick, Ping, RequestBook, StrategySpec
 from supervision.cluster import ShardRuntime, skip_seen
 from supervision.cluster.wire import Downlink, ShardSpec
 from supervision.config import build_config
 from supervision.tree import SetPaused
 from tests.helpers import eventually
+from tests.supervision.cluster.support import NotOnANode
 
 PAIRS = ("BTC/USDT", "ETH/USDT")
 
@@ -73,3 +75,23 @@ def test_a_shard_placed_again_skips_the_ticks_its_pairs_already_traded():
     kept = list(skip_seen(iter(ticks), {"A/USDT": 1}))
 
     assert kept == ticks[1:]
+
+
+class _NeverBuilds(NotOnANode):
+    def __init__(self, **params):
+        raise ModuleNotFoundError("No module named 'my_models' (on this node)")
+
+
+def test_a_shard_whose_pairs_cannot_start_leaves_no_actor_running():
+    """pykka's threads are not daemons: one left running keeps a Ray worker alive for good."""
+    config = build_config({"cluster": {"address": "auto"}},
+                          {"pairs": ",".join(PAIRS), "state_db": ":memory:"})
+    spec = StrategySpec(path=f"{__name__}:_NeverBuilds")
+    before = len(pykka.ActorRegistry.get_all())
+
+    with pytest.raises(Exception, match="my_models"):
+        ShardRuntime(ShardSpec(index=0, generation=0, config=config, start_ms=1_700_000_000_000,
+                               specs=tuple((p, spec) for p in PAIRS)), wake=lambda: None)
+
+    eventually(lambda: len(pykka.ActorRegistry.get_all()) == before, timeout=5,
+               message="the shard's actors to stop")
