@@ -91,6 +91,7 @@ from supervision.api import (
     EquityPoint,
     EventJournal,
     RiskReport,
+    audit_record,
     audited,
     check_page,
     equity_points,
@@ -728,6 +729,15 @@ class TradingSystem:
         """The kept events numbered above ``after``, oldest first, and how many after it are
         no longer kept (``[api] event_replay`` are kept)."""
         return self.journal.since(after, limit)
+
+    def pair_names(self) -> tuple[str, ...]:
+        """The pairs that trade, in the order they were added."""
+        return tuple(self.router.pairs)
+
+    def record_audit(self, entry: AuditRecord) -> None:
+        """Log, store and publish an audit record made outside a steering call (the API's
+        refusal of a strategy it does not allow)."""
+        audit_record(self.router, entry)
 
     def pair_status(self, pair: str, timeout: float | None = None) -> PairStatus:
         """One pair's status (``KeyError`` for a pair that does not trade)."""

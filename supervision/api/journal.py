@@ -87,6 +87,16 @@ class EventJournal:
         for wake in self._listeners:
             wake(seq, event)
 
+    def extend(self, entries: list[Entry]) -> None:
+        """Keep events numbered elsewhere (the trading process's journal, in the API's),
+        then wake listeners."""
+        with self._lock:
+            self._ring.extend(entries)
+            self._seq = entries[-1][0] if entries else self._seq
+        for seq, event in entries:
+            for wake in self._listeners:
+                wake(seq, event)
+
     @property
     def last_seq(self) -> int:
         return self._seq

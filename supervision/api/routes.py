@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException
 
 from actors.messages import AuditRecord
 from actors.pairs import PairError, split_pair
-from supervision.api.audit import record
 from supervision.api.queries import MAX_PAGE, jsonable
 from supervision.config import ConfigError, strategy_allowed, strategy_spec_from
 
@@ -91,7 +90,7 @@ def _pair(system: TradingSystem, text: str) -> str:
         split_pair(pair)
     except PairError:
         raise KeyError(f"no pair {text!r}; write it as BASE-QUOTE, e.g. BTC-USDT; trading: "
-                       f"{', '.join(system.router.pairs)}") from None
+                       f"{', '.join(system.pair_names())}") from None
     return pair
 
 
@@ -99,9 +98,9 @@ def _spec(system: TradingSystem, body: StrategyBody, by: str, target: str) -> An
     spec = strategy_spec_from(body.model_dump(exclude_none=True))
     why = strategy_allowed(spec, system.allowed_strategies())
     if why:
-        record(system.router, AuditRecord(ts_ms=int(time.time() * 1000), actor=by,
-                                          action="swap_strategy", target=target,
-                                          detail=body.name, outcome=f"refused: {why}"))
+        system.record_audit(AuditRecord(ts_ms=int(time.time() * 1000), actor=by,
+                                        action="swap_strategy", target=target,
+                                        detail=body.name, outcome=f"refused: {why}"))
         raise NotAllowedError(why)
     return spec
 

@@ -1,14 +1,11 @@
-"""``ApiServer``: the HTTP API, its event stream and the dashboard, on a thread of their own.
+"""``ApiService``: the HTTP API, its event stream and the dashboard, in the API's own process
+(``supervision.api.process`` starts it and carries its calls to the trading process).
 
-FastAPI on uvicorn, on one daemon thread with its own asyncio loop; route handlers that call
-the facade run on the loop's worker threads (they ask actors, with timeouts). Nothing on the
-trading path waits for this server: the actors only publish events, which the journal keeps
-and the stream reads (``supervision.api.events``).
-
-Start: the token is loaded and the socket bound on the starting thread, before any actor
-exists, so a bad token file or a port in use fails the start with ``ConfigError``. ``close``
-ends the event streams, asks uvicorn to stop and waits at most ``CLOSE_S``; a server that has
-not stopped by then is abandoned (its thread is a daemon), so it never holds up ``stop``.
+FastAPI on uvicorn, on the API process's main thread; route handlers that call the facade run
+on the loop's worker threads (each call waits for the trading process's answer). Nothing on
+the trading path waits for this server: the actors only publish events, which the trading
+process's journal keeps and sends over, and the stream reads the copy
+(``supervision.api.events``).
 
 Guard (``_Guard``, in front of every request): every path under ``/api/`` needs the bearer
 token (``/health`` and the dashboard's static files do not: they hold no data); wrong tokens
@@ -27,21 +24,16 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 from prometheus_client import Counter, Gauge
 
-from supervision.api.auth import BadTokenThrottle, load_token
+from supervision.api.auth import BadTokenThrottle
 from supervision.api.events import EventStream
 from supervision.api.queries import jsonable
-from supervision.config import ConfigError
-
-if TYPE_CHECKING:
-    from supervision.system import TradingSystem
 
 STATIC = Path(__file__).resolve().parent / "static"
-CLOSE_S = 3.0
 STATUS_MAX_AGE_S = 0.25
 """A status answer is at most this old (one snapshot serves every client meanwhile)."""
 WORKER_THREADS = 4
@@ -177,48 +169,29 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class ApiServer:
-    """The API of one ``TradingSystem``; see the module docstring.
+class ApiService:
+    """The API's web side, in the API process (``supervision.api.process``): the routes over
+    ``system`` (a ``RemoteSystem``), the event stream over ``system.journal`` (the copy the
+    trading process keeps filled), the dashboard and the guard, served on ``listening``."""
 
-    Raises:
-        ConfigError: the token cannot be had, or the address cannot be bound.
-    """
-
-    def __init__(self, system: TradingSystem) -> None:
-        settings = system.config.api
+    def __init__(self, system: Any, settings: Any, token: Any, listening: socket.socket, *,
+                 hello: dict[str, Any], metrics: ApiMetrics, ask_timeout: float = 5.0,
+                 on_serving: Callable[[], None] = lambda: None) -> None:
         self.system = system
         self.settings = settings
-        self.token = load_token(settings)
-        assert settings.port is not None
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((settings.host, settings.port))
-        except OSError as exc:
-            self._socket.close()
-            raise ConfigError(f"api.port: cannot listen on {settings.host}:{settings.port} "
-                              f"({exc.strerror or exc}); choose another port, or 0 for any "
-                              "free one") from None
-        self._socket.listen(128)
-        self.port: int = self._socket.getsockname()[1]
-        self.metrics = ApiMetrics(system.metrics.registry)
+        self.token = token
+        self.metrics = metrics
+        self.ask_timeout = ask_timeout
+        self._socket = listening
+        self._on_serving = on_serving
         self.stream = EventStream(
-            system.journal, self._status_json,
-            {"run_id": system.config.run_id, "quote": system.config.quote},
+            system.journal, self._status_json, hello,
             status_interval_s=settings.status_interval_s,
             on_clients=self.metrics.stream_clients.set)
         self._status_lock = threading.Lock()
         self._status_cache: tuple[float, dict[str, Any] | None, bytes] = (0.0, None, b"")
         self._server: Any = None
-        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._serving = threading.Event()
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
-        return f"http://{host}:{self.port}/"
 
     def _status_json(self) -> dict[str, Any]:
         """The status as JSON values (the event stream's snapshots)."""
@@ -237,8 +210,7 @@ class ApiServer:
             built, value, body = self._status_cache
             now = time.monotonic()
             if value is None or now - built >= STATUS_MAX_AGE_S:
-                value = jsonable(self.system.status(
-                    timeout=min(2.0, self.system.config.ask_timeout)))
+                value = jsonable(self.system.status(timeout=min(2.0, self.ask_timeout)))
                 body = json.dumps(value, separators=(",", ":")).encode()
                 self._status_cache = (now, value, body)
             return value, body
@@ -269,58 +241,35 @@ class ApiServer:
                                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
         return app
 
-    def start(self) -> ApiServer:
-        """Serve on a thread of its own; returns once requests are answered."""
+    def serve(self) -> None:
+        """Serve until ``stop`` (on this thread: the API process's main one)."""
         import uvicorn
 
         config = uvicorn.Config(self.app(), log_config=None, access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=1,
                                 server_header=False, date_header=False)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="api-server", daemon=True)
-        self._thread.start()
-        if not self._serving.wait(10.0):
-            logger.error("the API server did not start within 10 s")
-        where = ("from " + self.token.source if not self.token.generated
-                 else f"in {self.token.source} (chmod 600; or set CONDUCTOR_API_TOKEN)")
-        logger.info("dashboard and API on {} ; bearer token {}", self.url, where)
-        return self
 
-    def _serve(self) -> None:
         async def serve() -> None:
             import anyio.to_thread
 
-            # Handlers that ask actors run on worker threads; a few are enough, and every
-            # runnable thread more is one more in the GIL's queue ahead of the pairs.
+            # Handlers wait on the trading process on worker threads; a few are enough.
             anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
             self._loop = asyncio.get_running_loop()
             self.stream.open()
-            self._serving.set()
+            self._on_serving()
             await self._server.serve(sockets=[self._socket])
 
         try:
             asyncio.run(serve())
         except Exception:  # noqa: BLE001 - the API dies alone; trading goes on
             logger.exception("the API server failed; trading goes on without it")
-        finally:
-            self._serving.set()
 
-    def close(self) -> None:
-        """Stop serving; waits at most ``CLOSE_S`` (idempotent)."""
-        server, loop, thread = self._server, self._loop, self._thread
-        if server is None or thread is None:
-            self._socket.close()
-            return
-        self._server = None
+    def stop(self) -> None:
+        """Any thread: end the streams and let uvicorn stop."""
+        server, loop = self._server, self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
                 loop.call_soon_threadsafe(self.stream.close)
-        server.should_exit = True
-        thread.join(CLOSE_S)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(0.5)
-            if thread.is_alive():
-                logger.warning("the API server did not stop within {} s; abandoning it",
-                               CLOSE_S)
-        self._socket.close()
+        if server is not None:
+            server.should_exit = True

@@ -66,6 +66,17 @@ class StreamReader:
         self.conn.close()
 
 
+def served_last_seq(base_url: str) -> int:
+    """The newest event the API process holds (its copy of the journal lags the trading
+    process's by up to ``supervision.api.process.FORWARD_EVERY_S``): the stream's hello."""
+    reader = StreamReader(base_url)
+    try:
+        eventually(lambda: reader.of("hello"), 5, "the stream's hello")
+        return int(reader.of("hello")[0]["last_seq"])
+    finally:
+        reader.close()
+
+
 def test_a_client_sees_each_fill_within_100_ms_of_the_event(tmp_path, monkeypatch):
     """Fill events as published (in-process) against their arrival over HTTP."""
     with serving(tmp_path, monkeypatch) as (system, _, _):
@@ -115,6 +126,8 @@ def test_a_client_further_behind_than_the_journal_keeps_is_told_what_it_missed(
     """With five events kept, ?after=0 once more have passed gets a gap event first."""
     with serving(tmp_path, monkeypatch, api={"event_replay": 5}) as (system, _, _):
         eventually(lambda: system.journal.last_seq >= 12, 30, "a dozen events")
+        eventually(lambda: served_last_seq(system.api_url) >= 12, 10,
+                   "the API process to have them too")
         reader = StreamReader(system.api_url, after=0)
         eventually(lambda: reader.of("gap"), 10, "a gap")
         gap = reader.of("gap")[0]

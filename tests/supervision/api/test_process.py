@@ -1,0 +1,38 @@
+"""The API in a process of its own: it dies alone, and it calls nothing but the facade."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from actors.messages import OrderFilled
+from supervision.api.journal import EventJournal
+from supervision.api.process import FACADE, RemoteSystem, TradingLink
+from tests.helpers import eventually
+from tests.supervision.api.serving import serving
+
+
+def test_the_api_process_dying_leaves_trading_alone(tmp_path, monkeypatch):
+    with serving(tmp_path, monkeypatch) as (system, client, log):
+        assert client.get("/api/v1/status")[0] == 200
+        api = system._api._process
+        os.kill(api.pid, signal.SIGKILL)
+        api.wait(10)
+        before = len(log.of(OrderFilled))
+
+        eventually(lambda: len(log.of(OrderFilled)) >= before + 3, 30,
+                   "fills after the API process died")
+        assert system.health().healthy
+    # Leaving the block stopped the system: a dead API process holds up nothing.
+
+
+def test_the_api_process_may_call_the_facade_and_nothing_else():
+    remote = RemoteSystem(TradingLink(None, EventJournal(), 1.0), EventJournal())  # type: ignore[arg-type]
+
+    assert callable(remote.pause)
+    for name in ("router", "_api", "stop", "config", "__class__.__init__"):
+        assert name not in FACADE
+        with pytest.raises(AttributeError):
+            getattr(remote, name)
