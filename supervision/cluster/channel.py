@@ -27,7 +27,7 @@ import select
 import socket
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from typing import Any
 
 from loguru import logger
@@ -35,6 +35,8 @@ from loguru import logger
 KEY_BYTES = 32
 POLL_S = 0.05
 """How often the head's reading thread looks up from an idle connection (held marks)."""
+CONNECT_S = 5.0
+"""Longest the head waits to reach a shard's host before it counts the shard lost."""
 ACCEPT_POLL_S = 0.2
 """How often the shard's waiting for the head looks whether it was closed."""
 
@@ -50,10 +52,20 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def connect(host: str, port: int, key: bytes) -> Connection:
-    """The head's end of a shard's connection (raises ``OSError`` or
-    ``multiprocessing.AuthenticationError``)."""
-    return Client((host, port), family="AF_INET", authkey=key)
+def connect(host: str, port: int, key: bytes, timeout: float = CONNECT_S) -> Connection:
+    """The head's end of a shard's connection, as ``multiprocessing.connection.Client``
+    makes it but with a time limit on reaching the host (raises ``OSError``, ``TimeoutError``
+    or ``multiprocessing.AuthenticationError``)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.settimeout(None)
+    conn = Connection(sock.detach())
+    try:
+        answer_challenge(conn, key)
+        deliver_challenge(conn, key)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 class ShardChannel:

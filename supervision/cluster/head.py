@@ -425,8 +425,9 @@ class ClusterHead:
             slot.state = "running"
             slot.last_heard = time.monotonic()
             slot.held_marks.clear()
-            slot.link = ShardLink(self, slot.index, generation, (slot.host, slot.port),
-                                  slot.link_key).start()
+            link = slot.link = ShardLink(self, slot.index, generation,
+                                         (slot.host, slot.port), slot.link_key)
+        link.start()  # outside the lock: connecting may take up to CONNECT_S
         for pair in slot.pairs:
             handle = self.router.pairs[pair]
             handle.node = f"{slot.host}/{slot.node}"
