@@ -42,7 +42,7 @@ def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     warm_s = 2.0
     token = secrets.token_urlsafe(24)
     os.environ["CONDUCTOR_API_TOKEN"] = token
-    baseline = run_live(PAIRS, seconds, warm_s)
+    baseline = run_live(PAIRS, seconds, warm_s, api={"port": 0})
     clients: list[subprocess.Popen[bytes]] = []
     counts: dict[str, Any] = {}
 
@@ -63,7 +63,8 @@ def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     base, load = baseline["decision"]["p99_ms"], loaded["decision"]["p99_ms"]
     ratio = load / base if base else float("nan")
     rows = [
-        Row("api_load", f"{PAIRS} pairs @20 t/s, no API", "tick->decision p99", base, "ms"),
+        Row("api_load", f"{PAIRS} pairs @20 t/s, API on, no clients", "tick->decision p99",
+            base, "ms"),
         Row("api_load", f"{PAIRS} pairs @20 t/s, {POLLERS} pollers + {STREAMS} streams",
             "tick->decision p99", load, "ms", note=counts.get("clients", "")),
         Row("api_load", "with clients / without", "p99 ratio", ratio, "x",

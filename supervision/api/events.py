@@ -99,6 +99,7 @@ class EventStream:
         self._stop_listening: Callable[[], None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._encoded: dict[int, str] = {}
+        self._last_snapshot: object = None
 
     def open(self) -> None:
         """On the loop: start listening to the journal and sending snapshots."""
@@ -145,6 +146,9 @@ class EventStream:
             except Exception as exc:  # noqa: BLE001 - a busy or stopping system: skip one
                 logger.debug("status snapshot for the event stream skipped: {!r}", exc)
                 continue
+            if snapshot is self._last_snapshot:
+                continue  # the same build (``ApiService._status`` keeps one a while): sent
+            self._last_snapshot = snapshot
             text = sse(snapshot, event="status")
             for client in self.clients:
                 client.status = text
