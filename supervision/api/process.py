@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -188,7 +189,7 @@ class ApiServer:
             answer: tuple[Any, ...] = ("result", call_id, True, getattr(self.system, name)(
                 *args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the route turns it into its status code
-            answer = ("result", call_id, False, exc)
+            answer = ("result", call_id, False, _portable(exc))
         try:
             self._send(answer)
         except (OSError, ValueError):
@@ -232,6 +233,16 @@ class ApiServer:
             metrics.auth_failures.inc(auth_failures - self._auth_failures)
             self._auth_failures = auth_failures
         metrics.stream_clients.set(stream_clients)
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if the API process can rebuild it, else a ``RuntimeError`` with its message (an
+    exception whose constructor wants more than its message does not unpickle)."""
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, just made
+    except Exception:  # noqa: BLE001 - whatever the reason, send what surely arrives
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 # -- the API process -----------------------------------------------------------------------------
@@ -288,24 +299,27 @@ class TradingLink:
 
     def receive(self, on_stop: Any) -> None:
         """Until the trading process says stop or is gone (then ``on_stop()``)."""
-        try:
-            while True:
+        while True:
+            try:
                 message = self.conn.recv()
-                kind = message[0]
-                if kind == "result":
-                    _, call_id, ok, value = message
-                    pending = self._calls.get(call_id)
-                    if pending is not None:
-                        pending.ok, pending.value = ok, value
-                        pending.done.set()
-                elif kind == "events":
-                    self.journal.extend(message[1])
-                elif kind == "start":
-                    self.started.set()
-                elif kind == "stop":
-                    break
-        except (EOFError, OSError):
-            pass
+            except (EOFError, OSError):
+                break
+            except Exception:  # noqa: BLE001 - one message that did not unpickle: the next may
+                logger.exception("a message from the trading process could not be read")
+                continue
+            kind = message[0]
+            if kind == "result":
+                _, call_id, ok, value = message
+                pending = self._calls.get(call_id)
+                if pending is not None:
+                    pending.ok, pending.value = ok, value
+                    pending.done.set()
+            elif kind == "events":
+                self.journal.extend(message[1])
+            elif kind == "start":
+                self.started.set()
+            elif kind == "stop":
+                break
         self.ended.set()
         self.started.set()
         for pending in list(self._calls.values()):

@@ -9,7 +9,7 @@ import pytest
 
 from actors.messages import OrderFilled
 from supervision.api.journal import EventJournal
-from supervision.api.process import FACADE, RemoteSystem, TradingLink
+from supervision.api.process import FACADE, RemoteSystem, TradingLink, _portable
 from tests.helpers import eventually
 from tests.supervision.api.serving import serving
 
@@ -36,3 +36,19 @@ def test_the_api_process_may_call_the_facade_and_nothing_else():
         assert name not in FACADE
         with pytest.raises(AttributeError):
             getattr(remote, name)
+
+
+class _TwoArgumentsError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def test_an_error_the_api_process_could_not_rebuild_arrives_as_its_message():
+    """An exception is pickled to the API process; one whose constructor wants more than its
+    message would not unpickle there, and would lose the answer."""
+    kept, rebuilt = _portable(KeyError("no pair 'X'")), _portable(_TwoArgumentsError("busy", 7))
+
+    assert isinstance(kept, KeyError)
+    assert isinstance(rebuilt, RuntimeError)
+    assert str(rebuilt) == "_TwoArgumentsError: busy"
