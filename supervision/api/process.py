@@ -114,9 +114,10 @@ class ApiServer:
         self._events_due = threading.Event()
         self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="api-call")
         config = system.config
-        self._send(("hello", settings, self.token,
-                    {"run_id": config.run_id, "quote": config.quote},
-                    {"ask_timeout": config.ask_timeout, "log_level": config.log_level}))
+        with contextlib.suppress(OSError):  # it ended at once: _receive says so
+            self._send(("hello", settings, self.token,
+                        {"run_id": config.run_id, "quote": config.quote},
+                        {"ask_timeout": config.ask_timeout, "log_level": config.log_level}))
         self._stop_listening = system.journal.listen(self._event_recorded)
         self._threads = [threading.Thread(target=self._receive, name="api-receive", daemon=True),
                          threading.Thread(target=self._forward, name="api-events", daemon=True)]
@@ -129,13 +130,16 @@ class ApiServer:
         return f"http://{host}:{self.port}/"
 
     def start(self) -> ApiServer:
-        """Let the API process serve; returns once it does (or after ``START_S``)."""
-        self._send(("start",))
+        """Let the API process serve; returns once it does, or once it has ended or not served
+        within ``START_S`` (trading starts either way: the API dies alone)."""
+        with contextlib.suppress(OSError, ValueError):  # gone already: _receive said so
+            self._send(("start",))
         if not self._serving.wait(START_S):
             logger.error("the API process did not start serving within {} s", START_S)
-        where = ("from " + self.token.source if not self.token.generated
-                 else f"in {self.token.source} (chmod 600; or set CONDUCTOR_API_TOKEN)")
-        logger.info("dashboard and API on {} ; bearer token {}", self.url, where)
+        elif self._process.poll() is None:
+            where = ("from " + self.token.source if not self.token.generated
+                     else f"in {self.token.source} (chmod 600; or set CONDUCTOR_API_TOKEN)")
+            logger.info("dashboard and API on {} ; bearer token {}", self.url, where)
         return self
 
     def close(self) -> None:
@@ -170,8 +174,11 @@ class ApiServer:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 if not self._closed.is_set():
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._process.wait(1.0)
                     logger.error("the API process ended (exit {}); trading goes on without "
                                  "the API", self._process.poll())
+                self._serving.set()  # nobody waits for it any longer
                 return
             kind = message[0]
             if kind == "call":

@@ -52,3 +52,14 @@ def test_an_error_the_api_process_could_not_rebuild_arrives_as_its_message():
     assert isinstance(kept, KeyError)
     assert isinstance(rebuilt, RuntimeError)
     assert str(rebuilt) == "_TwoArgumentsError: busy"
+
+
+def test_an_api_process_that_cannot_start_leaves_trading_alone(tmp_path, monkeypatch):
+    """A broken interpreter or package on the API's side: the start does not wait for it
+    (nor fail), and the system trades."""
+    monkeypatch.setattr("supervision.api.process.sys.executable", "/bin/false")
+    with serving(tmp_path, monkeypatch) as (system, client, log):
+        eventually(lambda: len(log.of(OrderFilled)) >= 2, 30, "fills without the API")
+        assert system.health().healthy
+        with pytest.raises(OSError):
+            client.get("/api/v1/status", timeout=2)
