@@ -108,17 +108,22 @@ class TickLatency:
         split = count % len(pairs)
         return pairs[split:] + pairs[:split]
 
-    def since(self, since_ns: int) -> list[int]:
-        """The latencies (ns) of the recent ticks processed at or after ``since_ns``. Each
-        part of the ring is in time order, so the window is found by bisection and copied
-        in C. Building the (time, latency) tuples took 12 ms of a 50-pair status, long enough
-        to hold up the pairs' ticks behind each API poll (bench.api_load: 3.9 ms p99)."""
+    def _window(self, since_ns: int) -> list[tuple[int, int]]:
+        """The ring's slices (oldest first) that hold the ticks processed at or after
+        ``since_ns``. Each part of the ring is in time order, so each is found by bisection.
+        Building the (time, latency) tuples took 12 ms of a 50-pair status, long enough to
+        hold up the pairs' ticks behind each API poll (bench.api_load: 3.9 ms p99)."""
         count, size = self._count, len(self._at)
         split = count % size
         parts = ((0, count),) if count <= size else ((split, size), (0, split))
+        return [(bisect_left(self._at, since_ns, lo, hi), hi) for lo, hi in parts]
+
+    def since(self, since_ns: int) -> list[int]:
+        """The latencies (ns) of the recent ticks processed at or after ``since_ns``, oldest
+        first (copied in C)."""
         values: list[int] = []
-        for lo, hi in parts:
-            values.extend(self._lat[bisect_left(self._at, since_ns, lo, hi):hi])
+        for lo, hi in self._window(since_ns):
+            values.extend(self._lat[lo:hi])
         return values
 
     def histogram(self) -> tuple[list[int], float]:
@@ -140,12 +145,8 @@ class TickLatency:
         under API load (bench.api_load)."""
         import numpy as np  # here: a run that never asks for percentiles never loads it
 
-        since_ns = now_ns - window_ns
-        count, size = self._count, len(self._at)
-        split = count % size
-        parts = ((0, count),) if count <= size else ((split, size), (0, split))
         ring = np.frombuffer(self._lat, dtype=np.int64)
-        chunks = [ring[bisect_left(self._at, since_ns, lo, hi):hi] for lo, hi in parts]
+        chunks = [ring[lo:hi] for lo, hi in self._window(now_ns - window_ns)]
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         n = len(values)
         if not n:

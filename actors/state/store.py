@@ -460,11 +460,6 @@ class StateStore:
         Raises:
             StateStoreError: the delete failed.
         """
-        try:
-            self._send_deferred()  # the row may be one of them
-        except self.errors as exc:
-            self.rollback()
-            raise self._error(f"write to {self.path!r} failed", exc) from exc
         return self._write_one("DELETE FROM fills WHERE fill_id = ?", (fill_id,))
 
     def _send_deferred(self) -> None:
@@ -478,9 +473,12 @@ class StateStore:
             self._deferred_trades.clear()
 
     def _write_one(self, sql: str, row: tuple[Any, ...]) -> bool:
-        """One statement inside the open transaction; True if it changed a row. A failure
-        rolls the transaction back and raises ``StateStoreError``."""
+        """One statement inside the open transaction; True if it changed a row. The deferred
+        rows go first, so statements keep their order (a fill deleted in the batch that
+        inserted it). A failure rolls the transaction back and raises ``StateStoreError``."""
         try:
+            if self.defer_inserts:
+                self._send_deferred()
             cursor = self._write(sql, row)
         except self.errors as exc:
             self.rollback()

@@ -328,6 +328,30 @@ def test_a_duplicate_fill_is_a_no_op(db: str) -> None:
         assert store.load().positions == {BTC: POSITION}
 
 
+def test_deferred_fill_rows_go_before_a_delete_and_a_stored_id_fails_the_commit(
+        db: str) -> None:
+    """With ``defer_inserts`` (paper state on a server), a fill's row waits for the commit,
+    but a statement sent at once (a delete) finds the rows deferred before it; an id that is
+    stored already fails the commit and leaves nothing of the batch."""
+    kept = attrs.evolve(a_fill(), fill_id="f-kept")
+    with fresh(db) as store:
+        store.autocommit = False
+        store.defer_inserts = True
+        store.begin()
+        assert store.insert_fill(a_fill())
+        assert store.insert_fill(kept)
+        assert store.delete_fill(a_fill().fill_id)
+        store.commit()
+        assert [f.fill_id for f in store.fills()] == ["f-kept"]
+
+        store.begin()
+        assert store.insert_fill(attrs.evolve(a_fill(), fill_id="f-new"))
+        assert store.insert_fill(kept)
+        with pytest.raises(StateStoreError):
+            store.commit()
+        assert [f.fill_id for f in store.fills()] == ["f-kept"]
+
+
 def test_strategy_specs_round_trip_exactly_including_aggregate_members(db: str) -> None:
     """Nested members, weights and tuple params come back equal (and hashable)."""
     simple = StrategySpec.of("ema_cross", fast=5, slow=20)
