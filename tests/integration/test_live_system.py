@@ -67,9 +67,13 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextlib.contextmanager
-def running(config: Any) -> Iterator[TradingSystem]:
+def running(config: Any, subscriber: Any = None) -> Iterator[TradingSystem]:
+    """A started system; ``subscriber`` hears events before the system's own listeners (the
+    gateway's wait for a committed intent among them), as it subscribes before the start."""
     stop = threading.Event()
     system = TradingSystem(config, source=ticks(stop))
+    if subscriber is not None:
+        system.subscribe(subscriber)
     try:
         with system:
             yield system
@@ -134,11 +138,14 @@ def test_a_live_entry_is_recorded_ahead_filled_once_and_agrees_with_the_exchange
     db = state_db
     with FakeBinance(MARKETS, {"USDT": 10_000}, API_KEY, SECRET, fee_rate=0.001) as fake:
         seen_new: list[bool] = []
-        with running(live_config(fake, db)) as system:
-            def on_event(event: object) -> None:
-                if isinstance(event, OrderUpdated) and event.order.status is OrderStatus.NEW:
-                    seen_new.append(not fake.orders())
-            system.subscribe(on_event)
+
+        def on_event(event: object) -> None:
+            if isinstance(event, OrderUpdated) and event.order.status is OrderStatus.NEW:
+                seen_new.append(not fake.orders())
+
+        # Subscribed first: it sees the committed NEW before the gateway is let go to send
+        # the create (subscribed after the start, a busy machine let the create win the race).
+        with running(live_config(fake, db), on_event) as system:
             eventually(lambda: len(fake.my_trades()) == 1, 10, "the entry to fill")
             eventually(lambda: system.status().pairs[0].position > 0, 5, "the position")
         assert seen_new == [True], "the NEW intent must be committed before the create"
