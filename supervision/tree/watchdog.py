@@ -1,7 +1,8 @@
 """Hang detection: every child must answer a heartbeat in time, or it is reported as hung.
 
 A thread of its own (not an actor: it waits on futures, which an actor must never do) sends
-each pair and each shared actor a ``Ping`` by non-blocking ask, once per ``interval_s``.
+each pair and each shared actor a ``Ping`` by non-blocking ask, once per ``interval_s``, in
+slices of at most ``SLICE_PINGS`` spread over the interval (see there).
 A child whose reply is older than ``timeout_s`` is reported to the supervisor as a
 ``ChildFailed`` with the generation it was pinged under, exactly like a crash; the supervisor
 replaces a pair and escalates for a shared actor. A Python thread cannot be killed: the hung
@@ -21,6 +22,12 @@ from loguru import logger
 
 from actors.messages import SUPERVISOR, ChildFailed, Ping
 from actors.router import Router
+
+SLICE_PINGS = 20
+"""Children pinged at once. A round is spread over the interval in slices this big: 1,000
+pairs pinged together were 1,000 asks and turns (about 40 ms under the GIL) once a second,
+and the ticks that arrived meanwhile waited for them: at 1,000 pairs x 20 ticks/s the tick
+p99 was 1.9-2.7 ms with the burst and 0.75 ms without it (``bench.fleet``, no orders)."""
 
 
 @attrs.define
@@ -51,13 +58,16 @@ class Watchdog:
                 if h.ref is not None and h.state == "running"]
         return out
 
-    def sweep(self) -> list[ChildFailed]:
-        """Check last round's pings, report the overdue, ping whoever has none pending."""
+    def sweep(self, children: list[tuple[str, pykka.ActorRef[Any], int]] | None = None,
+              ) -> list[ChildFailed]:
+        """Check the last pings of ``children`` (by default every child, forgetting the pings
+        of those gone), report the overdue, ping whoever has none pending."""
+        if children is None:
+            children = self.children()
+            self._forget(children)
         now = self.clock()
         hung: list[ChildFailed] = []
-        alive = set()
-        for name, ref, generation in self.children():
-            alive.add(name)
+        for name, ref, generation in children:
             probe = self._probes.get(name)
             pending = (probe is not None and probe.generation == generation
                        and not _answered(probe.reply))
@@ -73,9 +83,19 @@ class Watchdog:
                 self._probes[name] = _Probe(generation, now, ref.ask(Ping(), block=False))
             except pykka.ActorDeadError:
                 self._probes.pop(name, None)  # a crash; on_failure reports it
-        for name in set(self._probes) - alive:
-            del self._probes[name]
         return hung
+
+    def slices(self, children: list[tuple[str, pykka.ActorRef[Any], int]],
+               ) -> list[list[tuple[str, pykka.ActorRef[Any], int]]]:
+        """One round's children in slices of at most ``SLICE_PINGS`` (one slice, maybe
+        empty, for a small system)."""
+        return [children[i:i + SLICE_PINGS]
+                for i in range(0, len(children), SLICE_PINGS)] or [[]]
+
+    def _forget(self, children: list[tuple[str, pykka.ActorRef[Any], int]]) -> None:
+        alive = {name for name, _, _ in children}
+        for name in [n for n in self._probes if n not in alive]:
+            del self._probes[name]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
@@ -87,11 +107,21 @@ class Watchdog:
             self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            for failure in self.sweep():
-                logger.error("{} (generation {}) is hung: {}", failure.name,
-                             failure.generation, failure.error)
-                self.router.tell(SUPERVISOR, failure)
+        """Rounds of ``interval_s``, each child pinged once a round, its slices evenly
+        apart. The children are read once a round: one restarted meanwhile is pinged under
+        its new generation from the next round on (an old generation's report is ignored)."""
+        while True:
+            children = self.children()
+            self._forget(children)
+            parts = self.slices(children)
+            pause = self.interval_s / len(parts)
+            for part in parts:
+                if self._stop.wait(pause):
+                    return
+                for failure in self.sweep(part):
+                    logger.error("{} (generation {}) is hung: {}", failure.name,
+                                 failure.generation, failure.error)
+                    self.router.tell(SUPERVISOR, failure)
 
 
 def _answered(reply: Any) -> bool:
