@@ -326,7 +326,8 @@ class TradingSystem:
             pool=self._pool))
 
         specs = self._pair_specs(snapshot)
-        self._refs[SUPERVISOR].ask(StartPairs(specs=specs), timeout=config.ask_timeout)
+        start = StartPairs(specs=specs)
+        self._refs[SUPERVISOR].ask(start, timeout=start.timeout(config.ask_timeout))
         self._cancel_orphaned_orders(snapshot)
         # Readiness: once state has answered every pair's RequestBook and each pair has read
         # its book, the first tick can be traded on.

@@ -160,9 +160,9 @@ class ShardRuntime:
             router.services[SUPERVISOR] = SupervisorActor.start(
                 config, router, self.market_core.history, self._feed_ended, self._escalate,
                 pool=self.pool)
-            router.services[SUPERVISOR].ask(
-                StartPairs(specs=spec.specs, generations=spec.generations),
-                timeout=max(30.0, config.ask_timeout))
+            start = StartPairs(specs=spec.specs, generations=spec.generations)
+            router.services[SUPERVISOR].ask(start, timeout=max(30.0, start.timeout(
+                config.ask_timeout)))
         except BaseException:
             # pykka's threads are not daemons: left running, they would keep the process
             # alive after Ray let go of it (a strategy that cannot be built here).

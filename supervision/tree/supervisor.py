@@ -71,6 +71,16 @@ class StartPairs:
     """First generation per pair where it is not 0: a shard placed again continues above
     every generation the head has fenced (``supervision.cluster``)."""
 
+    def timeout(self, ask_timeout: float) -> float:
+        """How long the asker waits: ``ask_timeout`` and ``PAIR_START_S`` a pair. 1,000
+        pairs start in about 2 s on a quiet 2-core machine; under load (or a profiler) they
+        passed a flat 5 s, and the system refused to start."""
+        return ask_timeout + PAIR_START_S * len(self.specs)
+
+
+PAIR_START_S = 0.02
+"""Start time allowed per pair on top of the ask timeout (see ``StartPairs.timeout``)."""
+
 
 @attrs.frozen(kw_only=True)
 class AddPair:
