@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import pytest
 from hypothesis import given, settings
@@ -562,8 +564,9 @@ def test_a_fill_of_another_order_cannot_replace_an_inferred_fill() -> None:
                           st.sampled_from([BTC, ETH, "XRP/USDT", "SOL/USDT"]),
                           st.floats(0.5, 200.0)), max_size=40))
 def test_equity_and_exposure_kept_per_pair_equal_summing_every_position(steps) -> None:
-    """The values kept per pair give the very floats a sum over every position at its mark
-    gives, through buys, partial and closing sells and marks, in any order."""
+    """The values kept per pair and their running sum give the very floats an exact sum over
+    every position at its mark gives (``math.fsum``), through buys, partial and closing sells
+    and marks, in any order; so does the realized PnL over the pairs."""
     ledger = Ledger("USDT", {"USDT": 1e9})
     for n, (kind, pair, x) in enumerate(steps):
         held = ledger.positions.get(pair)
@@ -575,10 +578,14 @@ def test_equity_and_exposure_kept_per_pair_equal_summing_every_position(steps) -
             ledger.apply_fill(fill(f"f{n}", Side.SELL, held.amount / (1 if x > 100 else 3), x,
                                    pair=pair))
 
-    held_value = 0.0
-    for position in ledger.positions.values():
-        held_value += position.amount * ledger.marks.get(position.pair, position.entry_price)
+    held_value = math.fsum(position.amount * ledger.marks.get(position.pair, position.entry_price)
+                           for position in ledger.positions.values())
     assert ledger.equity() == ledger.cash + held_value
+    assert ledger.total_realized() == math.fsum(ledger.realized.values())
+    restored = Ledger.restore(quote="USDT", balances=ledger.balances,
+                              positions=ledger.positions.values(), realized=ledger.realized)
+    restored.marks = ledger.marks
+    assert restored.total_realized() == ledger.total_realized()
     assert ledger.exposure() == tuple(sorted(
         (p.pair, ledger.value(p)) for p in ledger.positions.values()))
     assert ledger.exposure([BTC]) == ((BTC, ledger.value(ledger.positions[BTC]) if BTC in
