@@ -38,6 +38,7 @@ from strategies.isolated import PROCESS, inner_spec
 from strategies.registry import BUILTIN_STRATEGIES, parse_param
 from supervision.api import jsonable
 from supervision.app import logs as logging_setup
+from supervision.app.collector import start_frozen
 from supervision.app.format import describe_event, format_table
 from supervision.config import (
     DEFAULT_LOG_DIR,
@@ -198,7 +199,8 @@ def run(argv: Sequence[str], out: TextIO | None = None) -> int:
     system.subscribe(log_event)
     started = time.monotonic()
     try:
-        _watch(system, config, stop_requested, started, out)
+        with start_frozen():
+            _watch(system, config, stop_requested, started, out)
     finally:
         final = system.stop()
     _print_summary(final, time.monotonic() - started, out)

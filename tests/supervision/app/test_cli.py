@@ -561,3 +561,27 @@ def test_abbreviated_flags_are_refused_not_guessed(capsys, tmp_path):
     assert code == 2
     assert "--pair" in capsys.readouterr().err
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_the_run_keeps_what_the_start_built_out_of_full_collections(tmp_path, monkeypatch):
+    """While the CLI trades, the objects the start made are frozen (a full collection at
+    1,000 pairs walked them for about 50 ms); when it returns they are the collector's
+    again, so a program that runs the CLI in-process loses nothing to the freeze."""
+    import gc
+
+    import supervision.app.cli as cli_module
+
+    seen: list[int] = []
+    watch = cli_module._watch
+
+    def watching(system: Any, *args: Any) -> None:
+        seen.append(gc.get_freeze_count())
+        assert system.status().pairs, "the pairs are started before the freeze"
+        watch(system, *args)
+
+    monkeypatch.setattr(cli_module, "_watch", watching)
+    code = run(["--pairs", "BTC/USDT", "--duration", "0.5", "--speed", "20",
+                "--state-db", str(tmp_path / "s.sqlite")])
+    assert code == 0
+    assert seen and seen[0] > 1000
+    assert gc.get_freeze_count() == 0
