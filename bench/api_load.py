@@ -4,8 +4,9 @@ and 20 following the event stream, against the same run without them.
 Target (issue 13): tick -> decision p99 with the clients within 1.2x of the run without.
 Both runs are ``bench.live.run_live`` (the production actors on a paced feed, the pairs'
 own latency records); the loaded run also serves the API on a free loopback port (in its own
-process, ``supervision.api.process``). The clients run in a separate process (``python -m
-bench.api_load --clients URL ...``) at ``nice 19``, and read the streams in whole chunks:
+process, ``supervision.api.process``, on a CPU of its own: ``[api] cpus``, see
+``api_settings``). The clients run in a separate process (``python -m bench.api_load
+--clients URL ...``) at ``nice 19`` on the API's CPU, and read the streams in whole chunks:
 real clients are browsers and scripts on other machines, and here they share two cores with
 the system. Each poller asks for ``/status`` every ``POLL_S``; each stream client reads
 ``/api/v1/events`` to the end. The client process stops by itself after the run's length or
@@ -26,6 +27,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from actors import cpus
 from bench.common import Row, check
 
 PAIRS = 50
@@ -42,7 +44,8 @@ def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     warm_s = 2.0
     token = secrets.token_urlsafe(24)
     os.environ["CONDUCTOR_API_TOKEN"] = token
-    baseline = run_live(PAIRS, seconds, warm_s, api={"port": 0})
+    api = api_settings()
+    baseline = run_live(PAIRS, seconds, warm_s, api=api)
     clients: list[subprocess.Popen[bytes]] = []
     counts: dict[str, Any] = {}
 
@@ -51,10 +54,11 @@ def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             ["nice", "-n", "19", sys.executable, "-m", "bench.api_load", "--clients",
              system.api_url, "--seconds", str(warm_s + seconds + 5)],
             env={**os.environ, "CONDUCTOR_API_TOKEN": token}, stdout=subprocess.PIPE))
+        if api.get("cpus"):  # real clients are elsewhere: not on trading's CPUs either
+            cpus.pin_child(clients[-1].pid, api["cpus"])
 
     try:
-        loaded = run_live(PAIRS, seconds, warm_s, on_started=start_clients,
-                          api={"port": 0})
+        loaded = run_live(PAIRS, seconds, warm_s, on_started=start_clients, api=api)
     finally:
         for process in clients:
             process.terminate()
@@ -68,9 +72,20 @@ def bench_api_load(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         Row("api_load", f"{PAIRS} pairs @20 t/s, {POLLERS} pollers + {STREAMS} streams",
             "tick->decision p99", load, "ms", note=counts.get("clients", "")),
         Row("api_load", "with clients / without", "p99 ratio", ratio, "x",
-            target=f"<= {TARGET_RATIO}", ok=check(ratio, TARGET_RATIO, higher_is_better=False)),
+            target=f"<= {TARGET_RATIO}", ok=check(ratio, TARGET_RATIO, higher_is_better=False),
+            note=(f"[api] cpus = {list(api['cpus'])}: the API process and the clients on "
+                  "that CPU, trading on the others" if api.get("cpus") else
+                  "one CPU: nothing pinned")),
     ]
     return rows, {"baseline": baseline, "loaded": loaded, **counts}
+
+
+def api_settings() -> dict[str, Any]:
+    """The API as a deployment that cares for trading's latency runs it: on a CPU of its own
+    (``[api] cpus``, the machine's last), the clients beside it; where this process may use
+    only one CPU, unpinned."""
+    usable = sorted(cpus.available()) if cpus.supported() else []
+    return {"port": 0, "cpus": [usable[-1]]} if len(usable) >= 2 else {"port": 0}
 
 
 # -- the client process ---------------------------------------------------------------------

@@ -56,6 +56,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from actors import cpus
 from actors.messages import MarketTick, Signal, StrategySpec
 from strategies.base import Strategy, StrategyError, float_between, one_of
 from strategies.isolated_wire import (
@@ -352,6 +353,7 @@ class _Child:
             raise
         finally:
             theirs.close()
+        cpus.release_child(process.pid)  # not on trading's CPUs (``[api] cpus``)
         return cls(process, Connection(ours.detach()))
 
     def shutdown(self) -> int | None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from actors import cpus
 from supervision.api.auth import load_token
 from supervision.api.journal import EventJournal
 from supervision.config import ConfigError
@@ -134,6 +135,7 @@ class ApiServer:
         within ``START_S`` (trading starts either way: the API dies alone)."""
         with contextlib.suppress(OSError, ValueError):  # gone already: _receive said so
             self._send(("start",))
+        self._pin()
         if not self._serving.wait(START_S):
             logger.error("the API process did not start serving within {} s", START_S)
         elif self._process.poll() is None:
@@ -142,11 +144,23 @@ class ApiServer:
             logger.info("dashboard and API on {} ; bearer token {}", self.url, where)
         return self
 
+    def _pin(self) -> None:
+        """``[api] cpus``: the API process onto those CPUs, trading onto the others."""
+        chosen = frozenset(self.settings.cpus)
+        if not chosen:
+            return
+        cpus.pin_child(self._process.pid, chosen)
+        trading = cpus.available() - chosen
+        cpus.pin_process(trading)
+        logger.info("API process on CPU {}, trading on CPU {}", sorted(chosen), sorted(trading))
+
     def close(self) -> None:
         """Stop the API process; waits at most ``CLOSE_S`` (idempotent)."""
         if self._closed.is_set():
             return
         self._closed.set()
+        if self.settings.cpus:
+            cpus.release_process()
         self._stop_listening()
         self._events_due.set()
         with contextlib.suppress(OSError, ValueError):

@@ -45,6 +45,9 @@ class ApiSettings:
     """Events kept for clients that reconnect and ask for what they missed."""
     status_interval_s: float = 1.0
     """How often the event stream sends a status snapshot (the dashboard's live table)."""
+    cpus: tuple[int, ...] = ()
+    """CPUs the API process runs on; the trading process then keeps to the others
+    (``actors.cpus``). Empty (the default): neither is pinned."""
 
     @property
     def loopback(self) -> bool:
@@ -110,7 +113,31 @@ def api_settings_from(table: Any, overrides: Mapping[str, Any]) -> ApiSettings:
             raise ConfigError(f"api.status_interval_s: {seconds!r} is not a number of seconds "
                               "from 0.05 to 60")
         out["status_interval_s"] = float(seconds)
+    if "cpus" in values:
+        out["cpus"] = _cpus(values["cpus"])
     return ApiSettings(**out)
+
+
+def _cpus(value: Any) -> tuple[int, ...]:
+    """``[api] cpus``: distinct CPUs this process may use, leaving at least one to trading."""
+    from actors import cpus
+
+    if not cpus.supported():
+        raise ConfigError("api.cpus: CPU pinning needs Linux; leave the key out here")
+    usable = sorted(cpus.available())
+    if not (isinstance(value, list | tuple) and value
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in value)
+            and len(set(value)) == len(value)):
+        raise ConfigError(f"api.cpus: {value!r} is not a list of distinct CPU numbers, e.g. "
+                          f"[{usable[-1]}]; this machine offers {usable}")
+    unknown = [c for c in value if c not in usable]
+    if unknown:
+        raise ConfigError(f"api.cpus: CPU {unknown[0]} is not one this process may use; "
+                          f"choose from {usable}")
+    if len(value) >= len(usable):
+        raise ConfigError(f"api.cpus: {list(value)} leaves no CPU for trading; choose fewer "
+                          f"of {usable}")
+    return tuple(value)
 
 
 def _check_strategy_path(path: str) -> None:
