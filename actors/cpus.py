@@ -31,23 +31,25 @@ def available() -> frozenset[int]:
 def pin_process(cpus: Iterable[int]) -> None:
     """Every thread of this process (and so every thread they start) onto ``cpus``."""
     global _before
-    wanted = frozenset(cpus)
     if _before is None:
         _before = available()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(tid), wanted)
-        except ProcessLookupError:  # a thread that ended meanwhile
-            continue
+    _every_thread(frozenset(cpus))
 
 
 def release_process() -> None:
     """Every thread back onto the CPUs it had before ``pin_process``."""
     global _before
     if _before is not None:
-        before, _before = _before, None
-        pin_process(before)
+        _every_thread(_before)
         _before = None
+
+
+def _every_thread(cpus: frozenset[int]) -> None:
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
 
 
 def pin_child(pid: int, cpus: Iterable[int]) -> None:
