@@ -13,7 +13,9 @@ PACKAGE = Path(strategies.__file__).parent
 
 
 def test_importing_every_strategy_module_loads_no_actor_machinery_and_starts_no_thread():
-    """Only ``actors.messages`` of the actors package, no pykka, no supervision, one thread."""
+    """Only ``actors.messages`` of the actors package (and ``actors.cpus``, the standard
+    library's CPU affinity for an isolated strategy's process), no pykka, no supervision, one
+    thread."""
     modules = sorted(f"strategies.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__")
     probe = (
         "import importlib, json, sys, threading\n"
@@ -27,4 +29,4 @@ def test_importing_every_strategy_module_loads_no_actor_machinery_and_starts_no_
 
     loaded = json.loads(out.stdout)
     assert len(modules) >= 10
-    assert loaded == {"modules": ["actors", "actors.messages"], "threads": 1}
+    assert loaded == {"modules": ["actors", "actors.cpus", "actors.messages"], "threads": 1}
