@@ -244,8 +244,7 @@ class Ledger:
         self._recent_fills.add(fill.fill_id)
         self.fill_count += 1
         self.pairs.add(pair)
-        if pair not in self.realized:
-            self.realized[pair] = 0.0
+        self.realized.setdefault(pair, 0.0)  # a new pair's 0.0 leaves the sum as it is
         self.trades.setdefault(pair, 0)
         self.peak_equity = max(self.peak_equity, self.equity())
         return self.book(pair), closed

@@ -65,9 +65,6 @@ class Rounds:
         self.left -= 1
         return self.left < 0
 
-    def set(self) -> None:
-        self.left = -1
-
 
 @pytest.fixture
 def children():
