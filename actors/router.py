@@ -162,7 +162,9 @@ class TicksReady:
 
 
 TICKS_READY = TicksReady()
-_READY_ENVELOPE = Envelope(TICKS_READY)
+READY_ENVELOPE = Envelope(TICKS_READY)
+"""The one envelope every doorbell rings with: a pooled pair knows it by identity and drains
+its ticks without pykka's dispatch (``PooledActor.doorbell``)."""
 
 
 class TickInbox:
@@ -192,7 +194,7 @@ class TickInbox:
         wraps the message anew on every ring (one ring per tick to an idle pair: 20,000 a
         second with 1,000 pairs); a dead actor's inbox is never read again, and a restart
         binds a new inbox to the new actor."""
-        self._ring = functools.partial(ref.actor_inbox.put, _READY_ENVELOPE)
+        self._ring = functools.partial(ref.actor_inbox.put, READY_ENVELOPE)
 
     @property
     def full(self) -> bool:

@@ -38,7 +38,7 @@ from actors.messages import (
 )
 from actors.pair.orchestrator import TradingOrchestrator, close_strategy
 from actors.pair.pool import TURN_S, PairPool, PooledActor
-from actors.router import TICKS_READY, PairHandle, Router, TickInbox
+from actors.router import READY_ENVELOPE, TICKS_READY, PairHandle, Router, TickInbox
 from actors.shell import CoreActor
 
 HOLD_LIMIT_S = 5.0
@@ -80,8 +80,13 @@ class OrchestratorActor(PooledActor, CoreActor):
         # supervisor builds a new one).
         close_strategy(self.core.strategy)
 
+    doorbell = READY_ENVELOPE  # on the pool, a tick's ring calls on_doorbell directly
+
+    def on_doorbell(self) -> None:
+        self._drain()
+
     def on_receive(self, message: Any) -> Any:
-        if message is TICKS_READY:  # the hot path
+        if message is TICKS_READY:  # the hot path on a thread of its own
             self._drain()
             return None
         if isinstance(message, Ping):

@@ -137,6 +137,14 @@ class PooledActor(pykka.ThreadingActor):
     pool: PairPool | None = None
     thread_name = "pooled-actor"
     """What the worker thread is called while it runs this actor (logs read it)."""
+    doorbell: Any = None
+    """An envelope, built once, that means "run ``on_doorbell``": a turn that takes it calls
+    that directly, without pykka's dispatch and ``on_receive``'s tests (a pair's tick ring,
+    one a tick at 1,000 pairs: about a tenth of a pair's turn)."""
+
+    def on_doorbell(self) -> None:
+        """What ``doorbell`` asks for (only called where ``doorbell`` is set)."""
+        raise NotImplementedError
 
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]  # pykka's is static
         return PooledInbox() if self.pool is not None else super()._create_actor_inbox()
@@ -157,6 +165,7 @@ class PooledActor(pykka.ThreadingActor):
             self._actor_loop_setup()  # an exception there stops the actor (pykka's rule)
         inbox: PooledInbox = self.actor_inbox
         take, handle, clock = inbox.take, self._pool_handle, time.monotonic
+        doorbell = self.doorbell
         ends = clock() + TURN_S
         for _ in range(TURN_MESSAGES):
             if stopped.is_set():
@@ -164,7 +173,13 @@ class PooledActor(pykka.ThreadingActor):
             envelope = take()
             if envelope is None:
                 break
-            handle(envelope)
+            if envelope is doorbell:
+                try:
+                    self.on_doorbell()
+                except BaseException:  # noqa: BLE001 - as a tell that raises
+                    self._pool_failed()
+            else:
+                handle(envelope)
             if clock() >= ends:
                 break
         if stopped.is_set():
@@ -182,15 +197,20 @@ class PooledActor(pykka.ThreadingActor):
                 logger.debug("{}: exception returned to the asker", self)
                 reply_to.set_exception()
                 return
-            exc_info = sys.exc_info()
-            self._handle_failure(*exc_info)
-            try:
-                self.on_failure(*exc_info)
-            except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is stopped
-                self._handle_failure(*sys.exc_info())
+            self._pool_failed()
             return
         if reply_to is not None:
             reply_to.set(response)
+
+    def _pool_failed(self) -> None:
+        """A told message raised (the exception being handled): the actor stops, as pykka's
+        loop does it."""
+        exc_info = sys.exc_info()
+        self._handle_failure(*exc_info)
+        try:
+            self.on_failure(*exc_info)
+        except Exception:  # noqa: BLE001 - pykka's rule: log it, the actor is stopped
+            self._handle_failure(*sys.exc_info())
 
 
 class _Worker:

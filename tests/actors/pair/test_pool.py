@@ -9,6 +9,7 @@ from typing import Any
 
 import pykka
 import pytest
+from pykka._envelope import Envelope
 
 from actors.pair.pool import (
     CHAIN_TURNS,
@@ -165,6 +166,51 @@ def test_a_system_exit_in_a_tell_fails_its_actor_not_every_actor(pool):
     failed = exiting.proxy().failed.get(timeout=5)
     exiting.tell("exit")
     assert failed.wait(5)
+    assert neighbour.ask("count", timeout=5) == 0
+    neighbour.stop(timeout=5)
+
+
+class Rung(Recorder):
+    """A Recorder with a doorbell: each ring runs ``on_doorbell`` (which raises once
+    ``fail_on_ring`` is set), never ``on_receive``."""
+
+    doorbell = Envelope("ring")
+
+    def __init__(self, pool: PairPool) -> None:
+        super().__init__(pool)
+        self.rings = 0
+        self.fail_on_ring = False
+
+    def on_doorbell(self) -> None:
+        self.rings += 1
+        if self.fail_on_ring:
+            raise ValueError("the ring's work failed")
+
+
+def test_a_doorbell_runs_on_doorbell_in_order_with_the_other_messages(pool):
+    """The prebuilt envelope skips pykka's dispatch, not the order: rings and tells come in
+    the order they were put, and an equal message that is not the envelope is a message."""
+    ref = Rung.start(pool)
+    actor = ref.proxy()
+    inbox = ref.actor_inbox
+    ref.tell(1)
+    inbox.put(Rung.doorbell)
+    inbox.put(Rung.doorbell)
+    ref.tell("ring")  # the same message in another envelope: on_receive's
+    assert ref.ask("count", timeout=5) == 2
+    assert actor.rings.get(timeout=5) == 2
+    assert actor.seen.get(timeout=5) == [1, "ring"]
+    ref.stop(timeout=5)
+
+
+def test_a_doorbell_that_raises_kills_only_its_actor_as_a_tell_does(pool):
+    ref, neighbour = Rung.start(pool), Recorder.start(pool)
+    actor = ref.proxy()
+    failed = actor.failed.get(timeout=5)
+    actor.fail_on_ring = True
+    ref.actor_inbox.put(Rung.doorbell)
+    assert failed.wait(5)
+    eventually(lambda: not ref.is_alive(), timeout=5, message="the actor to be dead")
     assert neighbour.ask("count", timeout=5) == 0
     neighbour.stop(timeout=5)
 
