@@ -16,7 +16,7 @@ from actors.messages import (
     Side,
 )
 from actors.router import Router
-from actors.state.actor import StateActor
+from actors.state.actor import ANSWER_FIRST_BATCH_S, BATCH_S, StateActor
 from actors.state.core import StateCore
 from actors.state.store import StateStore, StateStoreError
 from tests.helpers import EventLog, db_rows
@@ -159,3 +159,21 @@ def test_reading_a_pair_s_mark_lets_the_pair_send_its_next(state_db):
     actor.on_stop()
 
     assert handle.mark_unread is False
+
+
+def test_answer_first_keeps_a_batch_open_longer_than_durable_first(state_db):
+    """Durable first trades on its commits, so they come every ``BATCH_S``; answer first's
+    only feed the events' subscribers, and fewer, larger commits cost less CPU (see
+    ``ANSWER_FIRST_BATCH_S``). A batch size given by the caller wins either way."""
+    windows = {}
+    for answer_first in (True, False):
+        core = StateCore.open(state_db, "USDT", {"USDT": 10_000.0})
+        actor = StateActor(core, Router(), reopen=lambda c=core: c,
+                           may_restart=lambda now: True, answer_first=answer_first)
+        windows[answer_first] = actor.batch_s
+        given = StateActor(core, Router(), reopen=lambda c=core: c,
+                           may_restart=lambda now: True, answer_first=answer_first, batch_s=0.5)
+        assert given.batch_s == 0.5
+        core.close()
+    assert windows == {True: ANSWER_FIRST_BATCH_S, False: BATCH_S}
+    assert ANSWER_FIRST_BATCH_S > BATCH_S

@@ -59,6 +59,9 @@ def test_a_failed_commit_reloads_state_and_every_fill_is_recorded_once(state_db,
         stored.update(new)
 
     monkeypatch.setattr(StateStore, "write_books", flaky_write_books)
+    # Batches of 5 ms, so that the run holds enough of them for both failures: with the
+    # paper default (20 ms) its 1,500 ticks at full speed may fit in two.
+    monkeypatch.setattr("actors.state.actor.ANSWER_FIRST_BATCH_S", 0.005)
     db = state_db
     log = EventLog()
     system = TradingSystem(build_config({}, {**values, "state_db": db}), source=ticks)
