@@ -191,10 +191,15 @@ class LiveSource:
 def _walk(entry: list[Any], ts_ms: int) -> MarketTick:
     """The walker's next tick at ``ts_ms`` (its log price moves one GBM step)."""
     pair, _, tick, dec, log_p, rng = entry
+    entry[4], price, buy = _step(rng, log_p, tick, dec)
+    return _quote(pair, ts_ms, price, buy, (tick, dec))
+
+
+def _step(rng: random.Random, log_p: float, tick: float, dec: int) -> tuple[float, float, int]:
+    """One GBM step from ``log_p``: the new log price, the trade price on the tick grid and
+    the taker side (1 = buy)."""
     log_p += rng.gauss(0.0, VOL_PER_TICK)
-    entry[4] = log_p
-    price = max(tick, round(math.exp(log_p), dec))
-    return _quote(pair, ts_ms, price, rng.getrandbits(1), (tick, dec))
+    return log_p, max(tick, round(math.exp(log_p), dec)), rng.getrandbits(1)
 
 
 EMA_DEFINITION = (
@@ -232,15 +237,10 @@ class PhasedSource(LiveSource):
     def _draw(self, steps: int) -> list[tuple[str, tuple[float, int], array, array]]:
         """Per pair: its symbol, price grid, and ``steps`` prices and taker sides."""
         walks = []
-        exp = math.exp
-        for pair, _, tick, dec, log_start, rng in self.walkers():
+        for pair, _, tick, dec, log_p, rng in self.walkers():
             prices, sides = array("d", bytes(8 * steps)), array("b", bytes(steps))
-            gauss, getrandbits = rng.gauss, rng.getrandbits
-            log_p = log_start
-            for k in range(steps):  # as _walk: a GBM step, then the side
-                log_p += gauss(0.0, VOL_PER_TICK)
-                prices[k] = max(tick, round(exp(log_p), dec))
-                sides[k] = getrandbits(1)
+            for k in range(steps):
+                log_p, prices[k], sides[k] = _step(rng, log_p, tick, dec)  # noqa: PLW2901
             walks.append((pair, (tick, dec), prices, sides))
         return walks
 

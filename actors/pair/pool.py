@@ -139,8 +139,8 @@ class PooledActor(pykka.ThreadingActor):
     """What the worker thread is called while it runs this actor (logs read it)."""
     doorbell: Any = None
     """An envelope, built once, that means "run ``on_doorbell``": a turn that takes it calls
-    that directly, without pykka's dispatch and ``on_receive``'s tests (a pair's tick ring,
-    one a tick at 1,000 pairs: about a tenth of a pair's turn)."""
+    that directly, without pykka's dispatch and ``on_receive``'s tests (a pair's tick ring:
+    at 1,000 pairs nearly every turn is one)."""
 
     def on_doorbell(self) -> None:
         """What ``doorbell`` asks for (only called where ``doorbell`` is set)."""
