@@ -1,8 +1,8 @@
 """Hang detection: every child must answer a heartbeat in time, or it is reported as hung.
 
-A thread of its own (not an actor: it waits on futures, which an actor must never do) sends
-each pair and each shared actor a ``Ping`` by non-blocking ask, once per ``interval_s``, in
-slices of at most ``SLICE_PINGS`` spread over the interval (see there).
+A thread of its own (not an actor: it keeps state between rounds and sleeps) sends each pair
+and each shared actor a ``Ping`` (``ping``: an ask without a future), once per ``interval_s``,
+in slices of at most ``SLICE_PINGS`` spread over the interval (see there).
 A child whose reply is older than ``timeout_s`` is reported to the supervisor as a
 ``ChildFailed`` with the generation it was pinged under, exactly like a crash; the supervisor
 replaces a pair and escalates for a shared actor. A Python thread cannot be killed: the hung
@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pykka
 from loguru import logger
+from pykka._envelope import Envelope  # a ping with a reply slot, not a future (see ping)
 
 from actors.messages import SUPERVISOR, ChildFailed, Ping
 from actors.router import Router
@@ -34,7 +35,40 @@ p99 was 1.9-2.7 ms with the burst and 0.75 ms without it (``bench.fleet``, no or
 class _Probe:
     generation: int
     sent_at: float
-    reply: Any  # pykka.Future
+    reply: HeartbeatReply
+
+
+class HeartbeatReply:
+    """Where a child's answer to a ``Ping`` lands: the two calls pykka's actor loops (and the
+    pair pool's) make on an envelope's ``reply_to``, and a flag. A pykka future for each ping
+    is a queue with three conditions, and reading it without waiting raises and catches a
+    timeout: a ping and its check took 12.5 µs of CPU that way and take 3.5 µs this way (1,000
+    pooled actors; a thousand pings a second at 1,000 pairs)."""
+
+    __slots__ = ("answered",)
+
+    def __init__(self) -> None:
+        self.answered = False
+
+    def set(self, value: Any = None) -> None:
+        self.answered = True
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        """Answered with an error (a dead actor's queued ping among them): not hung."""
+        self.answered = True
+
+
+_PING = Ping()
+
+
+def ping(ref: pykka.ActorRef[Any]) -> HeartbeatReply:
+    """Ask ``ref`` a ``Ping`` without a future (see ``HeartbeatReply``); raises
+    ``pykka.ActorDeadError`` for a dead actor, as ``ask`` does."""
+    if not ref.is_alive():
+        raise pykka.ActorDeadError(f"{ref} not found")
+    reply = HeartbeatReply()
+    ref.actor_inbox.put(Envelope(_PING, reply_to=reply))  # type: ignore[arg-type]
+    return reply
 
 
 class Watchdog:
@@ -70,7 +104,7 @@ class Watchdog:
         for name, ref, generation in children:
             probe = self._probes.get(name)
             pending = (probe is not None and probe.generation == generation
-                       and not _answered(probe.reply))
+                       and not probe.reply.answered)
             if pending:
                 assert probe is not None
                 if now - probe.sent_at > self.timeout_s:
@@ -80,7 +114,7 @@ class Watchdog:
                     del self._probes[name]
                 continue
             try:
-                self._probes[name] = _Probe(generation, now, ref.ask(Ping(), block=False))
+                self._probes[name] = _Probe(generation, now, ping(ref))
             except pykka.ActorDeadError:
                 self._probes.pop(name, None)  # a crash; on_failure reports it
         return hung
@@ -122,13 +156,3 @@ class Watchdog:
                     logger.error("{} (generation {}) is hung: {}", failure.name,
                                  failure.generation, failure.error)
                     self.router.tell(SUPERVISOR, failure)
-
-
-def _answered(reply: Any) -> bool:
-    try:
-        reply.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    except Exception:  # noqa: BLE001 - it answered, with an error: not hung
-        return True
-    return True

@@ -10,8 +10,9 @@ import pykka
 import pytest
 
 from actors.messages import SUPERVISOR, ChildFailed, Ping
+from actors.pair.pool import PairPool, PooledActor
 from actors.router import Router
-from supervision.tree.watchdog import SLICE_PINGS, Watchdog
+from supervision.tree.watchdog import SLICE_PINGS, Watchdog, ping
 from tests.helpers import eventually
 
 
@@ -128,3 +129,49 @@ def test_a_child_that_does_not_answer_is_reported_hung_under_its_generation(chil
         release.set()
         hung.stop()
         supervisor.stop()
+
+
+class PooledChild(PooledActor):
+    """A ``Child`` on the pair pool (pings only)."""
+
+    def __init__(self, pool: PairPool) -> None:
+        self.pool = pool
+        super().__init__()
+        self.pings = 0
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Ping):
+            self.pings += 1
+            return message
+        return None
+
+
+def test_a_ping_is_answered_on_a_thread_of_its_own_and_on_the_pair_pool():
+    """The heartbeat's reply slot takes what both actor loops give an ask's future."""
+    pool = PairPool(1).start()
+    plain, pooled = Child.start(), PooledChild.start(pool)
+    try:
+        replies = [ping(plain), ping(pooled)]
+        eventually(lambda: all(r.answered for r in replies), 5, "both pings to be answered")
+        assert [ref.proxy().pings.get(timeout=5) for ref in (plain, pooled)] == [1, 1]
+    finally:
+        plain.stop()
+        pooled.stop()
+        pool.close()
+
+
+def test_a_ping_left_in_a_stopping_actors_inbox_counts_as_answered_and_a_dead_one_raises():
+    """Answered with an error is not hung (the actor is gone: its failure or stop reports
+    it); a dead actor cannot be pinged at all, as with ``ask``."""
+    blocked, release = threading.Event(), threading.Event()
+    child = Child.start(blocked, release)
+    child.tell("hang")
+    assert blocked.wait(5)
+    stopping = child.stop(block=False)
+    reply = ping(child)  # behind the stop in the inbox: pykka's teardown fails it
+    assert not reply.answered
+    release.set()
+    stopping.get(timeout=5)
+    eventually(lambda: reply.answered, 5, "the queued ping to be failed by the teardown")
+    with pytest.raises(pykka.ActorDeadError):
+        ping(child)
