@@ -86,8 +86,7 @@ def gbm_path(seed: int, pair: str, n: int) -> tuple[array, array]:
         return cached
     rng = random.Random(_seed(seed, pair))
     gauss, getrandbits = rng.gauss, rng.getrandbits
-    tick = profile_for(pair).tick_size
-    dec = decimals_of(tick)
+    tick, dec = _grid(pair)
     log_p = math.log(start_price(pair))
     prices = array("d", bytes(8 * n))
     sides = array("b", bytes(n))
@@ -102,6 +101,12 @@ def gbm_path(seed: int, pair: str, n: int) -> tuple[array, array]:
 
 def clear_cache() -> None:
     _CACHE.clear()
+
+
+def _grid(pair: str) -> tuple[float, int]:
+    """``pair``'s tick size and its decimals."""
+    tick = profile_for(pair).tick_size
+    return tick, decimals_of(tick)
 
 
 def _quote(pair: str, ts: int, price: float, buy: int, grid: tuple[float, int]) -> MarketTick:
@@ -172,8 +177,7 @@ class LiveSource:
         return [self.walker(pair, i, seed) for i, pair in enumerate(self.pairs)]
 
     def walker(self, pair: str, index: int, seed: int | None = None) -> list[Any]:
-        tick = profile_for(pair).tick_size
-        return [pair, index, tick, decimals_of(tick), math.log(start_price(pair)),
+        return [pair, index, *_grid(pair), math.log(start_price(pair)),
                 random.Random(_seed(self.seed if seed is None else seed, pair))]
 
     def __iter__(self) -> Iterator[MarketTick]:
@@ -191,15 +195,10 @@ class LiveSource:
 def _walk(entry: list[Any], ts_ms: int) -> MarketTick:
     """The walker's next tick at ``ts_ms`` (its log price moves one GBM step)."""
     pair, _, tick, dec, log_p, rng = entry
-    entry[4], price, buy = _step(rng, log_p, tick, dec)
-    return _quote(pair, ts_ms, price, buy, (tick, dec))
-
-
-def _step(rng: random.Random, log_p: float, tick: float, dec: int) -> tuple[float, float, int]:
-    """One GBM step from ``log_p``: the new log price, the trade price on the tick grid and
-    the taker side (1 = buy)."""
     log_p += rng.gauss(0.0, VOL_PER_TICK)
-    return log_p, max(tick, round(math.exp(log_p), dec)), rng.getrandbits(1)
+    entry[4] = log_p
+    price = max(tick, round(math.exp(log_p), dec))
+    return _quote(pair, ts_ms, price, rng.getrandbits(1), (tick, dec))
 
 
 EMA_DEFINITION = (
@@ -232,17 +231,9 @@ class PhasedSource(LiveSource):
         self.phase_ns: list[int] = []
         self.produced = 0
         self.history = history
-        self._walks = self._draw(sum(int(s * 1000 / i) for s, i in self.phases))
-
-    def _draw(self, steps: int) -> list[tuple[str, tuple[float, int], array, array]]:
-        """Per pair: its symbol, price grid, and ``steps`` prices and taker sides."""
-        walks = []
-        for pair, _, tick, dec, log_p, rng in self.walkers():
-            prices, sides = array("d", bytes(8 * steps)), array("b", bytes(steps))
-            for k in range(steps):
-                log_p, prices[k], sides[k] = _step(rng, log_p, tick, dec)  # noqa: PLW2901
-            walks.append((pair, (tick, dec), prices, sides))
-        return walks
+        steps = sum(int(s * 1000 / i) for s, i in self.phases)
+        # ``gbm_path`` with this source's seed draws what ``_walk`` would, step by step.
+        self._walks = [(pair, _grid(pair), *gbm_path(seed, pair, steps)) for pair in self.pairs]
 
     def warmup(self, pair: str) -> list[MarketTick]:
         """``history`` ticks of ``pair``'s own walk before the first (``MarketSource`` seeds
